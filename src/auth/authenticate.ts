@@ -1,0 +1,66 @@
+// Turns the bearer credential of an HTTP request or a graphql-ws connection into a Principal.
+import type { Config } from "../config.ts";
+import type { PrismaClient } from "../db/generated/client.ts";
+import { unauthenticated } from "../errors.ts";
+import type { JwtVerifier } from "./jwt.ts";
+import { anonymous, type Principal } from "./principal.ts";
+import { API_KEY_PREFIX, hashSecret, safeEqual } from "./secrets.ts";
+
+const API_KEY_CACHE_MS = 10_000;
+
+export class Authenticator {
+  readonly #apiKeys = new Map<string, { principal: Principal | null; until: number }>();
+  readonly #prisma: PrismaClient;
+  readonly #config: Config;
+  readonly #jwt: JwtVerifier;
+
+  constructor(prisma: PrismaClient, config: Config, jwt: JwtVerifier) {
+    this.#prisma = prisma;
+    this.#config = config;
+    this.#jwt = jwt;
+  }
+
+  /** `header` is the Authorization header (or connection_init's `authorization`). Invalid credentials throw. */
+  async authenticate(header: string | null | undefined): Promise<Principal> {
+    if (!header) return anonymous;
+    const credential = header.replace(/^Bearer\s+/i, "").trim();
+    if (!credential) return anonymous;
+    if (safeEqual(credential, this.#config.operatorApiKey)) return { kind: "OPERATOR" };
+    if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(credential);
+    const memberId = await this.#jwt.verify(credential);
+    if (!memberId) throw unauthenticated("The access token is invalid or expired.");
+    const member = await this.#prisma.member.findUnique({
+      where: { id: isUuid(memberId) ? memberId : "00000000-0000-0000-0000-000000000000" },
+      select: { id: true, organizationId: true, role: true },
+    });
+    if (!member) throw unauthenticated("The access token names no member.");
+    return { kind: "MEMBER", memberId: member.id, organizationId: member.organizationId, role: member.role };
+  }
+
+  /** Called for every revocation, in every process (through pubsub). */
+  forgetApiKey(secretHash: string): void {
+    this.#apiKeys.delete(secretHash);
+  }
+
+  async #apiKey(secret: string): Promise<Principal> {
+    const secretHash = hashSecret(secret);
+    const now = Date.now();
+    const cached = this.#apiKeys.get(secretHash);
+    let principal: Principal | null;
+    if (cached && cached.until > now) {
+      principal = cached.principal;
+    } else {
+      const key = await this.#prisma.apiKey.findUnique({
+        where: { secretHash },
+        select: { id: true, organizationId: true, revokedAt: true },
+      });
+      principal = key && !key.revokedAt ? { kind: "SERVICE", apiKeyId: key.id, organizationId: key.organizationId } : null;
+      this.#apiKeys.set(secretHash, { principal, until: now + API_KEY_CACHE_MS });
+    }
+    if (!principal) throw unauthenticated("The API key is invalid or revoked.");
+    return principal;
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string) => UUID.test(value);

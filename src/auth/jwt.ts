@@ -1,0 +1,47 @@
+// Access tokens: HS256 with the server's secret, or an identity provider's JWKS where configured.
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload } from "jose";
+import type { Config } from "../config.ts";
+
+export interface JwtVerifier {
+  /** The member id (`sub`) of a valid token, or null. */
+  verify(token: string): Promise<string | null>;
+  issue(memberId: string, ttlSeconds: number, now: Date): Promise<string>;
+}
+
+export function createJwtVerifier(config: Config): JwtVerifier {
+  const secret = new TextEncoder().encode(config.jwtSecret);
+  const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : null;
+  const claims = {
+    ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}),
+    ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
+  };
+  const subject = (payload: JWTPayload) => (typeof payload.sub === "string" && payload.sub ? payload.sub : null);
+
+  return {
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], ...claims });
+        return subject(payload);
+      } catch {
+        if (!jwks) return null;
+      }
+      try {
+        const { payload } = await jwtVerify(token, jwks, claims);
+        return subject(payload);
+      } catch {
+        return null;
+      }
+    },
+    async issue(memberId, ttlSeconds, now) {
+      const issuedAt = Math.floor(now.getTime() / 1000);
+      let jwt = new SignJWT({})
+        .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+        .setSubject(memberId)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(issuedAt + ttlSeconds);
+      if (config.jwtIssuer) jwt = jwt.setIssuer(config.jwtIssuer);
+      if (config.jwtAudience) jwt = jwt.setAudience(config.jwtAudience);
+      return jwt.sign(secret);
+    },
+  };
+}

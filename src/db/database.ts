@@ -1,0 +1,93 @@
+// Opens the one database: PGlite under DATA_DIR (or in memory) by default, PostgreSQL when DATABASE_URL is set.
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaClient } from "./generated/client.ts";
+import { applyMigrations } from "./migrate.ts";
+
+export type Prisma = PrismaClient;
+
+/** Raw SQL access that works the same on PGlite and PostgreSQL (used by the migrator and benchmarks). */
+export interface RawSql {
+  exec(sql: string): Promise<void>;
+  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Database {
+  prisma: PrismaClient;
+  raw: RawSql;
+  kind: "pglite" | "postgresql";
+  /** Cheap round trip, for /ready. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl: string | null;
+  /** PGlite folder; null keeps PGlite in memory. */
+  dataDir: string | null;
+  poolSize?: number;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const database = options.databaseUrl
+    ? openPostgres(options.databaseUrl, options.poolSize ?? 10)
+    : await openPglite(options.dataDir);
+  await applyMigrations(database.raw);
+  return database;
+}
+
+function openPostgres(url: string, poolSize: number): Database {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  pool.on("error", (error) => console.error("PostgreSQL pool error:", error.message));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const raw: RawSql = {
+    async exec(sql) {
+      await pool.query(sql);
+    },
+    async query<T>(sql: string, params?: unknown[]) {
+      const result = await pool.query(sql, params as unknown[]);
+      return result.rows as T[];
+    },
+  };
+  return {
+    prisma,
+    raw,
+    kind: "postgresql",
+    async ping() {
+      await pool.query("select 1");
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openPglite(dataDir: string | null): Promise<Database> {
+  const pglite = dataDir ? new PGlite(dataDir) : new PGlite();
+  await pglite.waitReady;
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const raw: RawSql = {
+    async exec(sql) {
+      await pglite.exec(sql);
+    },
+    async query<T>(sql: string, params?: unknown[]) {
+      const result = await pglite.query(sql, params);
+      return result.rows as T[];
+    },
+  };
+  return {
+    prisma,
+    raw,
+    kind: "pglite",
+    async ping() {
+      await pglite.query("select 1");
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+    },
+  };
+}

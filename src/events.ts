@@ -1,0 +1,36 @@
+// The typed event map: every channel and payload, declared once. Payloads are JSON (they may travel through Redis).
+import type { TokenKind } from "./db/generated/enums.ts";
+
+/** A member's balance of one kind as it stands after a change; token amounts fit in a JS number. */
+export interface BalanceSnapshot {
+  memberId: string;
+  organizationId: string;
+  kind: TokenKind;
+  limit: number;
+  used: number;
+  reserved: number;
+  lastAutoIncreaseAt: string | null;
+}
+
+export interface TokenRequestEvent {
+  requestId: string;
+  memberId: string;
+}
+
+export interface SpendAlertEvent {
+  thresholdId: string;
+  modelId: string | null;
+  percent: number;
+  spend: string;
+  cycleStart: string;
+}
+
+export type Events = {
+  balanceChanged: [memberId: string, payload: BalanceSnapshot];
+  allocationChanged: [organizationId: string, payload: { kind: TokenKind }];
+  tokenRequestChanged: [organizationId: string, payload: TokenRequestEvent];
+  spendChanged: [organizationId: string, payload: { at: string }];
+  spendAlert: [organizationId: string, payload: SpendAlertEvent];
+  /** Evicts cached API key lookups in every server process. */
+  apiKeyRevoked: [payload: { secretHash: string }];
+};

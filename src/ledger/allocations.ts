@@ -1,0 +1,159 @@
+// The only code that moves tokens between an organisation's pool and its members' limits.
+// Each call is a fixed number of set-based SQL statements inside the caller's transaction:
+// balance rows are locked in member-id order first, then the pool row, so concurrent callers never deadlock.
+import type { LedgerEntryType, TokenKind } from "../db/generated/enums.ts";
+import type { BalanceSnapshot } from "../events.ts";
+import { insufficientPool } from "../errors.ts";
+import type { PendingEvents } from "../pubsub.ts";
+import type { Tx } from "./tx.ts";
+
+export interface AllocationChange {
+  memberId: string;
+  /** Tokens added to (positive) or returned from (negative) the member's limit. */
+  delta: bigint;
+}
+
+export interface AllocationMovement {
+  organizationId: string;
+  kind: TokenKind;
+  type: LedgerEntryType;
+  changes: AllocationChange[];
+  reference?: string | null;
+  actorId?: string | null;
+  note?: string | null;
+}
+
+interface BalanceRow {
+  memberId: string;
+  organizationId: string;
+  kind: TokenKind;
+  limit: bigint;
+  used: bigint;
+  reserved: bigint;
+  lastAutoIncreaseAt: Date | null;
+}
+
+export const BALANCE_COLUMNS = `"memberId", "organizationId", "kind", "limit", "used", "reserved", "lastAutoIncreaseAt"`;
+
+export function balanceSnapshot(row: BalanceRow): BalanceSnapshot {
+  return {
+    memberId: row.memberId,
+    organizationId: row.organizationId,
+    kind: row.kind,
+    limit: Number(row.limit),
+    used: Number(row.used),
+    reserved: Number(row.reserved),
+    lastAutoIncreaseAt: row.lastAutoIncreaseAt ? new Date(row.lastAutoIncreaseAt).toISOString() : null,
+  };
+}
+
+/** Locks the members' balance rows of one kind, in id order, and returns them by member id. */
+export async function lockBalances(tx: Tx, kind: TokenKind, memberIds: string[]): Promise<Map<string, BalanceRow>> {
+  const rows = await tx.$queryRawUnsafe<BalanceRow[]>(
+    `SELECT ${BALANCE_COLUMNS} FROM "Balance"
+      WHERE "memberId" = ANY($1::uuid[]) AND "kind" = $2::"TokenKind"
+      ORDER BY "memberId" FOR UPDATE`,
+    [...new Set(memberIds)].sort(),
+    kind,
+  );
+  return new Map(rows.map((row) => [row.memberId, row]));
+}
+
+/**
+ * Applies limit changes and the matching pool movement atomically, writes one ledger entry per change,
+ * and queues balance and allocation events. Throws INSUFFICIENT_POOL when the pool cannot cover the net take.
+ * Callers validate that no limit goes below zero; the statement refuses it anyway.
+ */
+export async function moveAllocations(tx: Tx, movement: AllocationMovement, events: PendingEvents): Promise<BalanceSnapshot[]> {
+  const changes = movement.changes.filter((change) => change.delta !== 0n);
+  if (changes.length === 0) return [];
+  const memberIds = changes.map((change) => change.memberId);
+  await lockBalances(tx, movement.kind, memberIds);
+
+  const updated = await tx.$queryRawUnsafe<BalanceRow[]>(
+    `UPDATE "Balance" AS b SET "limit" = b."limit" + c.delta, "updatedAt" = now()
+       FROM (SELECT unnest($1::uuid[]) AS member_id, unnest($2::bigint[]) AS delta) AS c
+      WHERE b."memberId" = c.member_id AND b."kind" = $3::"TokenKind" AND b."organizationId" = $4::uuid
+        AND b."limit" + c.delta >= 0
+      RETURNING b."memberId", b."organizationId", b."kind", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt"`,
+    memberIds,
+    changes.map((change) => change.delta.toString()),
+    movement.kind,
+    movement.organizationId,
+  );
+  if (updated.length !== changes.length) {
+    throw new Error(`Allocation change refused for ${changes.length - updated.length} balance(s): missing or below zero.`);
+  }
+
+  const netTake = changes.reduce((sum, change) => sum + change.delta, 0n);
+  await takeFromPool(tx, movement.organizationId, movement.kind, netTake);
+
+  await tx.$executeRawUnsafe(
+    `INSERT INTO "LedgerEntry" ("organizationId", "memberId", "kind", "type", "poolDelta", "limitDelta", "reference", "actorId", "note")
+     SELECT $1::uuid, c.member_id, $2::"TokenKind", $3::"LedgerEntryType", -c.delta, c.delta, $4, $5, $6
+       FROM unnest($7::uuid[], $8::bigint[]) AS c(member_id, delta)`,
+    movement.organizationId,
+    movement.kind,
+    movement.type,
+    movement.reference ?? null,
+    movement.actorId ?? null,
+    movement.note ?? null,
+    memberIds,
+    changes.map((change) => change.delta.toString()),
+  );
+
+  const snapshots = updated.map(balanceSnapshot);
+  for (const snapshot of snapshots) events.add("balanceChanged", snapshot.memberId, snapshot);
+  events.add("allocationChanged", movement.organizationId, { kind: movement.kind });
+  return snapshots;
+}
+
+/** Takes `tokens` from the pool (negative: returns them). Refuses, changing nothing, when the pool is short. */
+export async function takeFromPool(tx: Tx, organizationId: string, kind: TokenKind, tokens: bigint): Promise<bigint> {
+  if (tokens === 0n) return poolTokens(tx, organizationId, kind);
+  const rows = await tx.$queryRawUnsafe<{ tokens: bigint }[]>(
+    `UPDATE "Pool" SET "tokens" = "tokens" - $3::bigint
+      WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind" AND "tokens" - $3::bigint >= 0
+      RETURNING "tokens"`,
+    organizationId,
+    kind,
+    tokens.toString(),
+  );
+  if (rows.length === 0) throw insufficientPool(tokens, await poolTokens(tx, organizationId, kind));
+  return rows[0]!.tokens;
+}
+
+export async function poolTokens(tx: Tx, organizationId: string, kind: TokenKind): Promise<bigint> {
+  const rows = await tx.$queryRawUnsafe<{ tokens: bigint }[]>(
+    `SELECT "tokens" FROM "Pool" WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind"`,
+    organizationId,
+    kind,
+  );
+  return rows[0]?.tokens ?? 0n;
+}
+
+/** Adds purchased tokens to the pool and records the purchase movement. */
+export async function creditPurchase(
+  tx: Tx,
+  purchase: { organizationId: string; kind: TokenKind; tokens: bigint; purchaseId: string; actorId: string | null },
+  events: PendingEvents,
+): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `UPDATE "Pool" SET "tokens" = "tokens" + $3::bigint, "purchasedTotal" = "purchasedTotal" + $3::bigint
+      WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind"`,
+    purchase.organizationId,
+    purchase.kind,
+    purchase.tokens.toString(),
+  );
+  await tx.ledgerEntry.create({
+    data: {
+      organizationId: purchase.organizationId,
+      kind: purchase.kind,
+      type: "PURCHASE",
+      poolDelta: purchase.tokens,
+      reference: purchase.purchaseId,
+      actorId: purchase.actorId,
+    },
+  });
+  events.add("allocationChanged", purchase.organizationId, { kind: purchase.kind });
+}

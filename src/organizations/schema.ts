@@ -1,0 +1,137 @@
+// Organization, Viewer, and the operator's mutations.
+import { assertMemberVisible, decodeId, organizationScope } from "../auth/access.ts";
+import { principalName, organizationOf } from "../auth/principal.ts";
+import { builder } from "../builder.ts";
+import { badInput, notFound } from "../errors.ts";
+import { cycleAt } from "./cycle.ts";
+import { createOrganization, setPlan } from "./service.ts";
+
+export const OrganizationRef = builder.prismaNode("Organization", {
+  id: { field: "id" },
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    name: t.exposeString("name"),
+    currency: t.exposeString("currency"),
+    planBudget: t.field({
+      type: "Money",
+      description: "Plan budget per billing cycle; set by the platform operator, read-only to admins.",
+      resolve: (organization) => organization.planBudget,
+    }),
+    overageLimit: t.field({
+      type: "Money",
+      description: "Extra allowance on top of the plan budget; set by the platform operator.",
+      resolve: (organization) => organization.overageLimit,
+    }),
+    cycleAnchorDay: t.exposeInt("cycleAnchorDay", { description: "Day of month (1-28) on which the billing cycle starts." }),
+    cycleStart: t.field({
+      type: "DateTime",
+      resolve: (organization, _args, context) => cycleAt(organization.cycleAnchorDay, context.runtime.clock.now()).start,
+    }),
+    cycleEnd: t.field({
+      type: "DateTime",
+      resolve: (organization, _args, context) => cycleAt(organization.cycleAnchorDay, context.runtime.clock.now()).end,
+    }),
+    automaticFallback: t.exposeBoolean("automaticFallback"),
+  }),
+});
+
+const ViewerRef = builder.objectRef<{ organizationId: string | null; memberId: string | null; principal: string }>("Viewer");
+
+builder.objectType(ViewerRef, {
+  fields: (t) => ({
+    principal: t.exposeString("principal", { description: "OPERATOR, ADMIN, MEMBER or SERVICE" }),
+    member: t.prismaField({
+      type: "Member",
+      nullable: true,
+      resolve: (query, viewer, _args, context) =>
+        viewer.memberId ? context.runtime.prisma.member.findUnique({ ...query, where: { id: viewer.memberId } }) : null,
+    }),
+    organization: t.prismaField({
+      type: "Organization",
+      nullable: true,
+      resolve: (query, viewer, _args, context) =>
+        viewer.organizationId
+          ? context.runtime.prisma.organization.findUnique({ ...query, where: { id: viewer.organizationId } })
+          : null,
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  viewer: t.field({
+    type: ViewerRef,
+    authScopes: { authenticated: true },
+    resolve: (_root, _args, { principal }) => ({
+      principal: principalName(principal),
+      organizationId: organizationOf(principal),
+      memberId: principal.kind === "MEMBER" ? principal.memberId : null,
+    }),
+  }),
+  organization: t.prismaField({
+    type: "Organization",
+    description: "The caller's organisation (operators pass id).",
+    args: { id: t.arg.id() },
+    authScopes: { authenticated: true },
+    resolve: async (query, _root, args, context) => {
+      const requested = args.id ? decodeId(String(args.id), "Organization", "id") : null;
+      const id = organizationScope(context, requested);
+      const organization = await context.runtime.prisma.organization.findUnique({ ...query, where: { id } });
+      if (!organization) throw notFound("Organization");
+      return organization;
+    },
+  }),
+}));
+
+const CreateOrganizationInput = builder.inputType("CreateOrganizationInput", {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    adminEmail: t.string({ required: true }),
+    currency: t.string(),
+    planBudget: t.field({ type: "Money" }),
+    overageLimit: t.field({ type: "Money" }),
+    cycleAnchorDay: t.int(),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createOrganization: t.prismaField({
+    type: "Organization",
+    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
+    authScopes: { operator: true },
+    resolve: async (query, _root, { input }, context) => {
+      const organization = await createOrganization(context.runtime, input);
+      return context.runtime.prisma.organization.findUniqueOrThrow({ ...query, where: { id: organization.id } });
+    },
+  }),
+  setPlan: t.prismaField({
+    type: "Organization",
+    args: {
+      organizationId: t.arg.id({ required: true }),
+      planBudget: t.arg({ type: "Money", required: true }),
+      overageLimit: t.arg({ type: "Money", required: true }),
+      cycleAnchorDay: t.arg.int(),
+    },
+    authScopes: { operator: true },
+    resolve: async (query, _root, args, context) => {
+      const id = decodeId(String(args.organizationId), "Organization", "organizationId");
+      await setPlan(context.runtime, id, args);
+      return context.runtime.prisma.organization.findUniqueOrThrow({ ...query, where: { id } });
+    },
+  }),
+  issueAccessToken: t.string({
+    description: "A signed access token (JWT) for a member; operators only.",
+    args: { memberId: t.arg.id({ required: true }), ttlSeconds: t.arg.int() },
+    authScopes: { operator: true },
+    resolve: async (_root, args, context) => {
+      const memberId = decodeId(String(args.memberId), "Member", "memberId");
+      const ttl = args.ttlSeconds ?? 3600;
+      if (!Number.isInteger(ttl) || ttl < 60 || ttl > 30 * 86_400) {
+        throw badInput("ttlSeconds", "ttlSeconds must be from 60 to 2592000 (30 days).");
+      }
+      const member = await context.runtime.prisma.member.findUnique({ where: { id: memberId }, select: { id: true, organizationId: true } });
+      if (!member) throw notFound("Member");
+      assertMemberVisible(context, member);
+      return context.runtime.jwt.issue(member.id, ttl, context.runtime.clock.now());
+    },
+  }),
+}));

@@ -1,0 +1,8 @@
+// Imports every domain's schema and builds it. No side effects beyond building the schema.
+import { builder } from "../builder.ts";
+import "./scalars.ts";
+import "./enums.ts";
+import "../organizations/schema.ts";
+import "../members/schema.ts";
+
+export const schema = builder.toSchema();

@@ -1,0 +1,166 @@
+// buildApp(): the whole server (HTTP, GraphQL over HTTP/SSE, graphql-ws, background jobs) with start and stop.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { useServer } from "graphql-ws/use/ws";
+import { WebSocketServer } from "ws";
+import { Authenticator } from "../auth/authenticate.ts";
+import { createJwtVerifier } from "../auth/jwt.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import { openDatabase } from "../db/database.ts";
+import { AppError } from "../errors.ts";
+import { createAppPubSub } from "../pubsub.ts";
+import type { Runtime } from "../runtime.ts";
+import { schema } from "../schema/index.ts";
+import { Scheduler } from "./jobs.ts";
+import { Metrics } from "./metrics.ts";
+import { findRoute } from "./routes.ts";
+import { createYogaServer } from "./yoga.ts";
+
+export interface AppOptions {
+  config: Config;
+  clock?: Clock;
+  /** Collect Node process metrics (off in tests, where several apps share a process). */
+  processMetrics?: boolean;
+}
+
+export interface App {
+  runtime: Runtime;
+  scheduler: Scheduler;
+  /** Listens on `port` (0: any free port) and returns the base URL. */
+  start(port?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function buildApp(options: AppOptions): Promise<App> {
+  const { config } = options;
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+  });
+  const pubsubHandle = createAppPubSub(config.redisUrl);
+  const jwt = createJwtVerifier(config);
+  const authenticator = new Authenticator(db.prisma, config, jwt);
+  const runtime: Runtime = {
+    config,
+    db,
+    prisma: db.prisma,
+    pubsub: pubsubHandle.pubsub,
+    clock: options.clock ?? systemClock,
+    jwt,
+    authenticator,
+  };
+  const metrics = new Metrics(options.processMetrics ?? false);
+  const yoga = createYogaServer(schema, runtime, metrics);
+  const scheduler = new Scheduler(runtime, metrics);
+
+  const revocations = (async () => {
+    for await (const { secretHash } of runtime.pubsub.subscribe("apiKeyRevoked")) authenticator.forgetApiKey(secretHash);
+  })();
+
+  const server: Server = createServer(async (request, response) => {
+    const url = new URL(request.url ?? "/", "http://localhost");
+    const route = request.method === "GET" ? findRoute(url.pathname) : undefined;
+    if (!route) return yoga.handle(request, response);
+    try {
+      await route(request, response, {
+        runtime,
+        metrics,
+        url,
+        principal: () => authenticator.authenticate(request.headers.authorization),
+      });
+    } catch (error) {
+      const known = error instanceof AppError;
+      if (!known) console.error(`GET ${url.pathname} failed:`, error);
+      if (!response.headersSent) {
+        const status = known ? ({ UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404 } as Record<string, number>)[error.code] ?? 400 : 500;
+        response.writeHead(status, { "content-type": "application/json" });
+        response.end(JSON.stringify({ error: known ? { code: error.code, message: error.message } : { code: "INTERNAL_SERVER_ERROR" } }));
+      } else {
+        response.destroy();
+      }
+    }
+  });
+
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wsHandle = useServer(
+    {
+      execute: (args: any) => args.rootValue.execute(args),
+      subscribe: (args: any) => args.rootValue.subscribe(args),
+      onConnect: async (ctx) => {
+        // Refuse a bad credential at connect; each subscribe authenticates again (revocations apply).
+        try {
+          await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined);
+        } catch {
+          return false;
+        }
+        metrics.websocketConnections.inc();
+        return true;
+      },
+      onClose: (ctx) => {
+        if (ctx.acknowledged) metrics.websocketConnections.dec();
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          connectionParams: ctx.connectionParams,
+        });
+        const document = parse(payload.query);
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        let contextValue: unknown;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          if (error instanceof AppError) return [error];
+          throw error;
+        }
+        return {
+          schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue,
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wsServer,
+  );
+
+  let started = false;
+  return {
+    runtime,
+    scheduler,
+    async start(port = config.port) {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, config.host, () => resolve());
+      });
+      started = true;
+      scheduler.start(config.schedulerIntervalSeconds);
+      const { port: bound } = server.address() as AddressInfo;
+      return `http://127.0.0.1:${bound}`;
+    },
+    async stop() {
+      await scheduler.stop();
+      // Close sockets cleanly (1001 going away), then let in-flight HTTP requests finish.
+      await wsHandle.dispose();
+      wsServer.close();
+      if (started) {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+      }
+      await yoga.dispose();
+      await pubsubHandle.close();
+      void revocations;
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// Builds what a test needs through the public API, each test its own organisation (tests run concurrently).
+import { randomBytes } from "node:crypto";
+import { Api } from "./client.ts";
+import { OPERATOR_KEY, type TestServer } from "./server.ts";
+
+export const unique = (prefix = "t") => `${prefix}-${randomBytes(5).toString("hex")}`;
+
+export interface Seed {
+  operator: Api;
+  admin: Api;
+  adminId: string;
+  organizationId: string;
+  /** An Api acting as the given member (token issued by the operator). */
+  as(memberId: string): Promise<Api>;
+  addMembers(members: { email?: string; name?: string; role?: "ADMIN" | "MEMBER"; teamName?: string }[]): Promise<string[]>;
+  purchase(tokens: number, kind?: "INFERENCE" | "TRAINING"): Promise<void>;
+  serviceKey(): Promise<Api>;
+}
+
+export async function seedOrganization(
+  server: TestServer,
+  input: { planBudget?: string; overageLimit?: string; cycleAnchorDay?: number } = {},
+): Promise<Seed> {
+  const operator = new Api(server.url, OPERATOR_KEY);
+  const { createOrganization } = await operator.execute(
+    `mutation($input: CreateOrganizationInput!) {
+      createOrganization(input: $input) { id }
+    }`,
+    { input: { name: unique("org"), adminEmail: `${unique("admin")}@example.com`, ...input } },
+  );
+  const organizationId: string = createOrganization.id;
+  const { organization } = await operator.execute(
+    `query($id: ID!) { organization(id: $id) { members(first: 1) { edges { node { id } } } } }`,
+    { id: organizationId },
+  );
+  const adminId: string = organization.members.edges[0].node.id;
+
+  const tokenFor = async (memberId: string) => {
+    const { issueAccessToken } = await operator.execute(
+      `mutation($memberId: ID!) { issueAccessToken(memberId: $memberId, ttlSeconds: 86400) }`,
+      { memberId },
+    );
+    return new Api(server.url, issueAccessToken as string);
+  };
+  const admin = await tokenFor(adminId);
+
+  return {
+    operator,
+    admin,
+    adminId,
+    organizationId,
+    as: tokenFor,
+    async addMembers(members) {
+      const { addMembers } = await admin.execute(
+        `mutation($members: [MemberInput!]!) { addMembers(members: $members) { id } }`,
+        { members: members.map((member) => ({ email: `${unique("member")}@example.com`, ...member })) },
+      );
+      return (addMembers as { id: string }[]).map((member) => member.id);
+    },
+    async purchase(tokens, kind = "INFERENCE") {
+      await admin.execute(`mutation($tokens: SafeInt!, $kind: TokenKind!) { purchaseTokens(tokens: $tokens, kind: $kind) { id } }`, {
+        tokens,
+        kind,
+      });
+    },
+    async serviceKey() {
+      const { createApiKey } = await admin.execute(`mutation($name: String!) { createApiKey(name: $name) { secret } }`, {
+        name: unique("key"),
+      });
+      return new Api(server.url, createApiKey.secret as string);
+    },
+  };
+}

@@ -1,0 +1,77 @@
+// Starts a real server for a test file: embedded PGlite in memory by default; a fresh PostgreSQL
+// database when TEST_DATABASE_URL is set; events through Redis when TEST_REDIS_URL is set.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll } from "vitest";
+import type { Clock } from "../../src/clock.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
+import { type App, buildApp } from "../../src/server/app.ts";
+
+export const OPERATOR_KEY = "test-operator-key-0123456789abcdef";
+const JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789";
+
+export interface TestServer {
+  app: App;
+  url: string;
+  config: Config;
+  /** Database connection string (PostgreSQL runs only), so a second server can share it. */
+  databaseUrl: string | null;
+}
+
+/** A fresh, empty PostgreSQL database on the server named by `adminUrl`; dropped by the returned function. */
+export async function createTestDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `tw_test_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  env?: Record<string, string>;
+  /** Share an existing database (a second process of the same deployment). */
+  databaseUrl?: string;
+}
+
+/** Starts a server and stops it (and drops its database) after the file's tests. */
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  let databaseUrl = options.databaseUrl ?? null;
+  let drop: (() => Promise<void>) | null = null;
+  const adminUrl = process.env.TEST_DATABASE_URL;
+  if (!databaseUrl && adminUrl) {
+    const database = await createTestDatabase(adminUrl);
+    databaseUrl = database.url;
+    drop = database.drop;
+  }
+  const config = loadConfig({
+    NODE_ENV: "test",
+    OPERATOR_API_KEY: OPERATOR_KEY,
+    AUTH_JWT_SECRET: JWT_SECRET,
+    DATA_DIR: ":memory:",
+    LOG_LEVEL: "silent",
+    SCHEDULER_INTERVAL_SECONDS: "0",
+    HOST: "127.0.0.1",
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL } : {}),
+    ...options.env,
+  });
+  const app = await buildApp({ config, ...(options.clock ? { clock: options.clock } : {}) });
+  const url = await app.start(0);
+  afterAll(async () => {
+    await app.stop();
+    await drop?.();
+  });
+  return { app, url, config, databaseUrl };
+}
