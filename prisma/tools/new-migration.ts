@@ -1,7 +1,8 @@
 // Usage: npm run migrate:new -- <name>
 // Writes prisma/migrations/<UTC timestamp>_<name>/migration.sql with the SQL that takes the existing
 // migrations to prisma/schema.prisma (what `prisma migrate dev --create-only` would write).
-import { access, mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { diffMigrationsToSchema, MIGRATION_LOCK, MIGRATION_LOCK_FILE, MIGRATIONS_DIR } from "./schema-engine.ts";
 
@@ -26,7 +27,7 @@ const dir = path.join(MIGRATIONS_DIR, `${timestamp}_${name}`);
 await mkdir(dir, { recursive: true });
 await writeFile(path.join(dir, "migration.sql"), sql, { flag: "wx" });
 const lockPath = path.join(MIGRATIONS_DIR, MIGRATION_LOCK_FILE);
-if (!(await access(lockPath).then(() => true, () => false))) await writeFile(lockPath, MIGRATION_LOCK);
+if (!existsSync(lockPath)) await writeFile(lockPath, MIGRATION_LOCK);
 
 console.log(sql);
 console.error(`Created ${path.relative(process.cwd(), path.join(dir, "migration.sql"))}`);

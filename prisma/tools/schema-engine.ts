@@ -11,12 +11,7 @@ import {
   type SqlDriverAdapter,
   type SqlMigrationAwareDriverAdapterFactory,
 } from "@prisma/driver-adapter-utils";
-import type {
-  DiagnoseMigrationHistoryOutput,
-  MigrationList,
-  SchemaFilter,
-  SchemasContainer,
-} from "@prisma/schema-engine-wasm";
+import type { DiagnoseMigrationHistoryOutput, MigrationList, SchemaFilter, SchemasContainer } from "@prisma/schema-engine-wasm";
 import * as wasmBindings from "@prisma/schema-engine-wasm/schema_engine_bg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 
@@ -99,10 +94,13 @@ async function readSchema(schemaPath: string): Promise<SchemasContainer> {
 }
 
 /** Runs `use` with a schema engine whose main database is `db` (an in-memory PGlite by default). */
-async function withEngine<T>(use: (engine: SchemaEngine, schema: SchemasContainer) => Promise<T>, options: {
-  db?: PGlite;
-  schemaPath?: string;
-} = {}): Promise<T> {
+async function withEngine<T>(
+  use: (engine: SchemaEngine, schema: SchemasContainer) => Promise<T>,
+  options: {
+    db?: PGlite;
+    schemaPath?: string;
+  } = {},
+): Promise<T> {
   const { SchemaEngine } = await loadBindings();
   const schema = await readSchema(options.schemaPath ?? SCHEMA_PATH);
   const db = options.db ?? (await PGlite.create());
@@ -123,7 +121,10 @@ export async function readMigrationList(migrationsDir = MIGRATIONS_DIR): Promise
     if (error.code === "ENOENT") return [];
     throw error;
   });
-  const names = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  const names = entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
   const migrationDirectories = await Promise.all(
     names.map(async (name) => ({
       path: name,
@@ -152,9 +153,7 @@ function scriptOrEmpty(result: { exitCode: number; stdout: string | null }): str
 }
 
 /** SQL taking a database built from the migrations (replayed on an in-memory shadow PGlite) to the schema; "" if none. */
-export async function diffMigrationsToSchema(
-  options: { migrationsDir?: string; schemaPath?: string } = {},
-): Promise<string> {
+export async function diffMigrationsToSchema(options: { migrationsDir?: string; schemaPath?: string } = {}): Promise<string> {
   const migrations = await readMigrationList(options.migrationsDir);
   return withEngine(
     async (engine, schema) =>
@@ -191,20 +190,13 @@ export async function diffDatabaseToSchema(db: PGlite, schemaPath = SCHEMA_PATH)
 /** What `prisma migrate deploy` does: applies the unapplied migrations; returns their names. */
 export async function prismaApplyMigrations(db: PGlite, migrationsDir = MIGRATIONS_DIR): Promise<string[]> {
   const migrationsList = await readMigrationList(migrationsDir);
-  return withEngine(
-    async (engine) => (await engine.applyMigrations({ migrationsList, filters: noFilters })).appliedMigrationNames,
-    { db },
-  );
+  return withEngine(async (engine) => (await engine.applyMigrations({ migrationsList, filters: noFilters })).appliedMigrationNames, { db });
 }
 
 /** Prisma's view of `db`'s migration history against the folder (what `prisma migrate status` reports). */
-export async function prismaMigrationStatus(
-  db: PGlite,
-  migrationsDir = MIGRATIONS_DIR,
-): Promise<DiagnoseMigrationHistoryOutput> {
+export async function prismaMigrationStatus(db: PGlite, migrationsDir = MIGRATIONS_DIR): Promise<DiagnoseMigrationHistoryOutput> {
   const migrationsList = await readMigrationList(migrationsDir);
-  return withEngine(
-    (engine) => engine.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: false, filters: noFilters }),
-    { db },
-  );
+  return withEngine((engine) => engine.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: false, filters: noFilters }), {
+    db,
+  });
 }

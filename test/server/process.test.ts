@@ -1,0 +1,76 @@
+// `npm start` as an operator meets it: secrets in development, refusal in production, data that survives
+// a restart, and a graceful stop on SIGTERM.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Api } from "../support/client.ts";
+
+const root = new URL("../../", import.meta.url).pathname;
+const dataDir = mkdtempSync(join(tmpdir(), "tokenwarden-process-"));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function launch(env: Record<string, string>): Running {
+  const child = spawn(process.execPath, ["src/main.ts"], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function listening(running: Running): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const match = running.output().match(/listening on (http:\/\/[^\s/]+)\/graphql/);
+    if (match) return match[1]!.replace("localhost", "127.0.0.1");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`Server did not start:\n${running.output()}`);
+}
+
+describe("the server process", () => {
+  it("refuses to start in production without its secrets", async () => {
+    const running = launch({ NODE_ENV: "production", DATA_DIR: dataDir });
+    expect(await running.exited).toBe(1);
+    expect(running.output()).toMatch(/OPERATOR_API_KEY and AUTH_JWT_SECRET must be set/);
+  });
+
+  it("generates development secrets once, keeps data across restarts and stops cleanly on SIGTERM", async () => {
+    const first = launch({ DATA_DIR: dataDir });
+    const url = await listening(first);
+    const secrets = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8"));
+    expect(first.output()).toContain(`Operator API key (generated`);
+    expect(first.output()).toContain(secrets.operatorApiKey);
+
+    const operator = new Api(url, secrets.operatorApiKey);
+    const { createOrganization } = await operator.execute(
+      `mutation { createOrganization(input: { name: "Persisted", adminEmail: "p@example.com" }) { id } }`,
+    );
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toMatch(/SIGTERM/);
+
+    const second = launch({ DATA_DIR: dataDir });
+    const secondUrl = await listening(second);
+    expect(second.output()).not.toContain(secrets.operatorApiKey);
+    const { organization } = await new Api(secondUrl, secrets.operatorApiKey).execute(
+      `query($id: ID!) { organization(id: $id) { name } }`,
+      { id: createOrganization.id },
+    );
+    expect(organization.name).toBe("Persisted");
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+  });
+});
