@@ -4,5 +4,8 @@ import "./scalars.ts";
 import "./enums.ts";
 import "../organizations/schema.ts";
 import "../members/schema.ts";
+import "../members/mutations.ts";
+import "../ledger/schema.ts";
+import "../apikeys/schema.ts";
 
 export const schema = builder.toSchema();
