@@ -1,0 +1,54 @@
+// Several server processes behind one load balancer: one PostgreSQL, events through Redis.
+// Runs in the services suite (npm run test:services), where TEST_DATABASE_URL and TEST_REDIS_URL are set.
+import { describe, expect, it } from "vitest";
+import { Api, subscribe } from "../support/client.ts";
+import { seedOrganization } from "../support/factories.ts";
+import { startServer } from "../support/server.ts";
+
+const enabled = Boolean(process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL);
+
+describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", async () => {
+  const first = enabled ? await startServer() : null;
+  const second = enabled ? await startServer({ databaseUrl: first!.databaseUrl! }) : null;
+
+  it("delivers a balance change caused through one server to a subscriber on the other", async () => {
+    const seed = await seedOrganization(first!);
+    await seed.purchase(1_000_000);
+    const [memberId] = await seed.addMembers([{ name: "Ada" }]);
+    const member = await seed.as(memberId!);
+    const { subscription, client } = subscribe(member, `subscription { balanceChanged(kind: INFERENCE) { limit used remaining } }`);
+    // The subscription is registered once the server acknowledged it; give Redis a moment to subscribe.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const adminOnSecond = new Api(second!.url, seed.admin.credential);
+    await adminOnSecond.execute(`mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 123456 }) { id } }`, { id: memberId });
+    const event = await subscription.next((e) => e.balanceChanged.limit === 123456);
+    expect(event.balanceChanged).toEqual({ limit: 123456, used: 0, remaining: 123456 });
+    subscription.close();
+    await client.dispose();
+  });
+
+  it("never delivers one organisation's events to another's subscribers", async () => {
+    const [mine, theirs] = await Promise.all([seedOrganization(first!), seedOrganization(first!)]);
+    await Promise.all([mine.purchase(1_000_000), theirs.purchase(1_000_000)]);
+    const { subscription, client } = subscribe(
+      mine.admin,
+      `subscription { allocationStatusChanged(kind: INFERENCE) { allocated unallocated } }`,
+    );
+    await subscription.next();
+    const [theirMember] = await theirs.addMembers([{}]);
+    await new Api(second!.url, theirs.admin.credential).execute(
+      `mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 999 }) { id } }`,
+      { id: theirMember },
+    );
+    const [myMember] = await mine.addMembers([{}]);
+    await new Api(second!.url, mine.admin.credential).execute(
+      `mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 777 }) { id } }`,
+      { id: myMember },
+    );
+    await subscription.next((e) => e.allocationStatusChanged.allocated === 777);
+    expect(subscription.events.map((e) => e.allocationStatusChanged.allocated)).not.toContain(999);
+    subscription.close();
+    await client.dispose();
+  });
+});
