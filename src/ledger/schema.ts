@@ -1,8 +1,12 @@
-// Purchases (quote and buy) and the organisation's allocation status, live.
+// Purchases (quote and buy) and the organisation's allocation status, also as a live subscription.
 import { requireAdmin } from "../auth/access.ts";
 import { builder } from "../builder.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
-import { TokenKindEnum } from "../schema/enums.ts";
+import type { Context } from "../context.ts";
+import type { TokenKind } from "../db/generated/enums.ts";
+import { notFound } from "../errors.ts";
+import { PresetNameEnum, TokenKindEnum } from "../schema/enums.ts";
+import { type AllocationStatus, allocationStatus } from "./status.ts";
 import { purchaseTokens, quotePurchase } from "./purchases.ts";
 
 export const PurchaseRef = builder.prismaNode("Purchase", {
@@ -68,3 +72,79 @@ builder.prismaObjectFields(OrganizationRef, (t) => ({
     query: () => ({ orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
   }),
 }));
+
+const AllocationStatusRef = builder.objectRef<AllocationStatus>("AllocationStatus");
+builder.objectType(AllocationStatusRef, {
+  fields: (t) => ({
+    kind: t.field({ type: TokenKindEnum, resolve: (status) => status.kind }),
+    purchased: t.field({
+      type: "SafeInt",
+      description: "Tokens bought by the organisation and not consumed (pool plus outstanding allocations).",
+      resolve: (status) => status.purchased,
+    }),
+    allocated: t.field({
+      type: "SafeInt",
+      description: "Sum of current member allocations (their limits for this period).",
+      resolve: (status) => status.allocated,
+    }),
+    used: t.field({ type: "SafeInt", description: "Tokens consumed by members in the current period.", resolve: (status) => status.used }),
+    unallocated: t.field({ type: "SafeInt", description: "Tokens in the pool not assigned to any member.", resolve: (status) => status.unallocated }),
+    purchasedAllTime: t.field({
+      type: "SafeInt",
+      description: "Every token of this kind ever bought (= unallocated + allocated + consumedInClosedPeriods).",
+      resolve: (status) => status.purchasedAllTime,
+    }),
+    consumedInClosedPeriods: t.field({
+      type: "SafeInt",
+      description: "Tokens consumed in billing cycles that have ended.",
+      resolve: (status) => status.consumedInClosedPeriods,
+    }),
+    activePreset: t.field({ type: PresetNameEnum, resolve: (status) => status.activePreset }),
+  }),
+});
+
+async function statusOf(context: Context, organizationId: string, kind: TokenKind): Promise<AllocationStatus> {
+  const status = await allocationStatus(context.runtime.prisma, organizationId, kind);
+  if (!status) throw notFound("Organization");
+  return status;
+}
+
+builder.prismaObjectFields(OrganizationRef, (t) => ({
+  allocationStatus: t.field({
+    type: AllocationStatusRef,
+    args: { kind: t.arg({ type: TokenKindEnum, required: true, defaultValue: "INFERENCE" }) },
+    authScopes: { admin: true, operator: true },
+    resolve: (organization, args, context) => statusOf(context, organization.id, args.kind),
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  allocationStatusChanged: t.field({
+    type: AllocationStatusRef,
+    description: "Emits on subscribe, then on every change (admins).",
+    args: { kind: t.arg({ type: TokenKindEnum, required: true, defaultValue: "INFERENCE" }) },
+    authScopes: { admin: true },
+    subscribe: (_root, args, context) => {
+      const { organizationId } = requireAdmin(context);
+      return allocationChanges(context, organizationId, args.kind);
+    },
+    resolve: (organizationId: string, args, context) => statusOf(context, organizationId, args.kind),
+  }),
+}));
+
+/** Yields the organisation id now and after every allocation change of `kind`; listening starts before the first value is read. */
+async function* allocationChanges(context: Context, organizationId: string, kind: TokenKind): AsyncGenerator<string> {
+  const events = context.runtime.pubsub.subscribe("allocationChanged", organizationId)[Symbol.asyncIterator]();
+  let pending = events.next();
+  try {
+    yield organizationId;
+    while (true) {
+      const event = await pending;
+      if (event.done) return;
+      pending = events.next();
+      if (event.value.kind === kind) yield organizationId;
+    }
+  } finally {
+    await events.return?.();
+  }
+}

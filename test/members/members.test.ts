@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { Api } from "../support/client.ts";
+import { seedOrganization, unique } from "../support/factories.ts";
+import { startServer } from "../support/server.ts";
+
+const server = await startServer();
+
+const MEMBER_FIELDS = `id email name role suspended team { id name }
+  inference { limit used remaining reserved floor ceiling }
+  training { limit used remaining reserved floor ceiling }`;
+const ADD = `mutation($members: [MemberInput!]!) { addMembers(members: $members) { ${MEMBER_FIELDS} } }`;
+const STATUS = `query($kind: TokenKind!) { organization { allocationStatus(kind: $kind) { kind purchased allocated used unallocated activePreset } } }`;
+
+describe("addMembers", () => {
+  it("adds members with teams and gives each the policy floor of each kind from the pool", async () => {
+    const seed = await seedOrganization(server);
+    await seed.purchase(2_000_000, "INFERENCE");
+    await seed.purchase(2_000_000, "TRAINING");
+    const { addMembers } = await seed.admin.execute(ADD, {
+      members: [
+        { email: "  Ada@Example.COM ", name: "Ada", teamName: "Research" },
+        { email: "bob@example.com", role: "ADMIN", teamName: "Research" },
+        { email: "cy@example.com" },
+      ],
+    });
+    expect(addMembers.map((m: { email: string }) => m.email)).toEqual(["ada@example.com", "bob@example.com", "cy@example.com"]);
+    expect(addMembers[0]).toMatchObject({ name: "Ada", role: "MEMBER", suspended: false, team: { name: "Research" } });
+    expect(addMembers[1].role).toBe("ADMIN");
+    expect(addMembers[1].team.id).toBe(addMembers[0].team.id);
+    expect(addMembers[2].team).toBeNull();
+    for (const member of addMembers) {
+      expect(member.inference).toEqual({ limit: 500_000, used: 0, remaining: 500_000, reserved: 0, floor: 500_000, ceiling: 5_000_000 });
+      expect(member.training.limit).toBe(500_000);
+    }
+    const { organization } = await seed.admin.execute(STATUS, { kind: "INFERENCE" });
+    expect(organization.allocationStatus).toEqual({
+      kind: "INFERENCE",
+      purchased: 2_000_000,
+      allocated: 1_500_000,
+      used: 0,
+      unallocated: 500_000,
+      activePreset: "STANDARD",
+    });
+  });
+
+  it("adds nobody when the pool cannot cover every floor", async () => {
+    const seed = await seedOrganization(server);
+    await seed.purchase(1_000_000, "INFERENCE");
+    await seed.purchase(5_000_000, "TRAINING");
+    const error = await seed.admin.errorOf(ADD, {
+      members: [{ email: `${unique()}@example.com` }, { email: `${unique()}@example.com` }, { email: `${unique()}@example.com` }],
+    });
+    expect(error.extensions?.code).toBe("INSUFFICIENT_POOL");
+    const { organization } = await seed.admin.execute(`{ organization { members { totalCount } } }`);
+    expect(organization.members.totalCount).toBe(1);
+    const training = await seed.admin.execute(STATUS, { kind: "TRAINING" });
+    expect(training.organization.allocationStatus).toMatchObject({ unallocated: 5_000_000, allocated: 0 });
+  });
+
+  it("refuses duplicate and existing emails naming the entry, and changes nothing", async () => {
+    const seed = await seedOrganization(server);
+    await seed.purchase(10_000_000, "INFERENCE");
+    await seed.purchase(10_000_000, "TRAINING");
+    const email = `${unique()}@example.com`;
+    const duplicate = await seed.admin.errorOf(ADD, {
+      members: [{ email: "a@example.com" }, { email: email }, { email: email.toUpperCase() }],
+    });
+    expect(duplicate.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "members[2].email" });
+    await seed.addMembers([{ email }]);
+    const existing = await seed.admin.errorOf(ADD, { members: [{ email: "new@example.com" }, { email: ` ${email} ` }] });
+    expect(existing.extensions).toMatchObject({ code: "CONFLICT", field: "members[1].email" });
+    const invalid = await seed.admin.errorOf(ADD, { members: [{ email: "nope" }] });
+    expect(invalid.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "members[0].email" });
+    const { organization } = await seed.admin.execute(`{ organization { members { totalCount edges { node { email } } } } }`);
+    expect(organization.members.totalCount).toBe(2);
+  });
+
+  it("lets only admins add members", async () => {
+    const seed = await seedOrganization(server);
+    await seed.purchase(5_000_000, "INFERENCE");
+    await seed.purchase(5_000_000, "TRAINING");
+    const [memberId] = await seed.addMembers([{}]);
+    const member = await seed.as(memberId!);
+    const forbidden = await member.errorOf(ADD, { members: [{ email: "x@example.com" }] });
+    expect(forbidden.extensions?.code).toBe("FORBIDDEN");
+    const anonymous = await new Api(server.url).errorOf(ADD, { members: [{ email: "x@example.com" }] });
+    expect(anonymous.extensions?.code).toBe("UNAUTHENTICATED");
+    const service = await seed.serviceKey();
+    expect((await service.errorOf(ADD, { members: [{ email: "x@example.com" }] })).extensions?.code).toBe("FORBIDDEN");
+  });
+});
