@@ -31,6 +31,8 @@ export type Events = {
   tokenRequestChanged: [organizationId: string, payload: TokenRequestEvent];
   spendChanged: [organizationId: string, payload: { at: string }];
   spendAlert: [organizationId: string, payload: SpendAlertEvent];
+  /** An organisation's distribution policy (or cycle) changed: evicts cached policies in every server process. */
+  policyChanged: [payload: { organizationId: string }];
   /** Evicts cached API key lookups in every server process. */
   apiKeyRevoked: [payload: { secretHash: string }];
 };
