@@ -1,4 +1,5 @@
 // Turns the bearer credential of an HTTP request or a graphql-ws connection into a Principal.
+import { decodeGlobalID } from "@pothos/plugin-relay";
 import type { Config } from "../config.ts";
 import type { PrismaClient } from "../db/generated/client.ts";
 import { unauthenticated } from "../errors.ts";
@@ -27,10 +28,12 @@ export class Authenticator {
     if (!credential) return anonymous;
     if (safeEqual(credential, this.#config.operatorApiKey)) return { kind: "OPERATOR" };
     if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(credential);
-    const memberId = await this.#jwt.verify(credential);
-    if (!memberId) throw unauthenticated("The access token is invalid or expired.");
+    const subject = await this.#jwt.verify(credential);
+    if (!subject) throw unauthenticated("The access token is invalid or expired.");
+    const memberId = memberIdOfSubject(subject);
+    if (!memberId) throw unauthenticated("The access token names no member.");
     const member = await this.#prisma.member.findUnique({
-      where: { id: isUuid(memberId) ? memberId : "00000000-0000-0000-0000-000000000000" },
+      where: { id: memberId },
       select: { id: true, organizationId: true, role: true },
     });
     if (!member) throw unauthenticated("The access token names no member.");
@@ -59,6 +62,17 @@ export class Authenticator {
     }
     if (!principal) throw unauthenticated("The API key is invalid or revoked.");
     return principal;
+  }
+}
+
+/** `sub` is the member id as clients see it (a global id), or the raw id an identity provider may hold. */
+function memberIdOfSubject(subject: string): string | null {
+  if (isUuid(subject)) return subject;
+  try {
+    const { typename, id } = decodeGlobalID(subject);
+    return typename === "Member" && isUuid(id) ? id : null;
+  } catch {
+    return null;
   }
 }
 

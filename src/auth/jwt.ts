@@ -1,9 +1,10 @@
 // Access tokens: HS256 with the server's secret, or an identity provider's JWKS where configured.
+import { encodeGlobalID } from "@pothos/plugin-relay";
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import type { Config } from "../config.ts";
 
 export interface JwtVerifier {
-  /** The member id (`sub`) of a valid token, or null. */
+  /** The subject (`sub`: a member id) of a valid token, or null. */
   verify(token: string): Promise<string | null>;
   issue(memberId: string, ttlSeconds: number, now: Date): Promise<string>;
 }
@@ -33,10 +34,11 @@ export function createJwtVerifier(config: Config): JwtVerifier {
       }
     },
     async issue(memberId, ttlSeconds, now) {
+      // `sub` is the member id exactly as the API shows it (Member.id).
       const issuedAt = Math.floor(now.getTime() / 1000);
       let jwt = new SignJWT({})
         .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-        .setSubject(memberId)
+        .setSubject(encodeGlobalID("Member", memberId))
         .setIssuedAt(issuedAt)
         .setExpirationTime(issuedAt + ttlSeconds);
       if (config.jwtIssuer) jwt = jwt.setIssuer(config.jwtIssuer);
