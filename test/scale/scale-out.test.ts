@@ -13,7 +13,7 @@ describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", as
 
   it("delivers a balance change caused through one server to a subscriber on the other", async () => {
     const seed = await seedOrganization(first!);
-    await seed.purchase(1_000_000);
+    await seed.fund(1_000_000);
     const [memberId] = await seed.addMembers([{ name: "Ada" }]);
     const member = await seed.as(memberId!);
     const { subscription, client } = subscribe(member, `subscription { balanceChanged(kind: INFERENCE) { limit used remaining } }`);
@@ -30,7 +30,7 @@ describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", as
 
   it("never delivers one organisation's events to another's subscribers", async () => {
     const [mine, theirs] = await Promise.all([seedOrganization(first!), seedOrganization(first!)]);
-    await Promise.all([mine.purchase(1_000_000), theirs.purchase(1_000_000)]);
+    await Promise.all([mine.fund(1_000_000), theirs.fund(1_000_000)]);
     const { subscription, client } = subscribe(
       mine.admin,
       `subscription { allocationStatusChanged(kind: INFERENCE) { allocated unallocated } }`,

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print, type DocumentNode } from "graphql";
-import { createClient, type Client } from "graphql-ws";
+import { type Client, type ClientOptions, createClient } from "graphql-ws";
 import WebSocket from "ws";
 
 export interface GraphQLErrorShape {
@@ -69,13 +69,14 @@ export class Api {
   }
 
   /** A graphql-ws client authenticated like this Api. */
-  ws(): Client {
+  ws(options: Partial<ClientOptions> = {}): Client {
     return createClient({
       url: `${this.url.replace(/^http/, "ws")}/graphql`,
       webSocketImpl: WebSocket,
       connectionParams: this.credential ? { authorization: `Bearer ${this.credential}` } : {},
       retryAttempts: 0,
       lazy: true,
+      ...options,
     });
   }
 }

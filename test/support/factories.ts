@@ -14,6 +14,8 @@ export interface Seed {
   as(memberId: string): Promise<Api>;
   addMembers(members: { email?: string; name?: string; role?: "ADMIN" | "MEMBER"; teamName?: string }[]): Promise<string[]>;
   purchase(tokens: number, kind?: "INFERENCE" | "TRAINING"): Promise<void>;
+  /** Buys `tokens` of each kind (new members take a floor of both from the pools). */
+  fund(tokens: number): Promise<void>;
   serviceKey(): Promise<Api>;
 }
 
@@ -62,6 +64,10 @@ export async function seedOrganization(
         tokens,
         kind,
       });
+    },
+    async fund(tokens) {
+      await this.purchase(tokens, "INFERENCE");
+      await this.purchase(tokens, "TRAINING");
     },
     async serviceKey() {
       const { createApiKey } = await admin.execute(`mutation($name: String!) { createApiKey(name: $name) { secret } }`, {

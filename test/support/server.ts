@@ -43,6 +43,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Share an existing database (a second process of the same deployment). */
   databaseUrl?: string;
+  /** Observes every SQL statement the server sends (to pin query counts). */
+  onQuery?: (sql: string) => void;
 }
 
 /** Starts a server and stops it (and drops its database) after the file's tests. */
@@ -67,7 +69,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL } : {}),
     ...options.env,
   });
-  const app = await buildApp({ config, ...(options.clock ? { clock: options.clock } : {}) });
+  const app = await buildApp({ config, ...(options.clock ? { clock: options.clock } : {}), ...(options.onQuery ? { onQuery: options.onQuery } : {}) });
   const url = await app.start(0);
   afterAll(async () => {
     await app.stop();

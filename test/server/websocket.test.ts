@@ -1,0 +1,78 @@
+// graphql-ws as chat apps use it: authenticated at connect and again on every subscribe.
+import { describe, expect, it } from "vitest";
+import { Api, subscribe } from "../support/client.ts";
+import { seedOrganization } from "../support/factories.ts";
+import { startServer } from "../support/server.ts";
+
+const server = await startServer();
+
+const BALANCE = `subscription($memberId: ID) { balanceChanged(memberId: $memberId, kind: INFERENCE) { kind limit used remaining } }`;
+const SET_ALLOCATION = `mutation($id: ID!, $inference: SafeInt) { setAllocation(input: { memberId: $id, inference: $inference }) { id } }`;
+
+describe("subscriptions over graphql-ws", () => {
+  it("closes a connection whose credential is invalid", async ({ expect }) => {
+    const { subscription, client } = subscribe(new Api(server.url, "not-a-valid-token"), BALANCE);
+    await expect.poll(() => subscription.errors.length, { timeout: 5000 }).toBeGreaterThan(0);
+    expect(String((subscription.errors[0] as { code?: number }).code)).toBe("4403");
+    expect(subscription.events).toEqual([]);
+    await client.dispose();
+  });
+
+  it("streams the member's own balance as an admin changes it (the live token indicator)", async () => {
+    const seed = await seedOrganization(server);
+    await seed.fund(2_000_000);
+    const [memberId] = await seed.addMembers([{ name: "Grace" }]);
+    const member = await seed.as(memberId!);
+    const { subscription, client } = subscribe(member, BALANCE);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 750_000 });
+    const event = await subscription.next((e) => e.balanceChanged.limit === 750_000);
+    expect(event.balanceChanged).toEqual({ kind: "INFERENCE", limit: 750_000, used: 0, remaining: 750_000 });
+    subscription.close();
+    await client.dispose();
+  });
+
+  it("hides other members' balances from a plain member and other organisations' from admins", async ({ expect }) => {
+    const [seed, other] = await Promise.all([seedOrganization(server), seedOrganization(server)]);
+    await seed.fund(2_000_000);
+    const [alice, bob] = await seed.addMembers([{}, {}]);
+    const asAlice = await seed.as(alice!);
+    const denied = subscribe(asAlice, BALANCE, { memberId: bob });
+    await expect.poll(() => denied.subscription.errors.length, { timeout: 5000 }).toBeGreaterThan(0);
+    expect(JSON.stringify(denied.subscription.errors[0])).toContain("NOT_FOUND");
+    await denied.client.dispose();
+
+    const foreign = subscribe(other.admin, BALANCE, { memberId: alice });
+    await expect.poll(() => foreign.subscription.errors.length, { timeout: 5000 }).toBeGreaterThan(0);
+    expect(JSON.stringify(foreign.subscription.errors[0])).toContain("NOT_FOUND");
+    await foreign.client.dispose();
+  });
+
+  it("authenticates every subscribe: a revoked service key cannot subscribe again on its open connection", async () => {
+    const seed = await seedOrganization(server);
+    await seed.fund(1_000_000);
+    const [memberId] = await seed.addMembers([{}]);
+    const { createApiKey } = await seed.admin.execute(`mutation { createApiKey(name: "chat app") { id secret } }`);
+    const service = new Api(server.url, createApiKey.secret);
+    // Keep the one connection open between the two subscribes.
+    const client = service.ws({ lazyCloseTimeout: 60_000 });
+    const first = await new Promise<unknown>((resolve) => {
+      const dispose = client.subscribe(
+        { query: BALANCE, variables: { memberId } },
+        { next: () => {}, error: resolve, complete: () => resolve("complete") },
+      );
+      setTimeout(() => {
+        dispose();
+        resolve("open");
+      }, 300);
+    });
+    expect(first).toBe("open");
+    await seed.admin.execute(`mutation($id: ID!) { revokeApiKey(id: $id) }`, { id: createApiKey.id });
+    const second = await new Promise<unknown>((resolve) => {
+      client.subscribe({ query: BALANCE, variables: { memberId } }, { next: () => {}, error: resolve, complete: () => resolve("complete") });
+      setTimeout(() => resolve("open"), 2000);
+    });
+    expect(JSON.stringify(second)).toContain("UNAUTHENTICATED");
+    await client.dispose();
+  });
+});
