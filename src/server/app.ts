@@ -22,6 +22,8 @@ export interface AppOptions {
   clock?: Clock;
   /** Collect Node process metrics (off in tests, where several apps share a process). */
   processMetrics?: boolean;
+  /** Observes every SQL statement (tests pin query counts). */
+  onQuery?: (sql: string) => void;
 }
 
 export interface App {
@@ -38,6 +40,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
+    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
   });
   const pubsubHandle = createAppPubSub(config.redisUrl);
   const jwt = createJwtVerifier(config);
@@ -55,7 +58,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const yoga = createYogaServer(schema, runtime, metrics);
   const scheduler = new Scheduler(runtime, metrics);
 
-  const revocations = (async () => {
+  void (async () => {
     for await (const { secretHash } of runtime.pubsub.subscribe("apiKeyRevoked")) authenticator.forgetApiKey(secretHash);
   })();
 
@@ -133,6 +136,22 @@ export async function buildApp(options: AppOptions): Promise<App> {
   );
 
   let started = false;
+  let stopping: Promise<void> | null = null;
+  const stop = async () => {
+    await scheduler.stop();
+    // Close sockets cleanly (1001 going away), then let in-flight HTTP requests finish.
+    await wsHandle.dispose();
+    wsServer.close();
+    if (started) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+    }
+    await yoga.dispose();
+    await pubsubHandle.close();
+    await db.close();
+  };
   return {
     runtime,
     scheduler,
@@ -146,21 +165,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
       const { port: bound } = server.address() as AddressInfo;
       return `http://127.0.0.1:${bound}`;
     },
-    async stop() {
-      await scheduler.stop();
-      // Close sockets cleanly (1001 going away), then let in-flight HTTP requests finish.
-      await wsHandle.dispose();
-      wsServer.close();
-      if (started) {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
-      }
-      await yoga.dispose();
-      await pubsubHandle.close();
-      void revocations;
-      await db.close();
+    stop() {
+      stopping ??= stop();
+      return stopping;
     },
   };
 }
