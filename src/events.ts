@@ -23,6 +23,11 @@ export interface SpendAlertEvent {
   percent: number;
   spend: string;
   cycleStart: string;
+  /** The SpendAlert row: one per threshold and cycle. */
+  alertId: string;
+  /** The money the threshold stood for when it fired (percent of the envelope or of the model's cap). */
+  amount: string;
+  createdAt: string;
 }
 
 export type Events = {
@@ -33,6 +38,8 @@ export type Events = {
   spendAlert: [organizationId: string, payload: SpendAlertEvent];
   /** An organisation's distribution policy (or cycle) changed: evicts cached policies in every server process. */
   policyChanged: [payload: { organizationId: string }];
+  /** An organisation's spend thresholds changed: evicts cached thresholds in every server process. */
+  spendThresholdsChanged: [payload: { organizationId: string }];
   /** Evicts cached API key lookups in every server process. */
   apiKeyRevoked: [payload: { secretHash: string }];
 };
