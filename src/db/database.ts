@@ -28,20 +28,30 @@ export interface DatabaseOptions {
   /** PGlite folder; null keeps PGlite in memory. */
   dataDir: string | null;
   poolSize?: number;
+  /** Observes every SQL statement Prisma sends (tests pin query counts with it); off unless given. */
+  onQuery?: (sql: string) => void;
+}
+
+/** A Prisma client on `adapter`, reporting each statement to `onQuery` when one is given. */
+function prismaClient(adapter: NonNullable<ConstructorParameters<typeof PrismaClient>[0]["adapter"]>, onQuery?: (sql: string) => void): PrismaClient {
+  if (!onQuery) return new PrismaClient({ adapter });
+  const client = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });
+  client.$on("query", (event) => onQuery(event.query));
+  return client as unknown as PrismaClient;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const database = options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolSize ?? 10)
-    : await openPglite(options.dataDir);
+    ? openPostgres(options.databaseUrl, options.poolSize ?? 10, options.onQuery)
+    : await openPglite(options.dataDir, options.onQuery);
   await applyMigrations(database.raw);
   return database;
 }
 
-function openPostgres(url: string, poolSize: number): Database {
+function openPostgres(url: string, poolSize: number, onQuery?: (sql: string) => void): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   pool.on("error", (error) => console.error("PostgreSQL pool error:", error.message));
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const prisma = prismaClient(new PrismaPg(pool), onQuery);
   const raw: RawSql = {
     async exec(sql) {
       await pool.query(sql);
@@ -65,10 +75,10 @@ function openPostgres(url: string, poolSize: number): Database {
   };
 }
 
-async function openPglite(dataDir: string | null): Promise<Database> {
+async function openPglite(dataDir: string | null, onQuery?: (sql: string) => void): Promise<Database> {
   const pglite = dataDir ? new PGlite(dataDir) : new PGlite();
   await pglite.waitReady;
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const prisma = prismaClient(new PrismaPGlite(pglite), onQuery);
   const raw: RawSql = {
     async exec(sql) {
       await pglite.exec(sql);
