@@ -11,6 +11,8 @@ export interface AllocationChange {
   memberId: string;
   /** Tokens added to (positive) or returned from (negative) the member's limit. */
   delta: bigint;
+  /** This change's own cause (e.g. one request of a bulk approval); defaults to the movement's reference. */
+  reference?: string | null;
 }
 
 export interface AllocationMovement {
@@ -90,8 +92,8 @@ export async function moveAllocations(tx: Tx, movement: AllocationMovement, even
 
   await tx.$executeRawUnsafe(
     `INSERT INTO "LedgerEntry" ("organizationId", "memberId", "kind", "type", "poolDelta", "limitDelta", "reference", "actorId", "note")
-     SELECT $1::uuid, c.member_id, $2::"TokenKind", $3::"LedgerEntryType", -c.delta, c.delta, $4, $5, $6
-       FROM unnest($7::uuid[], $8::bigint[]) AS c(member_id, delta)`,
+     SELECT $1::uuid, c.member_id, $2::"TokenKind", $3::"LedgerEntryType", -c.delta, c.delta, COALESCE(c.reference, $4), $5, $6
+       FROM unnest($7::uuid[], $8::bigint[], $9::text[]) AS c(member_id, delta, reference)`,
     movement.organizationId,
     movement.kind,
     movement.type,
@@ -100,6 +102,7 @@ export async function moveAllocations(tx: Tx, movement: AllocationMovement, even
     movement.note ?? null,
     memberIds,
     changes.map((change) => change.delta.toString()),
+    changes.map((change) => change.reference ?? null),
   );
 
   const snapshots = updated.map(balanceSnapshot);

@@ -7,5 +7,6 @@ import "../members/schema.ts";
 import "../members/mutations.ts";
 import "../ledger/schema.ts";
 import "../apikeys/schema.ts";
+import "../requests/schema.ts";
 
 export const schema = builder.toSchema();
