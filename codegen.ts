@@ -18,6 +18,7 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
       config: {
         useTypeImports: true,
+        emitLegacyCommonJSImports: false,
         scalars: { DateTime: "string", SafeInt: "number", Money: "string" },
         enumsAsTypes: true,
       },

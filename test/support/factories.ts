@@ -46,7 +46,7 @@ export async function seedOrganization(
   };
   const admin = await tokenFor(adminId);
 
-  return {
+  const seed: Seed = {
     operator,
     admin,
     adminId,
@@ -66,8 +66,8 @@ export async function seedOrganization(
       });
     },
     async fund(tokens) {
-      await this.purchase(tokens, "INFERENCE");
-      await this.purchase(tokens, "TRAINING");
+      await seed.purchase(tokens, "INFERENCE");
+      await seed.purchase(tokens, "TRAINING");
     },
     async serviceKey() {
       const { createApiKey } = await admin.execute(`mutation($name: String!) { createApiKey(name: $name) { secret } }`, {
@@ -76,4 +76,5 @@ export async function seedOrganization(
       return new Api(server.url, createApiKey.secret as string);
     },
   };
+  return seed;
 }
