@@ -1,9 +1,15 @@
-// Auto-increase after a usage charge. Called inside the usage transaction (the hot path).
-// Placeholder signature agreed between the usage and policy work; the policy work implements it.
+// Auto-increase: after each usage charge (inside the usage transaction, the hot path) and on rebalancing runs.
+// With no bump due the hot path costs no query: the policy is cached and the caller passes limit and used.
 import type { TokenKind } from "../db/generated/enums.ts";
+import { moveAllocations } from "../ledger/allocations.ts";
 import type { Tx } from "../ledger/tx.ts";
+import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
+import { loadPolicyBalances, lockPool } from "./balances.ts";
+import { cachedPolicy } from "./cache.ts";
+import type { PolicyValues } from "./presets.ts";
+import { type BumpDecision, type CycleWindow, bumpDue, fairFill, inBufferDays, projectedUse, tierAfter, tierOf } from "./rules.ts";
 
 export interface ChargedBalance {
   organizationId: string;
@@ -13,4 +19,88 @@ export interface ChargedBalance {
   used: bigint;
 }
 
-export async function autoIncreaseAfterUsage(_tx: Tx, _runtime: Runtime, _balance: ChargedBalance, _events: PendingEvents): Promise<void> {}
+export async function autoIncreaseAfterUsage(tx: Tx, runtime: Runtime, balance: ChargedBalance, events: PendingEvents): Promise<void> {
+  const cached = await cachedPolicy(runtime, balance.organizationId, tx);
+  if (!cached?.policy.autoIncrease) return;
+  const { policy } = cached;
+  const now = runtime.clock.now();
+  const cycle = cycleAt(cached.cycleAnchorDay, now);
+  const triggered = tierOf(policy, balance.limit, balance.used) > 0;
+  const projectedOver = inBufferDays(policy, cycle, now) && projectedUse(balance.used, cycle, now) > balance.limit;
+  if (!triggered && !projectedOver) return;
+  await autoIncrease(tx, { organizationId: balance.organizationId, kind: balance.kind, policy, cycle, now, memberId: balance.memberId }, events);
+}
+
+export interface AutoIncreaseRun {
+  organizationId: string;
+  kind: TokenKind;
+  policy: PolicyValues;
+  cycle: CycleWindow;
+  now: Date;
+  /** One member (the hot path); all of the organisation's members when absent. */
+  memberId?: string;
+  reference?: string | null;
+}
+
+export interface AutoIncreaseOutcome {
+  members: number;
+  tokens: bigint;
+  /** Tokens the due bumps wanted beyond what the pool had. */
+  shortfall: bigint;
+}
+
+/**
+ * Gives every due bump (see `bumpDue`), bounded by the ceiling and by the pool — shared fairly when the pool
+ * cannot cover them all; an empty pool gives nothing and is not an error. Each bump is a ledger entry.
+ */
+export async function autoIncrease(tx: Tx, run: AutoIncreaseRun, events: PendingEvents): Promise<AutoIncreaseOutcome> {
+  const none = { members: 0, tokens: 0n, shortfall: 0n };
+  if (!run.policy.autoIncrease) return none;
+  const balances = await loadPolicyBalances(tx, { ...run, lock: true });
+  const due: { memberId: string; limit: bigint; used: bigint; decision: BumpDecision }[] = [];
+  for (const balance of balances) {
+    const decision = bumpDue(run.policy, { ...balance, skipped: balance.suspended || balance.excluded }, run.cycle, run.now);
+    if (decision) due.push({ memberId: balance.memberId, limit: balance.limit, used: balance.used, decision });
+  }
+  if (due.length === 0) return none;
+
+  const pool = await lockPool(tx, run.organizationId, run.kind);
+  const wanted = due.map((item) => item.decision.amount);
+  const grants = fairFill(wanted, pool);
+  const given = due.map((item, index) => ({ ...item, grant: grants[index]! })).filter((item) => item.grant > 0n);
+  const shortfall = wanted.reduce((sum, amount) => sum + amount, 0n) - grants.reduce((sum, grant) => sum + grant, 0n);
+  if (given.length === 0) return { ...none, shortfall };
+
+  // Bookkeeping first, so the balance events queued by moveAllocations carry the new lastAutoIncreaseAt.
+  await tx.$executeRawUnsafe(
+    `UPDATE "Balance" AS b
+        SET "lastAutoIncreaseAt" = $3::timestamptz, "lastTier" = c.tier,
+            "preemptiveBumpCycle" = CASE WHEN c.preemptive THEN $4::timestamptz ELSE b."preemptiveBumpCycle" END
+       FROM unnest($5::uuid[], $6::int[], $7::boolean[]) AS c(member_id, tier, preemptive)
+      WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid`,
+    run.organizationId,
+    run.kind,
+    run.now,
+    run.cycle.start,
+    given.map((item) => item.memberId),
+    given.map((item) => tierAfter(run.policy, item.limit + item.grant, item.used)),
+    given.map((item) => item.decision.reason === "PREEMPTIVE"),
+  );
+  for (const reason of ["TRIGGER", "PREEMPTIVE"] as const) {
+    const changes = given.filter((item) => item.decision.reason === reason).map((item) => ({ memberId: item.memberId, delta: item.grant }));
+    if (changes.length === 0) continue;
+    await moveAllocations(
+      tx,
+      {
+        organizationId: run.organizationId,
+        kind: run.kind,
+        type: "AUTO_INCREASE",
+        changes,
+        reference: run.reference ?? null,
+        note: reason === "TRIGGER" ? "Usage reached the auto-increase trigger." : "Pre-emptive bump: projected use passes the limit before the cycle ends.",
+      },
+      events,
+    );
+  }
+  return { members: given.length, tokens: given.reduce((sum, item) => sum + item.grant, 0n), shortfall };
+}

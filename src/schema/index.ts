@@ -6,7 +6,10 @@ import "../organizations/schema.ts";
 import "../members/schema.ts";
 import "../members/mutations.ts";
 import "../ledger/schema.ts";
+import "../policy/schema.ts";
 import "../apikeys/schema.ts";
+import "../models/schema.ts";
+import "../usage/schema.ts";
 import "../requests/schema.ts";
 
 export const schema = builder.toSchema();

@@ -1,0 +1,74 @@
+// One set-based read of an organisation's balances of one kind, with what the policy needs of each member
+// (floor and ceiling in force, suspended, excluded), optionally locking the rows for the caller's transaction.
+import type { TokenKind } from "../db/generated/enums.ts";
+import type { Tx } from "../ledger/tx.ts";
+import { effectiveBounds, type PolicyValues } from "./presets.ts";
+
+export interface PolicyBalance {
+  memberId: string;
+  limit: bigint;
+  used: bigint;
+  reserved: bigint;
+  lastAutoIncreaseAt: Date | null;
+  lastTier: number;
+  preemptiveBumpCycle: Date | null;
+  suspended: boolean;
+  excluded: boolean;
+  floor: bigint;
+  ceiling: bigint | null;
+}
+
+interface Row {
+  memberId: string;
+  limit: bigint;
+  used: bigint;
+  reserved: bigint;
+  lastAutoIncreaseAt: Date | null;
+  lastTier: number;
+  preemptiveBumpCycle: Date | null;
+  suspended: boolean;
+  hasOverride: boolean;
+  overrideFloor: bigint | null;
+  overrideCeiling: bigint | null;
+  overrideUnlimitedCeiling: boolean;
+  overrideExcluded: boolean;
+}
+
+/** The balances in member-id order; `lock` takes their row locks (FOR UPDATE) in that order. */
+export async function loadPolicyBalances(
+  tx: Tx,
+  query: { organizationId: string; kind: TokenKind; policy: Pick<PolicyValues, "inferenceFloor" | "trainingFloor" | "ceiling">; memberId?: string; lock: boolean },
+): Promise<PolicyBalance[]> {
+  const rows = await tx.$queryRawUnsafe<Row[]>(
+    `SELECT b."memberId", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt", b."lastTier", b."preemptiveBumpCycle",
+            m."suspended", m."hasOverride", m."overrideFloor", m."overrideCeiling", m."overrideUnlimitedCeiling", m."overrideExcluded"
+       FROM "Balance" b JOIN "Member" m ON m."id" = b."memberId"
+      WHERE b."organizationId" = $1::uuid AND b."kind" = $2::"TokenKind" ${query.memberId ? `AND b."memberId" = $3::uuid` : ""}
+      ORDER BY b."memberId"${query.lock ? ` FOR UPDATE OF b` : ""}`,
+    query.organizationId,
+    query.kind,
+    ...(query.memberId ? [query.memberId] : []),
+  );
+  return rows.map((row) => ({
+    memberId: row.memberId,
+    limit: BigInt(row.limit),
+    used: BigInt(row.used),
+    reserved: BigInt(row.reserved),
+    lastAutoIncreaseAt: row.lastAutoIncreaseAt ? new Date(row.lastAutoIncreaseAt) : null,
+    lastTier: Number(row.lastTier),
+    preemptiveBumpCycle: row.preemptiveBumpCycle ? new Date(row.preemptiveBumpCycle) : null,
+    suspended: row.suspended,
+    excluded: row.hasOverride && row.overrideExcluded,
+    ...effectiveBounds(query.policy, row, query.kind),
+  }));
+}
+
+/** Locks the pool row of one kind (after the balances: the ledger's lock order) and returns its tokens. */
+export async function lockPool(tx: Tx, organizationId: string, kind: TokenKind): Promise<bigint> {
+  const rows = await tx.$queryRawUnsafe<{ tokens: bigint }[]>(
+    `SELECT "tokens" FROM "Pool" WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind" FOR UPDATE`,
+    organizationId,
+    kind,
+  );
+  return rows[0] ? BigInt(rows[0].tokens) : 0n;
+}

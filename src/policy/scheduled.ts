@@ -1,0 +1,269 @@
+// The policy's scheduled work: the cycle reset at each cycle start and rebalancing at rebalanceFrequency.
+// Exactly once per organisation and slot across processes: the run claims its (organisation, job, slot) row
+// in ScheduledRun inside the same transaction that does the work, so a second claimant waits and then finds it taken.
+import { randomUUID } from "node:crypto";
+import type { TokenKind } from "../db/generated/enums.ts";
+import { balanceSnapshot } from "../ledger/allocations.ts";
+import { inTransaction, type Tx } from "../ledger/tx.ts";
+import { cycleAt } from "../organizations/cycle.ts";
+import type { Runtime } from "../runtime.ts";
+import { registerJob } from "../server/jobs.ts";
+import { autoIncrease } from "./auto-increase.ts";
+import { loadPolicyBalances, lockPool } from "./balances.ts";
+import { KINDS, currentPolicy, reclaim, topUpFloors } from "./service.ts";
+import { planReset, rebalanceSlot } from "./rules.ts";
+
+export const CYCLE_RESET = "CYCLE_RESET";
+export const REBALANCE = "REBALANCE";
+const BATCH = 200;
+const RUN_TIMEOUT_MS = 300_000;
+
+/** What a run did for one kind; token amounts (JSON numbers, all below 2^53). */
+export interface KindOutcome {
+  kind: TokenKind;
+  members: number;
+  consumed?: number;
+  overdraft?: number;
+  reclaimed?: number;
+  reclaimedMembers?: number;
+  autoIncreased?: number;
+  autoIncreasedMembers?: number;
+  toppedUp?: number;
+  toppedUpMembers?: number;
+  /** Tokens the run wanted to give beyond what the pool had. */
+  shortfall: number;
+}
+
+export interface RunOutcome {
+  summary: string;
+  kinds: KindOutcome[];
+}
+
+/** Claims the run; null when another process (or an earlier run) already has it. */
+async function claim(tx: Tx, organizationId: string, job: string, slot: Date, now: Date): Promise<string | null> {
+  const rows = await tx.$queryRawUnsafe<{ id: string }[]>(
+    `INSERT INTO "ScheduledRun" ("id", "organizationId", "job", "slot", "startedAt")
+     VALUES ($1::uuid, $2::uuid, $3, $4::timestamptz, $5::timestamptz)
+     ON CONFLICT ("organizationId", "job", "slot") DO NOTHING RETURNING "id"`,
+    randomUUID(),
+    organizationId,
+    job,
+    slot,
+    now,
+  );
+  return rows[0]?.id ?? null;
+}
+
+async function finish(tx: Tx, runId: string, outcome: RunOutcome, now: Date): Promise<void> {
+  await tx.scheduledRun.update({ where: { id: runId }, data: { finishedAt: now, outcome: outcome as object } });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cycle reset
+
+/**
+ * Closes the organisation's cycle and opens the one starting at `slot`: used returns to 0; each member's
+ * consumption (at most its limit; any overdraft is noted) moves to the pool's consumedInClosedCycles, the
+ * unused rest returns to the pool, and new limits (the floor, or the old limit with monthlyResetToFloor off)
+ * are taken from it, fairly when short. Reservations stay. Returns null when the slot was already done.
+ */
+export async function resetCycle(runtime: Runtime, organizationId: string, slot: Date): Promise<RunOutcome | null> {
+  const now = runtime.clock.now();
+  return inTransaction(
+    runtime,
+    async (tx, events) => {
+      const organization = await tx.$queryRawUnsafe<{ currentCycleStart: Date }[]>(
+        `SELECT "currentCycleStart" FROM "Organization" WHERE "id" = $1::uuid FOR UPDATE`,
+        organizationId,
+      );
+      if (!organization[0] || new Date(organization[0].currentCycleStart) >= slot) return null;
+      const runId = await claim(tx, organizationId, CYCLE_RESET, slot, now);
+      if (!runId) return null;
+      const policy = await currentPolicy(tx, organizationId);
+      const kinds: KindOutcome[] = [];
+      for (const kind of KINDS) {
+        const balances = await loadPolicyBalances(tx, { organizationId, kind, policy, lock: true });
+        const pool = await lockPool(tx, organizationId, kind);
+        const plan = planReset(
+          balances.map((balance) => ({ ...balance, target: policy.monthlyResetToFloor ? balance.floor : balance.limit })),
+          pool,
+        );
+        const ids = balances.map((balance) => balance.memberId);
+        const newLimits = plan.members.map((member) => member.newLimit.toString());
+        if (ids.length > 0) {
+          await tx.$executeRawUnsafe(
+            `UPDATE "Balance" AS b SET "limit" = c.new_limit, "used" = 0, "lastTier" = 0, "updatedAt" = now()
+               FROM unnest($3::uuid[], $4::bigint[]) AS c(member_id, new_limit)
+              WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid`,
+            organizationId,
+            kind,
+            ids,
+            newLimits,
+          );
+          await tx.$executeRawUnsafe(
+            `INSERT INTO "LedgerEntry" ("organizationId", "memberId", "kind", "type", "poolDelta", "limitDelta", "usedDelta", "reference", "note")
+             SELECT $1::uuid, c.member_id, $2::"TokenKind", 'CYCLE_RESET', c.pool_delta, c.limit_delta, c.used_delta, $3, c.note
+               FROM unnest($4::uuid[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[]) AS c(member_id, pool_delta, limit_delta, used_delta, note)`,
+            organizationId,
+            kind,
+            runId,
+            ids,
+            plan.members.map((member) => member.poolDelta.toString()),
+            plan.members.map((member, index) => (member.newLimit - balances[index]!.limit).toString()),
+            balances.map((balance) => (-balance.used).toString()),
+            plan.members.map((member) =>
+              member.overdraft > 0n
+                ? `Cycle closed: consumed ${member.consumed}; ${member.overdraft} used beyond the limit (overdraft, not from purchased tokens).`
+                : `Cycle closed: consumed ${member.consumed}.`,
+            ),
+          );
+        }
+        await tx.$executeRawUnsafe(
+          `UPDATE "Pool" SET "tokens" = $3::bigint, "consumedInClosedCycles" = "consumedInClosedCycles" + $4::bigint
+            WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind"`,
+          organizationId,
+          kind,
+          plan.poolAfter.toString(),
+          plan.consumed.toString(),
+        );
+        for (const [index, balance] of balances.entries()) {
+          events.add(
+            "balanceChanged",
+            balance.memberId,
+            balanceSnapshot({ ...balance, organizationId, kind, limit: plan.members[index]!.newLimit, used: 0n }),
+          );
+        }
+        events.add("allocationChanged", organizationId, { kind });
+        kinds.push({
+          kind,
+          members: balances.length,
+          consumed: Number(plan.consumed),
+          overdraft: Number(plan.members.reduce((sum, member) => sum + member.overdraft, 0n)),
+          shortfall: Number(plan.shortfall),
+        });
+      }
+      await tx.organization.update({ where: { id: organizationId }, data: { currentCycleStart: slot } });
+      const shortfall = kinds.filter((kind) => kind.shortfall > 0);
+      const outcome: RunOutcome = {
+        summary:
+          `Cycle ${slot.toISOString().slice(0, 10)} opened for ${kinds[0]?.members ?? 0} member(s); limits ${policy.monthlyResetToFloor ? "reset to the floor" : "re-established"}.` +
+          (shortfall.length ? ` Pool short by ${shortfall.map((kind) => `${kind.shortfall} ${kind.kind.toLowerCase()}`).join(", ")} tokens.` : ""),
+        kinds,
+      };
+      await finish(tx, runId, outcome, now);
+      return outcome;
+    },
+    { timeoutMs: RUN_TIMEOUT_MS },
+  );
+}
+
+/** Every organisation whose recorded cycle is behind the clock gets its reset (catch-up after downtime too). */
+export async function runCycleResets(runtime: Runtime): Promise<void> {
+  const now = runtime.clock.now();
+  let after: string | null = null;
+  for (;;) {
+    const organizations: { id: string; cycleAnchorDay: number; currentCycleStart: Date }[] = await runtime.prisma.organization.findMany({
+      where: after ? { id: { gt: after } } : {},
+      orderBy: { id: "asc" },
+      take: BATCH,
+      select: { id: true, cycleAnchorDay: true, currentCycleStart: true },
+    });
+    if (organizations.length === 0) return;
+    for (const organization of organizations) {
+      const { start } = cycleAt(organization.cycleAnchorDay, now);
+      if (organization.currentCycleStart >= start) continue;
+      try {
+        await resetCycle(runtime, organization.id, start);
+      } catch (error) {
+        console.error(`Cycle reset of organisation ${organization.id} failed:`, error);
+      }
+    }
+    after = organizations.at(-1)!.id;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rebalancing
+
+/** One rebalancing run: reclamation (when on), auto-increase checks, then floors topped up. Null if the slot was done. */
+export async function rebalance(runtime: Runtime, organizationId: string, slot: Date): Promise<RunOutcome | null> {
+  const now = runtime.clock.now();
+  return inTransaction(
+    runtime,
+    async (tx, events) => {
+      const runId = await claim(tx, organizationId, REBALANCE, slot, now);
+      if (!runId) return null;
+      const policy = await currentPolicy(tx, organizationId);
+      const { cycleAnchorDay } = await tx.organization.findUniqueOrThrow({ where: { id: organizationId }, select: { cycleAnchorDay: true } });
+      const cycle = cycleAt(cycleAnchorDay, now);
+      const kinds: KindOutcome[] = [];
+      for (const kind of KINDS) {
+        const reclaimed = policy.reclamation
+          ? await reclaim(tx, { organizationId, kind, policy, cycleAnchorDay, now, actorId: null, reference: runId }, events)
+          : [];
+        const increased = await autoIncrease(tx, { organizationId, kind, policy, cycle, now, reference: runId }, events);
+        const toppedUp = await topUpFloors(tx, { organizationId, kind, policy, reference: runId }, events);
+        const members = await tx.balance.count({ where: { organizationId, kind } });
+        kinds.push({
+          kind,
+          members,
+          reclaimed: Number(reclaimed.reduce((sum, candidate) => sum + candidate.reclaimable, 0n)),
+          reclaimedMembers: reclaimed.length,
+          autoIncreased: Number(increased.tokens),
+          autoIncreasedMembers: increased.members,
+          toppedUp: Number(toppedUp.changes.reduce((sum, change) => sum + change.after - change.before, 0n)),
+          toppedUpMembers: toppedUp.changes.length,
+          shortfall: Number(increased.shortfall + toppedUp.shortfall),
+        });
+      }
+      const outcome: RunOutcome = {
+        summary: kinds
+          .map(
+            (kind) =>
+              `${kind.kind.toLowerCase()}: reclaimed ${kind.reclaimed} from ${kind.reclaimedMembers}, auto-increased ${kind.autoIncreased} for ${kind.autoIncreasedMembers}, topped up ${kind.toppedUp} for ${kind.toppedUpMembers}` +
+              (kind.shortfall > 0 ? `, pool short by ${kind.shortfall}` : ""),
+          )
+          .join("; "),
+        kinds,
+      };
+      await finish(tx, runId, outcome, now);
+      return outcome;
+    },
+    { timeoutMs: RUN_TIMEOUT_MS },
+  );
+}
+
+/** Every organisation with rebalancing on gets the run of the slot it is in, once. */
+export async function runRebalancing(runtime: Runtime): Promise<void> {
+  const now = runtime.clock.now();
+  let after: string | null = null;
+  for (;;) {
+    const policies: { organizationId: string; rebalanceFrequency: "OFF" | "HOURLY" | "DAILY" | "WEEKLY" }[] =
+      await runtime.prisma.distributionPolicy.findMany({
+        where: { rebalanceFrequency: { not: "OFF" }, ...(after ? { organizationId: { gt: after } } : {}) },
+        orderBy: { organizationId: "asc" },
+        take: BATCH,
+        select: { organizationId: true, rebalanceFrequency: true },
+      });
+    if (policies.length === 0) return;
+    const slots = policies.map((policy) => ({ ...policy, slot: rebalanceSlot(policy.rebalanceFrequency, now)! }));
+    const done = await runtime.prisma.scheduledRun.findMany({
+      where: { job: REBALANCE, OR: slots.map((policy) => ({ organizationId: policy.organizationId, slot: policy.slot })) },
+      select: { organizationId: true },
+    });
+    const claimed = new Set(done.map((run) => run.organizationId));
+    for (const policy of slots) {
+      if (claimed.has(policy.organizationId)) continue;
+      try {
+        await rebalance(runtime, policy.organizationId, policy.slot);
+      } catch (error) {
+        console.error(`Rebalancing of organisation ${policy.organizationId} failed:`, error);
+      }
+    }
+    after = policies.at(-1)!.organizationId;
+  }
+}
+
+// Registered in this order: a cycle's reset comes before the first rebalancing of the new cycle.
+registerJob({ name: "policy.cycle-reset", run: runCycleResets });
+registerJob({ name: "policy.rebalance", run: runRebalancing });

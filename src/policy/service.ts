@@ -1,0 +1,271 @@
+// Distribution policy operations: presets, edits, overrides, distribution and reclamation. One transaction each.
+import type { TokenKind } from "../db/generated/enums.ts";
+import { badInput, notFound } from "../errors.ts";
+import { moveAllocations } from "../ledger/allocations.ts";
+import { inTransaction, type Tx } from "../ledger/tx.ts";
+import { cycleAt } from "../organizations/cycle.ts";
+import type { PendingEvents } from "../pubsub.ts";
+import type { Runtime } from "../runtime.ts";
+import { loadPolicyBalances, lockPool } from "./balances.ts";
+import { policyChanged, toPolicyValues } from "./cache.ts";
+import type { PolicyValues } from "./presets.ts";
+import { activate, distributionTarget, editPolicy, type PolicyInput, planFill, reclaimable } from "./rules.ts";
+
+export const KINDS: readonly TokenKind[] = ["INFERENCE", "TRAINING"];
+
+export async function currentPolicy(client: Tx, organizationId: string): Promise<PolicyValues> {
+  const row = await client.distributionPolicy.findUnique({ where: { organizationId } });
+  if (!row) throw notFound("Organization");
+  return toPolicyValues(row);
+}
+
+async function savePolicy(runtime: Runtime, organizationId: string, change: (current: PolicyValues) => PolicyValues): Promise<PolicyValues> {
+  const saved = await inTransaction(runtime, async (tx, events) => {
+    // The row lock serialises concurrent edits: each applies to the other's result.
+    await tx.$queryRawUnsafe(`SELECT 1 FROM "DistributionPolicy" WHERE "organizationId" = $1::uuid FOR UPDATE`, organizationId);
+    const next = change(await currentPolicy(tx, organizationId));
+    const { preset, ...values } = next;
+    await tx.distributionPolicy.update({ where: { organizationId }, data: { preset, ...values } });
+    for (const kind of KINDS) events.add("allocationChanged", organizationId, { kind });
+    return next;
+  });
+  policyChanged(runtime, organizationId);
+  return saved;
+}
+
+export function activatePreset(runtime: Runtime, organizationId: string, preset: PolicyValues["preset"]): Promise<PolicyValues> {
+  return savePolicy(runtime, organizationId, (current) => activate(current, preset));
+}
+
+/** See `editPolicy`: a named preset is activated first, then the other given fields apply; any difference makes it CUSTOM. */
+export function updateDistributionPolicy(runtime: Runtime, organizationId: string, input: PolicyInput): Promise<PolicyValues> {
+  return savePolicy(runtime, organizationId, (current) => editPolicy(current, input));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Overrides
+
+export interface OverrideInput {
+  floor?: number | null;
+  ceiling?: number | null;
+  unlimitedCeiling?: boolean | null;
+  excluded?: boolean | null;
+}
+
+function overrideTokens(value: number | null | undefined, field: string): bigint | null {
+  if (value == null) return null;
+  if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens, 0 or more.`);
+  return BigInt(value);
+}
+
+/**
+ * Replaces the member's override (absent floor or ceiling: the policy's). A floor above the member's limit
+ * is topped up at once from what the pool has (FLOOR_TOP_UP); the rest follows at the next rebalancing or reset.
+ */
+export async function setOverride(runtime: Runtime, organizationId: string, memberId: string, input: OverrideInput): Promise<void> {
+  const floor = overrideTokens(input.floor, "input.floor");
+  const ceiling = overrideTokens(input.ceiling, "input.ceiling");
+  const unlimitedCeiling = input.unlimitedCeiling ?? false;
+  if (unlimitedCeiling && ceiling !== null) throw badInput("input.ceiling", "input.ceiling cannot be given with unlimitedCeiling: true.");
+  await inTransaction(runtime, async (tx, events) => {
+    const member = await tx.member.findUnique({ where: { id: memberId }, select: { organizationId: true } });
+    if (!member || member.organizationId !== organizationId) throw notFound("Member");
+    const policy = await currentPolicy(tx, organizationId);
+    if (ceiling !== null) {
+      for (const kind of KINDS) {
+        const effectiveFloor = floor ?? (kind === "INFERENCE" ? policy.inferenceFloor : policy.trainingFloor);
+        if (ceiling < effectiveFloor) {
+          throw badInput("input.ceiling", `input.ceiling (${ceiling}) must be at least the member's ${kind.toLowerCase()} floor (${effectiveFloor}).`);
+        }
+      }
+    }
+    await tx.member.update({
+      where: { id: memberId },
+      data: { hasOverride: true, overrideFloor: floor, overrideCeiling: ceiling, overrideUnlimitedCeiling: unlimitedCeiling, overrideExcluded: input.excluded ?? false },
+    });
+    for (const kind of KINDS) await topUpFloors(tx, { organizationId, kind, policy, memberId, reference: null }, events);
+    await announceBounds(tx, organizationId, memberId, events);
+  });
+}
+
+export async function removeOverride(runtime: Runtime, organizationId: string, memberId: string): Promise<void> {
+  await inTransaction(runtime, async (tx, events) => {
+    const member = await tx.member.findUnique({ where: { id: memberId }, select: { organizationId: true } });
+    if (!member || member.organizationId !== organizationId) throw notFound("Member");
+    await tx.member.update({
+      where: { id: memberId },
+      data: { hasOverride: false, overrideFloor: null, overrideCeiling: null, overrideUnlimitedCeiling: false, overrideExcluded: false },
+    });
+    await announceBounds(tx, organizationId, memberId, events);
+  });
+}
+
+/** The member's floor and ceiling changed: its balance subscribers see the new values. */
+async function announceBounds(tx: Tx, organizationId: string, memberId: string, events: PendingEvents): Promise<void> {
+  const balances = await tx.balance.findMany({ where: { memberId } });
+  for (const balance of balances) {
+    events.add("balanceChanged", memberId, {
+      memberId,
+      organizationId,
+      kind: balance.kind,
+      limit: Number(balance.limit),
+      used: Number(balance.used),
+      reserved: Number(balance.reserved),
+      lastAutoIncreaseAt: balance.lastAutoIncreaseAt?.toISOString() ?? null,
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Floors, distribution, reclamation
+
+export interface FillOutcome {
+  changes: { memberId: string; kind: TokenKind; before: bigint; after: bigint }[];
+  shortfall: bigint;
+}
+
+/** Raises non-suspended members below their floor to it, fairly from what the pool has (FLOOR_TOP_UP). */
+export async function topUpFloors(
+  tx: Tx,
+  run: { organizationId: string; kind: TokenKind; policy: PolicyValues; memberId?: string; reference: string | null },
+  events: PendingEvents,
+): Promise<FillOutcome> {
+  const balances = (await loadPolicyBalances(tx, { ...run, lock: true })).filter((balance) => !balance.suspended && balance.limit < balance.floor);
+  return fill(tx, run, balances.map((balance) => ({ ...balance, target: balance.floor })), "FLOOR_TOP_UP", events);
+}
+
+async function fill(
+  tx: Tx,
+  run: { organizationId: string; kind: TokenKind; reference: string | null; actorId?: string | null },
+  items: { memberId: string; limit: bigint; target: bigint }[],
+  type: "FLOOR_TOP_UP" | "DISTRIBUTION",
+  events: PendingEvents | null,
+): Promise<FillOutcome> {
+  if (items.length === 0) return { changes: [], shortfall: 0n };
+  const pool = await lockPool(tx, run.organizationId, run.kind);
+  const plan = planFill(items, pool);
+  const changes = items
+    .map((item, index) => ({ memberId: item.memberId, kind: run.kind, before: item.limit, after: item.limit + plan.grants[index]! }))
+    .filter((change) => change.after !== change.before);
+  if (events && changes.length > 0) {
+    await moveAllocations(
+      tx,
+      {
+        organizationId: run.organizationId,
+        kind: run.kind,
+        type,
+        changes: changes.map((change) => ({ memberId: change.memberId, delta: change.after - change.before })),
+        reference: run.reference,
+        actorId: run.actorId ?? null,
+        note: type === "FLOOR_TOP_UP" ? "Topped up to the floor." : "Distribute now: raised towards the ceiling (the floor where unlimited).",
+      },
+      events,
+    );
+  }
+  return { changes, shortfall: plan.shortfall };
+}
+
+export interface DistributionOutcome {
+  changes: FillOutcome["changes"];
+  totalAfter: bigint;
+  shortfall: bigint;
+}
+
+/**
+ * distributeNow: every non-suspended member is raised to its target (the ceiling, or the floor where the
+ * ceiling is unlimited), fairly when the pool is short. It never lowers a limit: members at or above their
+ * target keep theirs. With `events` null nothing is written (the preview), and `policy` may be a draft.
+ */
+export async function distribute(
+  tx: Tx,
+  run: { organizationId: string; policy: PolicyValues; actorId: string | null },
+  events: PendingEvents | null,
+): Promise<DistributionOutcome> {
+  const outcome: DistributionOutcome = { changes: [], totalAfter: 0n, shortfall: 0n };
+  for (const kind of KINDS) {
+    const balances = await loadPolicyBalances(tx, { organizationId: run.organizationId, kind, policy: run.policy, lock: events !== null });
+    const items = balances.filter((balance) => !balance.suspended).map((balance) => ({ ...balance, target: distributionTarget(balance) }));
+    const result = await fill(tx, { organizationId: run.organizationId, kind, reference: null, actorId: run.actorId }, items, "DISTRIBUTION", events);
+    const raised = new Map(result.changes.map((change) => [change.memberId, change.after]));
+    outcome.changes.push(...result.changes);
+    outcome.shortfall += result.shortfall;
+    outcome.totalAfter += balances.reduce((sum, balance) => sum + (raised.get(balance.memberId) ?? balance.limit), 0n);
+  }
+  return outcome;
+}
+
+export function previewDistribution(runtime: Runtime, organizationId: string, input: PolicyInput | null): Promise<DistributionOutcome> {
+  return inTransaction(runtime, async (tx) => {
+    const current = await currentPolicy(tx, organizationId);
+    const policy = input ? editPolicy(current, input) : current;
+    return distribute(tx, { organizationId, policy, actorId: null }, null);
+  });
+}
+
+export function distributeNow(runtime: Runtime, organizationId: string, actorId: string): Promise<DistributionOutcome> {
+  return inTransaction(
+    runtime,
+    async (tx, events) => distribute(tx, { organizationId, policy: await currentPolicy(tx, organizationId), actorId }, events),
+    { timeoutMs: 120_000 },
+  );
+}
+
+export interface ReclamationCandidate {
+  memberId: string;
+  kind: TokenKind;
+  limit: bigint;
+  projectedNeed: bigint;
+  reclaimable: bigint;
+}
+
+/** Reclaims (with `events`; previews with null) every limit above its projected need, back to the pool. */
+export async function reclaim(
+  tx: Tx,
+  run: { organizationId: string; kind: TokenKind; policy: PolicyValues; cycleAnchorDay: number; now: Date; actorId: string | null; reference: string | null },
+  events: PendingEvents | null,
+): Promise<ReclamationCandidate[]> {
+  const cycle = cycleAt(run.cycleAnchorDay, run.now);
+  const balances = await loadPolicyBalances(tx, { ...run, lock: events !== null });
+  const candidates: ReclamationCandidate[] = [];
+  for (const balance of balances) {
+    if (balance.excluded) continue;
+    const result = reclaimable(balance, cycle, run.now);
+    if (result) candidates.push({ memberId: balance.memberId, kind: run.kind, limit: balance.limit, ...result });
+  }
+  if (events && candidates.length > 0) {
+    await moveAllocations(
+      tx,
+      {
+        organizationId: run.organizationId,
+        kind: run.kind,
+        type: "RECLAMATION",
+        changes: candidates.map((candidate) => ({ memberId: candidate.memberId, delta: -candidate.reclaimable })),
+        reference: run.reference,
+        actorId: run.actorId,
+        note: "Reclaimed the allocation above the projected need.",
+      },
+      events,
+    );
+  }
+  return candidates;
+}
+
+async function reclaimAll(runtime: Runtime, organizationId: string, actorId: string | null, apply: boolean): Promise<ReclamationCandidate[]> {
+  return inTransaction(
+    runtime,
+    async (tx, events) => {
+      const policy = await currentPolicy(tx, organizationId);
+      const { cycleAnchorDay } = await tx.organization.findUniqueOrThrow({ where: { id: organizationId }, select: { cycleAnchorDay: true } });
+      const now = runtime.clock.now();
+      const candidates: ReclamationCandidate[] = [];
+      for (const kind of KINDS) {
+        candidates.push(...(await reclaim(tx, { organizationId, kind, policy, cycleAnchorDay, now, actorId, reference: null }, apply ? events : null)));
+      }
+      return candidates;
+    },
+    { timeoutMs: 120_000 },
+  );
+}
+
+export const previewReclamation = (runtime: Runtime, organizationId: string) => reclaimAll(runtime, organizationId, null, false);
+export const reclaimNow = (runtime: Runtime, organizationId: string, actorId: string) => reclaimAll(runtime, organizationId, actorId, true);
