@@ -1,0 +1,440 @@
+// The usage hot path: authorize (hold a reservation), commit or record (charge), release.
+// Each write is one SQL statement (see statements.ts); the charge runs in a transaction only so that the
+// auto-increase and spend-alert hooks see it and commit with it. Events are published after commit.
+import { createHash, randomBytes } from "node:crypto";
+import { Decimal } from "decimal.js";
+import type { TokenKind } from "../db/generated/enums.ts";
+import type { BalanceSnapshot } from "../events.ts";
+import { badInput, conflict, notFound } from "../errors.ts";
+import { balanceSnapshot } from "../ledger/allocations.ts";
+import { inTransaction } from "../ledger/tx.ts";
+import type { BalanceView } from "../members/balance.ts";
+import { cycleAt, dayStart } from "../organizations/cycle.ts";
+import { effectiveBounds } from "../policy/presets.ts";
+import { autoIncreaseAfterUsage } from "../policy/auto-increase.ts";
+import { PendingEvents } from "../pubsub.ts";
+import type { Runtime } from "../runtime.ts";
+import { checkSpendAlerts } from "../spend/alerts.ts";
+import { type AuthorizationDecision, type ModelStanding, decideAuthorization, limitsInForce, reservationCost } from "./rules.ts";
+import { COMMIT_USAGE_SQL, RECORD_USAGE_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
+
+/** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
+export interface UsageActor {
+  organizationId: string;
+  /** null: any member of the organisation. */
+  onlyMemberId: string | null;
+}
+
+export interface Authorization {
+  decision: AuthorizationDecision;
+  reservation: { id: string; expiresAt: Date } | null;
+}
+
+export interface UsageReceipt {
+  id: string;
+  memberId: string;
+  modelId: string;
+  tokens: bigint;
+  cost: Decimal;
+  balance: BalanceView;
+}
+
+const MAX_TEXT = 200;
+
+/** Time-ordered UUID (v7), like the ids Prisma gives every other row. */
+export function newId(at: Date): string {
+  const bytes = randomBytes(16);
+  const ms = BigInt(at.getTime());
+  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
+const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
+const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
+
+function tokens(value: number, field: string): bigint {
+  if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens from 0 to 2^53-1.`);
+  return BigInt(value);
+}
+
+function optionalText(value: string | null | undefined, field: string): string | null {
+  if (value == null) return null;
+  const text = value.trim();
+  if (text.length > MAX_TEXT) throw badInput(field, `${field} must be at most ${MAX_TEXT} characters.`);
+  return text || null;
+}
+
+function idempotencyKey(value: string, field: string): string {
+  const key = value.trim();
+  if (key.length < 1 || key.length > MAX_TEXT) throw badInput(field, `${field} must be 1 to ${MAX_TEXT} characters.`);
+  return key;
+}
+
+function payloadHash(payload: unknown[]): string {
+  return createHash("sha256").update(JSON.stringify(payload)).digest("base64url");
+}
+
+// ---------------------------------------------------------------- authorize
+
+interface MemberStandingRow {
+  suspended: boolean;
+  hasLimitsOverride: boolean;
+  dailyLimit: bigint | null;
+  monthlyLimit: bigint | null;
+  planBudget: Decimal;
+  overageLimit: Decimal;
+  automaticFallback: boolean;
+  cycleAnchorDay: number;
+  defaultDailyLimit: bigint | null;
+  defaultMonthlyLimit: bigint | null;
+  limit: bigint | null;
+  used: bigint | null;
+  reserved: bigint | null;
+  usedOnDay: bigint | null;
+  usedDay: Date | null;
+}
+
+interface ModelStandingRow {
+  id: string;
+  key: string;
+  inputPricePerMillion: Decimal;
+  outputPricePerMillion: Decimal;
+  enabled: boolean;
+  cap: Decimal | null;
+  cycleSpend: Decimal;
+  openReservationCost: Decimal;
+}
+
+export interface AuthorizeInput {
+  memberId: string;
+  modelKey: string;
+  kind: TokenKind;
+  estimatedTokens: number;
+}
+
+/** Runs the contract's checks in order and, when allowed, holds a reservation of the estimated tokens. */
+export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input: AuthorizeInput): Promise<Authorization> {
+  const estimatedTokens = tokens(input.estimatedTokens, "input.estimatedTokens");
+  const modelKey = input.modelKey.trim();
+  if (modelKey.length < 1 || modelKey.length > 100) throw badInput("input.modelKey", "input.modelKey must be 1 to 100 characters.");
+  if (actor.onlyMemberId && actor.onlyMemberId !== input.memberId) throw notFound("Member");
+  const now = runtime.clock.now();
+
+  const [standing] = await runtime.prisma.$queryRawUnsafe<MemberStandingRow[]>(
+    `SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
+            o."planBudget", o."overageLimit", o."automaticFallback", o."cycleAnchorDay", o."defaultDailyLimit", o."defaultMonthlyLimit",
+            b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay"
+       FROM "Member" m
+       JOIN "Organization" o ON o."id" = m."organizationId"
+       LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = $3::"TokenKind"
+      WHERE m."id" = $1::uuid AND m."organizationId" = $2::uuid`,
+    input.memberId,
+    actor.organizationId,
+    input.kind,
+  );
+  if (!standing) throw notFound("Member");
+
+  const { start: cycleStart } = cycleAt(standing.cycleAnchorDay, now);
+  const models = (
+    await runtime.prisma.$queryRawUnsafe<ModelStandingRow[]>(
+      `SELECT md."id", md."key", md."inputPricePerMillion", md."outputPricePerMillion", md."enabled", md."cap",
+              COALESCE(s."spend", 0) AS "cycleSpend",
+              COALESCE((SELECT sum(r."estimatedCost") FROM "Reservation" r
+                         WHERE r."organizationId" = md."organizationId" AND r."modelId" = md."id" AND r."status" = 'OPEN'), 0) AS "openReservationCost"
+         FROM "Model" md
+         LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = md."organizationId" AND s."modelId" = md."id" AND s."cycleStart" = $2::timestamp
+        WHERE md."organizationId" = $1::uuid`,
+      actor.organizationId,
+      sqlTimestamp(cycleStart),
+    )
+  ).map(
+    (row): ModelStanding => ({
+      ...row,
+      cycleSpend: row.cycleSpend.toString(),
+      openReservationCost: row.openReservationCost.toString(),
+      inputPricePerMillion: row.inputPricePerMillion.toString(),
+      outputPricePerMillion: row.outputPricePerMillion.toString(),
+      cap: row.cap === null ? null : row.cap.toString(),
+    }),
+  );
+  const organizationSpend = models.reduce((sum, model) => sum.plus(model.cycleSpend), new Decimal(0));
+
+  const decision = decideAuthorization({
+    suspended: standing.suspended,
+    requested: models.find((model) => model.key === modelKey) ?? null,
+    models,
+    organizationSpend,
+    planBudget: standing.planBudget.toString(),
+    overageLimit: standing.overageLimit.toString(),
+    automaticFallback: standing.automaticFallback,
+    balance: {
+      limit: standing.limit ?? 0n,
+      used: standing.used ?? 0n,
+      reserved: standing.reserved ?? 0n,
+      usedOnDay: standing.usedOnDay ?? 0n,
+      usedDay: standing.usedDay,
+    },
+    limits: limitsInForce(standing, { daily: standing.defaultDailyLimit, monthly: standing.defaultMonthlyLimit }),
+    estimatedTokens,
+    now,
+  });
+  if (!decision.allowed) return { decision, reservation: null };
+
+  const reservationId = newId(now);
+  const expiresAt = new Date(now.getTime() + runtime.config.reservationTtlSeconds * 1000);
+  const [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(
+    RESERVE_SQL,
+    reservationId,
+    actor.organizationId,
+    input.memberId,
+    input.kind,
+    decision.routed.id,
+    estimatedTokens.toString(),
+    reservationCost(estimatedTokens, decision.routed).toFixed(),
+    sqlTimestamp(expiresAt),
+    sqlTimestamp(now),
+  );
+  // Another authorization took the tokens between our read and this conditional update.
+  if (!balance) return { decision: { allowed: false, reason: "INSUFFICIENT_BALANCE", routed: decision.routed, fellBack: decision.fellBack }, reservation: null };
+  publishBalance(runtime, balanceSnapshot(balance));
+  return { decision, reservation: { id: reservationId, expiresAt } };
+}
+
+// ---------------------------------------------------------------- charge
+
+interface BalanceRow {
+  memberId: string;
+  organizationId: string;
+  kind: TokenKind;
+  limit: bigint;
+  used: bigint;
+  reserved: bigint;
+  lastAutoIncreaseAt: Date | null;
+}
+
+interface ChargeRow extends Partial<BalanceRow> {
+  found: number;
+  id: string | null;
+  modelId: string | null;
+  tokens: bigint | null;
+  cost: Decimal | null;
+  cycleStart: Date | null;
+  inferenceFloor: bigint | null;
+  trainingFloor: bigint | null;
+  ceiling: bigint | null;
+  hasOverride: boolean | null;
+  overrideFloor: bigint | null;
+  overrideCeiling: bigint | null;
+  overrideUnlimitedCeiling: boolean | null;
+}
+
+export interface CommitInput {
+  reservationId: string;
+  inputTokens: number;
+  outputTokens: number;
+  app?: string | null;
+  assistant?: string | null;
+  idempotencyKey: string;
+}
+
+export interface RecordInput {
+  memberId: string;
+  modelKey: string;
+  kind: TokenKind;
+  inputTokens: number;
+  outputTokens: number;
+  app?: string | null;
+  assistant?: string | null;
+  idempotencyKey: string;
+}
+
+interface ChargeCommon {
+  inputTokens: bigint;
+  outputTokens: bigint;
+  app: string | null;
+  assistant: string | null;
+  idempotencyKey: string;
+}
+
+function chargeCommon(input: CommitInput | RecordInput): ChargeCommon {
+  return {
+    inputTokens: tokens(input.inputTokens, "input.inputTokens"),
+    outputTokens: tokens(input.outputTokens, "input.outputTokens"),
+    app: optionalText(input.app, "input.app"),
+    assistant: optionalText(input.assistant, "input.assistant"),
+    idempotencyKey: idempotencyKey(input.idempotencyKey, "input.idempotencyKey"),
+  };
+}
+
+/** Charges the usage of a reservation at its routed model's prices and closes the reservation. */
+export async function commitUsage(runtime: Runtime, actor: UsageActor, input: CommitInput): Promise<UsageReceipt> {
+  const common = chargeCommon(input);
+  const hash = payloadHash(["commit", input.reservationId, common.inputTokens.toString(), common.outputTokens.toString(), common.app, common.assistant]);
+  const run = (linkReservation: boolean) =>
+    charge(runtime, actor.organizationId, common, hash, COMMIT_USAGE_SQL, [input.reservationId, actor.onlyMemberId, linkReservation]);
+  let receipt: UsageReceipt | null;
+  try {
+    receipt = await run(true);
+  } catch (error) {
+    // A concurrent commit of the same reservation under another key linked it first: record ours unlinked.
+    if (!String((error as Error).message).includes("UsageRecord_reservationId_key")) throw error;
+    receipt = await run(false);
+  }
+  return receipt ?? replay(runtime, actor, common.idempotencyKey, hash, "Reservation");
+}
+
+/** Charges usage that already happened, without authorization: it is recorded even for a disabled model or a suspended member. */
+export async function recordUsage(runtime: Runtime, actor: UsageActor, input: RecordInput): Promise<UsageReceipt> {
+  const common = chargeCommon(input);
+  const modelKey = input.modelKey.trim();
+  if (modelKey.length < 1 || modelKey.length > 100) throw badInput("input.modelKey", "input.modelKey must be 1 to 100 characters.");
+  if (actor.onlyMemberId && actor.onlyMemberId !== input.memberId) throw notFound("Member");
+  const hash = payloadHash(["record", input.memberId, modelKey, input.kind, common.inputTokens.toString(), common.outputTokens.toString(), common.app, common.assistant]);
+  const receipt = await charge(runtime, actor.organizationId, common, hash, RECORD_USAGE_SQL, [input.memberId, modelKey, input.kind]);
+  if (receipt) return receipt;
+  return replay(runtime, actor, common.idempotencyKey, hash, async () => {
+    const member = await runtime.prisma.member.findFirst({ where: { id: input.memberId, organizationId: actor.organizationId }, select: { id: true } });
+    return member ? "Model" : "Member";
+  });
+}
+
+/**
+ * Runs one charge statement ($3.. are `specific`) in a transaction with the hooks. Returns null when nothing was
+ * charged: the idempotency key was used before, or the source row (reservation, member or model) was not found.
+ */
+async function charge(
+  runtime: Runtime,
+  organizationId: string,
+  common: ChargeCommon,
+  hash: string,
+  statement: string,
+  specific: unknown[],
+): Promise<UsageReceipt | null> {
+  const now = runtime.clock.now();
+  const params = [
+    newId(now),
+    organizationId,
+    ...specific,
+    common.inputTokens.toString(),
+    common.outputTokens.toString(),
+    common.app,
+    common.assistant,
+    common.idempotencyKey,
+    hash,
+    sqlTimestamp(now),
+    sqlDate(dayStart(now)),
+  ];
+  const events = new PendingEvents();
+  const row = await inTransaction(runtime, async (tx, hookEvents) => {
+    const [charged] = await tx.$queryRawUnsafe<ChargeRow[]>(statement, ...params);
+    if (!charged?.id) return null;
+    const balance = charged as ChargeRow & BalanceRow;
+    events.add("balanceChanged", balance.memberId, balanceSnapshot(balance));
+    events.add("spendChanged", organizationId, { at: now.toISOString() });
+    await autoIncreaseAfterUsage(tx, runtime, { organizationId, memberId: balance.memberId, kind: balance.kind, limit: balance.limit, used: balance.used }, hookEvents);
+    await checkSpendAlerts(tx, runtime, { organizationId, modelId: charged.modelId!, cycleStart: charged.cycleStart! }, hookEvents);
+    return balance;
+  });
+  if (!row) return null;
+  // The charge's own events first: anything the hooks changed (a bump) arrives after it, newer.
+  events.publish(runtime.pubsub);
+  return {
+    id: row.id!,
+    memberId: row.memberId,
+    modelId: row.modelId!,
+    tokens: row.tokens!,
+    cost: new Decimal(row.cost!.toString()),
+    balance: chargedBalance(row),
+  };
+}
+
+function chargedBalance(row: ChargeRow & BalanceRow): BalanceView {
+  const bounds = effectiveBounds(
+    { inferenceFloor: row.inferenceFloor ?? 0n, trainingFloor: row.trainingFloor ?? 0n, ceiling: row.ceiling },
+    {
+      hasOverride: row.hasOverride ?? false,
+      overrideFloor: row.overrideFloor,
+      overrideCeiling: row.overrideCeiling,
+      overrideUnlimitedCeiling: row.overrideUnlimitedCeiling ?? false,
+    },
+    row.kind,
+  );
+  return {
+    memberId: row.memberId,
+    organizationId: row.organizationId,
+    kind: row.kind,
+    limit: row.limit,
+    used: row.used,
+    reserved: row.reserved,
+    lastAutoIncreaseAt: row.lastAutoIncreaseAt,
+    ...bounds,
+  };
+}
+
+/**
+ * Nothing was charged: answer a retry with the first receipt, a reused key with CONFLICT, and otherwise
+ * NOT_FOUND for what was missing.
+ */
+async function replay(
+  runtime: Runtime,
+  actor: UsageActor,
+  key: string,
+  hash: string,
+  missing: string | (() => Promise<string>),
+): Promise<UsageReceipt> {
+  const record = await runtime.prisma.usageRecord.findUnique({
+    where: { organizationId_idempotencyKey: { organizationId: actor.organizationId, idempotencyKey: key } },
+    select: { id: true, memberId: true, modelId: true, kind: true, tokens: true, cost: true, payloadHash: true },
+  });
+  if (!record) throw notFound(typeof missing === "string" ? missing : await missing());
+  if (record.payloadHash !== hash || (actor.onlyMemberId && actor.onlyMemberId !== record.memberId)) {
+    throw conflict("This idempotencyKey was already used for a different usage; use a new key for a new call.");
+  }
+  const member = await runtime.prisma.member.findUniqueOrThrow({
+    where: { id: record.memberId },
+    select: {
+      hasOverride: true,
+      overrideFloor: true,
+      overrideCeiling: true,
+      overrideUnlimitedCeiling: true,
+      balances: { where: { kind: record.kind } },
+      organization: { select: { policy: { select: { inferenceFloor: true, trainingFloor: true, ceiling: true } } } },
+    },
+  });
+  const balance = member.balances[0]!;
+  const policy = member.organization.policy ?? { inferenceFloor: 0n, trainingFloor: 0n, ceiling: null };
+  return {
+    id: record.id,
+    memberId: record.memberId,
+    modelId: record.modelId,
+    tokens: record.tokens,
+    cost: new Decimal(record.cost.toString()),
+    balance: { ...balance, ...effectiveBounds(policy, member, record.kind) },
+  };
+}
+
+// ---------------------------------------------------------------- release
+
+/** OPEN → RELEASED and the tokens held go back; false when the reservation was already closed. */
+export async function releaseReservation(runtime: Runtime, actor: UsageActor, reservationId: string): Promise<boolean> {
+  const now = runtime.clock.now();
+  const [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(RELEASE_SQL, reservationId, actor.organizationId, actor.onlyMemberId, sqlTimestamp(now));
+  if (balance) {
+    publishBalance(runtime, balanceSnapshot(balance));
+    return true;
+  }
+  const exists = await runtime.prisma.reservation.findFirst({
+    where: { id: reservationId, organizationId: actor.organizationId, ...(actor.onlyMemberId ? { memberId: actor.onlyMemberId } : {}) },
+    select: { id: true },
+  });
+  if (!exists) throw notFound("Reservation");
+  return false;
+}
+
+export function publishBalance(runtime: Runtime, snapshot: BalanceSnapshot): void {
+  runtime.pubsub.publish("balanceChanged", snapshot.memberId, snapshot);
+}
