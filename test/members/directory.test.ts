@@ -34,7 +34,7 @@ describe("Organization.members", () => {
     let after: string | null = null;
     let pages = 0;
     do {
-      const { organization } = await seed.admin.execute(MEMBERS, { first: 2, after });
+      const { organization }: { organization: any } = await seed.admin.execute(MEMBERS, { first: 2, after });
       expect(organization.members.totalCount).toBe(5);
       seen.push(...organization.members.edges.map((edge: any) => edge.node.id));
       after = organization.members.pageInfo.hasNextPage ? organization.members.pageInfo.endCursor : null;
