@@ -50,9 +50,10 @@ describe.sequential("members page query count", () => {
 
     const forSmall = await measure(small, 11);
     const forLarge = await measure(large, 100);
-    const tables = (list: string[]) => list.map((sql) => /FROM "public"\."(\w+)"/.exec(sql)?.[1] ?? sql.slice(0, 40));
+    // sorted: on PostgreSQL the relation loads of one level run in parallel, in any order
+    const tables = (list: string[]) => list.map((sql) => /FROM "public"\."(\w+)"/.exec(sql)?.[1] ?? sql.slice(0, 40)).sort();
     expect(tables(forLarge)).toEqual(tables(forSmall));
     // authentication; the organisation with the member count; the page; its teams, balances and default limits; the policy once
-    expect(tables(forSmall)).toEqual(["Member", "Organization", "Member", "Team", "Balance", "Organization", "DistributionPolicy"]);
+    expect(tables(forSmall)).toEqual(["Balance", "DistributionPolicy", "Member", "Member", "Organization", "Organization", "Team"]);
   });
 });
