@@ -1,0 +1,126 @@
+// Helpers for the policy tests: an organisation with members and a model, usage, balances and the conservation law.
+import { expect } from "vitest";
+import type { Api } from "../support/client.ts";
+import { type Seed, seedOrganization, unique } from "../support/factories.ts";
+import type { TestServer } from "../support/server.ts";
+
+export type Kind = "INFERENCE" | "TRAINING";
+
+export interface PolicyOrg extends Seed {
+  memberIds: string[];
+  modelKey: string;
+  /** Tokens bought so far, per kind (the conservation law's left side). */
+  bought: Record<Kind, number>;
+  buy(tokens: number, kind?: Kind): Promise<void>;
+  use(memberId: string, tokens: number, kind?: Kind): Promise<BalanceShape>;
+  balance(memberId: string, kind?: Kind): Promise<BalanceShape>;
+  status(kind?: Kind): Promise<StatusShape>;
+  /** Asserts purchased = unallocated + allocated + consumed in closed periods, for both kinds, and returns the statuses. */
+  conserved(): Promise<Record<Kind, StatusShape>>;
+  policy(input: Record<string, unknown>): Promise<Record<string, unknown>>;
+  preset(preset: string): Promise<void>;
+}
+
+export interface BalanceShape {
+  limit: number;
+  used: number;
+  remaining: number;
+  reserved: number;
+  floor: number;
+  ceiling: number | null;
+  lastAutoIncreaseAt: string | null;
+}
+
+export interface StatusShape {
+  purchased: number;
+  allocated: number;
+  used: number;
+  unallocated: number;
+  purchasedAllTime: number;
+  consumedInClosedPeriods: number;
+  activePreset: string;
+}
+
+export const BALANCE_FIELDS = "limit used remaining reserved floor ceiling lastAutoIncreaseAt";
+
+/**
+ * An organisation with `members` members (besides its admin) and one model. With `preset`, that preset is
+ * active before members are added, so they start at its floors (bought first when `fund` is given).
+ */
+export async function policyOrg(
+  server: TestServer,
+  options: { members?: number; fund?: number; preset?: string; cycleAnchorDay?: number } = {},
+): Promise<PolicyOrg> {
+  const seed = await seedOrganization(server, options.cycleAnchorDay ? { cycleAnchorDay: options.cycleAnchorDay } : {});
+  const bought: Record<Kind, number> = { INFERENCE: 0, TRAINING: 0 };
+  const modelKey = unique("model");
+  await seed.admin.execute(
+    `mutation($input: ModelInput!) { upsertModel(input: $input) { id } }`,
+    { input: { key: modelKey, inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" } },
+  );
+  const org: PolicyOrg = {
+    ...seed,
+    memberIds: [],
+    modelKey,
+    bought,
+    async buy(tokens, kind = "INFERENCE") {
+      await seed.purchase(tokens, kind);
+      bought[kind] += tokens;
+    },
+    async use(memberId, tokens, kind = "INFERENCE") {
+      const { recordUsage } = await seed.admin.execute(
+        `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { balance { ${BALANCE_FIELDS} } } }`,
+        { input: { memberId, modelKey, kind, inputTokens: tokens, outputTokens: 0, idempotencyKey: unique("use") } },
+      );
+      return recordUsage.balance;
+    },
+    async balance(memberId, kind = "INFERENCE") {
+      const field = kind === "INFERENCE" ? "inference" : "training";
+      const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { ${field} { ${BALANCE_FIELDS} } } }`, { id: memberId });
+      return member[field];
+    },
+    async status(kind = "INFERENCE") {
+      const { organization } = await seed.admin.execute(
+        `query($kind: TokenKind!) { organization { allocationStatus(kind: $kind) { purchased allocated used unallocated purchasedAllTime consumedInClosedPeriods activePreset } } }`,
+        { kind },
+      );
+      return organization.allocationStatus;
+    },
+    async conserved() {
+      const result = {} as Record<Kind, StatusShape>;
+      for (const kind of ["INFERENCE", "TRAINING"] as const) {
+        const status = await org.status(kind);
+        expect(status.unallocated).toBeGreaterThanOrEqual(0);
+        expect({ kind, purchasedAllTime: status.purchasedAllTime }).toEqual({ kind, purchasedAllTime: bought[kind] });
+        expect({ kind, law: status.unallocated + status.allocated + status.consumedInClosedPeriods }).toEqual({ kind, law: bought[kind] });
+        result[kind] = status;
+      }
+      return result;
+    },
+    async policy(input) {
+      const { updateDistributionPolicy } = await seed.admin.execute(
+        `mutation($policy: DistributionPolicyInput!) { updateDistributionPolicy(policy: $policy) { ${POLICY_FIELDS} } }`,
+        { policy: input },
+      );
+      return updateDistributionPolicy;
+    },
+    async preset(preset) {
+      await seed.admin.execute(`mutation($preset: PresetName!) { activatePreset(preset: $preset) { preset } }`, { preset });
+    },
+  };
+  if (options.preset) await org.preset(options.preset);
+  if (options.fund) {
+    await org.buy(options.fund, "INFERENCE");
+    await org.buy(options.fund, "TRAINING");
+  }
+  if (options.members) org.memberIds = await seed.addMembers(Array.from({ length: options.members }, () => ({})));
+  return org;
+}
+
+export const POLICY_FIELDS =
+  "preset inferenceFloor trainingFloor ceiling autoIncrease triggerMode triggerPercent cooldownMinutes bumpMethod bumpAmount bufferDays nearMaxThreshold nearMaxBump monthlyResetToFloor reclamation rebalanceFrequency";
+
+export async function currentPolicy(admin: Api): Promise<Record<string, unknown>> {
+  const { organization } = await admin.execute(`query { organization { distributionPolicy { ${POLICY_FIELDS} } } }`);
+  return organization.distributionPolicy;
+}
