@@ -6,7 +6,7 @@ import type { Context } from "../context.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
 import { notFound } from "../errors.ts";
 import { PresetNameEnum, TokenKindEnum } from "../schema/enums.ts";
-import { type AllocationStatus, allocationStatus } from "./status.ts";
+import { type AllocationStatus, allocationStatus, allocationStatusStream } from "./status.ts";
 import { purchaseTokens, quotePurchase } from "./purchases.ts";
 
 export const PurchaseRef = builder.prismaNode("Purchase", {
@@ -124,27 +124,7 @@ builder.subscriptionFields((t) => ({
     description: "Emits on subscribe, then on every change (admins).",
     args: { kind: t.arg({ type: TokenKindEnum, required: true, defaultValue: "INFERENCE" }) },
     authScopes: { admin: true },
-    subscribe: (_root, args, context) => {
-      const { organizationId } = requireAdmin(context);
-      return allocationChanges(context, organizationId, args.kind);
-    },
-    resolve: (organizationId: string, args, context) => statusOf(context, organizationId, args.kind),
+    subscribe: (_root, args, context) => allocationStatusStream(context.runtime, requireAdmin(context).organizationId, args.kind),
+    resolve: (status: AllocationStatus) => status,
   }),
 }));
-
-/** Yields the organisation id now and after every allocation change of `kind`; listening starts before the first value is read. */
-async function* allocationChanges(context: Context, organizationId: string, kind: TokenKind): AsyncGenerator<string> {
-  const events = context.runtime.pubsub.subscribe("allocationChanged", organizationId)[Symbol.asyncIterator]();
-  let pending = events.next();
-  try {
-    yield organizationId;
-    while (true) {
-      const event = await pending;
-      if (event.done) return;
-      pending = events.next();
-      if (event.value.kind === kind) yield organizationId;
-    }
-  } finally {
-    await events.return?.();
-  }
-}

@@ -1,5 +1,7 @@
 // The organisation's allocation status for one kind, read in one SQL statement so its numbers agree with each other.
+import { Repeater } from "graphql-yoga";
 import type { PresetName, TokenKind } from "../db/generated/enums.ts";
+import type { Runtime } from "../runtime.ts";
 import type { Tx } from "./tx.ts";
 
 export interface AllocationStatus {
@@ -55,4 +57,54 @@ export async function allocationStatus(db: Pick<Tx, "$queryRawUnsafe">, organiza
     consumedInClosedPeriods: row.consumedInClosedCycles,
     activePreset: row.preset ?? "STANDARD",
   };
+}
+
+const statusKey = (status: AllocationStatus | null) => JSON.stringify(status, (_key, value) => (typeof value === "bigint" ? value.toString() : value));
+
+/**
+ * The status now, then again whenever it changes: allocation movements of this kind, and usage charges (which change
+ * `used` and arrive as spendChanged). Listening starts before the first read; bursts of events coalesce into one read,
+ * and a read that finds nothing new sends nothing.
+ */
+export function allocationStatusStream(runtime: Runtime, organizationId: string, kind: TokenKind): Repeater<AllocationStatus> {
+  return new Repeater<AllocationStatus>(async (push, stop) => {
+    const allocations = runtime.pubsub.subscribe("allocationChanged", organizationId)[Symbol.asyncIterator]();
+    const spend = runtime.pubsub.subscribe("spendChanged", organizationId)[Symbol.asyncIterator]();
+    let dirty = true;
+    let reading = false;
+    let last = "";
+    const refresh = async () => {
+      if (reading) return;
+      reading = true;
+      try {
+        while (dirty) {
+          dirty = false;
+          const status = await allocationStatus(runtime.prisma, organizationId, kind);
+          const key = statusKey(status);
+          if (status && key !== last) {
+            last = key;
+            await push(status);
+          }
+        }
+      } catch (error) {
+        stop(error);
+      } finally {
+        reading = false;
+      }
+    };
+    const listen = async (events: AsyncIterator<unknown>, relevant: (event: unknown) => boolean) => {
+      for (;;) {
+        const event = await events.next();
+        if (event.done) return;
+        if (!relevant(event.value)) continue;
+        dirty = true;
+        void refresh();
+      }
+    };
+    void listen(allocations, (event) => (event as { kind: TokenKind }).kind === kind);
+    void listen(spend, () => true);
+    void refresh();
+    await stop;
+    await Promise.all([allocations.return?.(), spend.return?.()]);
+  });
 }

@@ -175,6 +175,32 @@ describe("allocationStatusChanged", () => {
     }
   });
 
+  it("follows usage too: used changes arrive live, and limits cannot go below what was used", async () => {
+    const seed = await funded(5_000_000, 5_000_000);
+    const [memberId] = await seed.addMembers([{}]);
+    await seed.admin.execute(`mutation { upsertModel(input: { key: "small", inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" }) { id } }`);
+    const service = await seed.serviceKey();
+    const { subscription, client } = subscribe(seed.admin, `subscription { allocationStatusChanged { kind allocated used unallocated } }`);
+    try {
+      await subscription.next();
+      // (300K of a 500K limit stays below the STANDARD auto-increase trigger of 80 %)
+      await service.execute(
+        `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { tokens } }`,
+        { input: { memberId, modelKey: "small", inputTokens: 200_000, outputTokens: 100_000, idempotencyKey: "u1" } },
+      );
+      const event = await subscription.next((e) => e.allocationStatusChanged.used === 300_000);
+      expect(event.allocationStatusChanged).toEqual({ kind: "INFERENCE", allocated: 500_000, used: 300_000, unallocated: 4_500_000 });
+    } finally {
+      subscription.close();
+      await client.dispose();
+    }
+    const below = await seed.admin.errorOf(SET, { input: { memberId, inference: 299_999, training: 0 } });
+    expect(below.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.inference" });
+    const { setAllocation } = await seed.admin.execute(SET, { input: { memberId, inference: 300_000 } });
+    expect(setAllocation.inference.limit).toBe(300_000);
+    expect(await status(seed.admin, "TRAINING")).toMatchObject({ allocated: 500_000 });
+  });
+
   it("is for admins of the organisation only", async ({ expect }) => {
     const seed = await funded();
     const [memberId] = await seed.addMembers([{}]);
