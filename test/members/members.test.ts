@@ -75,6 +75,25 @@ describe("addMembers", () => {
     expect(organization.members.totalCount).toBe(2);
   });
 
+  it("parallel additions: one email is added once, a new team is created once", async () => {
+    const seed = await seedOrganization(server);
+    await seed.fund(20_000_000);
+    const email = `${unique()}@example.com`;
+    const same = await Promise.all(Array.from({ length: 4 }, () => seed.admin.request(ADD, { members: [{ email }] })));
+    expect(same.filter((result) => !result.errors)).toHaveLength(1);
+    for (const result of same.filter((r) => r.errors)) expect(result.errors![0]!.extensions?.code).toBe("CONFLICT");
+
+    const team = unique("team");
+    const teams = await Promise.all(
+      Array.from({ length: 4 }, () => seed.admin.execute(ADD, { members: [{ email: `${unique()}@example.com`, teamName: team }] })),
+    );
+    const teamIds = new Set(teams.map((result) => result.addMembers[0].team.id));
+    expect(teamIds.size).toBe(1);
+    const { organization } = await seed.admin.execute(`{ organization { members { totalCount } allocationStatus { allocated unallocated } } }`);
+    expect(organization.members.totalCount).toBe(6);
+    expect(organization.allocationStatus).toEqual({ allocated: 2_500_000, unallocated: 17_500_000 });
+  });
+
   it("lets only admins add members", async () => {
     const seed = await seedOrganization(server);
     await seed.purchase(5_000_000, "INFERENCE");
