@@ -7,6 +7,8 @@ import { createApiKey, revokeApiKey } from "./service.ts";
 
 builder.prismaNode("ApiKey", {
   id: { field: "id" },
+  // organisation finances and credentials: admins (and the operator) only, also through node(id:)
+  authScopes: { admin: true, operator: true },
   fields: (t) => ({
     name: t.exposeString("name"),
     createdAt: t.expose("createdAt", { type: "DateTime" }),

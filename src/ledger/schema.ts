@@ -11,6 +11,8 @@ import { purchaseTokens, quotePurchase } from "./purchases.ts";
 
 export const PurchaseRef = builder.prismaNode("Purchase", {
   id: { field: "id" },
+  // organisation finances and credentials: admins (and the operator) only, also through node(id:)
+  authScopes: { admin: true, operator: true },
   fields: (t) => ({
     kind: t.field({ type: TokenKindEnum, resolve: (purchase) => purchase.kind }),
     tokens: t.field({ type: "SafeInt", resolve: (purchase) => purchase.tokens }),

@@ -59,6 +59,11 @@ describe("API keys", () => {
     const service = await seed.serviceKey();
     expect((await service.errorOf(CREATE, { name: "child" })).extensions?.code).toBe("FORBIDDEN");
     expect((await service.errorOf(KEYS)).extensions?.code).toBe("FORBIDDEN");
+    const { organization: listed } = await seed.admin.execute(KEYS);
+    const nodeQuery = `query($id: ID!) { node(id: $id) { ... on ApiKey { name } } }`;
+    expect((await seed.admin.execute(nodeQuery, { id: listed.apiKeys[0].id })).node.name).toBeTruthy();
+    expect((await service.errorOf(nodeQuery, { id: listed.apiKeys[0].id })).extensions?.code).toBe("FORBIDDEN");
+    expect((await member.execute(nodeQuery, { id: listed.apiKeys[0].id })).node).toBeNull();
     expect((await new Api(server.url).errorOf(CREATE, { name: "x" })).extensions?.code).toBe("UNAUTHENTICATED");
     expect((await seed.admin.errorOf(CREATE, { name: "   " })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "name" });
     const { organization } = await seed.admin.execute(KEYS);
