@@ -10,6 +10,7 @@ import "../policy/schema.ts";
 import "../apikeys/schema.ts";
 import "../models/schema.ts";
 import "../usage/schema.ts";
+import "../spend/schema.ts";
 import "../requests/schema.ts";
 
 export const schema = builder.toSchema();

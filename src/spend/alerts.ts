@@ -1,8 +1,12 @@
-// Spend threshold alerts after a usage charge. Called inside the usage transaction (the hot path).
-// Placeholder signature agreed between the usage and spend work; the spend work implements it.
+// Spend threshold alerts after a usage charge. Called inside the usage transaction (the hot path), after the
+// charge has updated the model's cycle spend: an organisation without thresholds costs no query at all (its
+// thresholds are cached per process), one with thresholds at most one query, and an INSERT only when a
+// threshold is crossed. The unique (threshold, cycle) row makes each alert fire once, across processes.
+import { randomUUID } from "node:crypto";
 import type { Tx } from "../ledger/tx.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
+import { reachedThresholds, relevantThresholds, type ThresholdRule, thresholdAmount } from "./rules.ts";
 
 export interface ChargedSpend {
   organizationId: string;
@@ -10,4 +14,134 @@ export interface ChargedSpend {
   cycleStart: Date;
 }
 
-export async function checkSpendAlerts(_tx: Tx, _runtime: Runtime, _spend: ChargedSpend, _events: PendingEvents): Promise<void> {}
+/** Safety net behind the spendThresholdsChanged event (a lost event heals within this). */
+const TTL_MS = 30_000;
+const MAX_CACHED_ORGANIZATIONS = 50_000;
+
+interface CachedThresholds {
+  rules: ThresholdRule[];
+  loadedAt: number;
+  /** "<thresholdId>@<cycleStart ms>" of alerts known to exist, so they are not looked up again. */
+  fired: Set<string>;
+}
+
+class ThresholdCache {
+  readonly #entries = new Map<string, CachedThresholds>();
+  /** Bumped by every eviction, so a load that raced with a change does not store the old thresholds. */
+  readonly #generations = new Map<string, number>();
+
+  constructor(runtime: Runtime) {
+    void (async () => {
+      try {
+        for await (const { organizationId } of runtime.pubsub.subscribe("spendThresholdsChanged")) this.forget(organizationId);
+      } catch (error) {
+        console.error("Spend threshold invalidation stopped:", error);
+      }
+    })();
+  }
+
+  async get(tx: Tx, organizationId: string): Promise<CachedThresholds> {
+    const cached = this.#entries.get(organizationId);
+    if (cached && performance.now() - cached.loadedAt < TTL_MS) return cached;
+    const generation = this.#generations.get(organizationId) ?? 0;
+    const rows = await tx.spendThreshold.findMany({ where: { organizationId }, select: { id: true, modelId: true, percent: true } });
+    const entry: CachedThresholds = { rules: rows, loadedAt: performance.now(), fired: new Set() };
+    if ((this.#generations.get(organizationId) ?? 0) === generation) {
+      if (this.#entries.size >= MAX_CACHED_ORGANIZATIONS) this.#entries.clear();
+      this.#entries.set(organizationId, entry);
+    }
+    return entry;
+  }
+
+  forget(organizationId: string): void {
+    this.#entries.delete(organizationId);
+    this.#generations.set(organizationId, (this.#generations.get(organizationId) ?? 0) + 1);
+  }
+}
+
+const caches = new WeakMap<Runtime, ThresholdCache>();
+
+function cacheOf(runtime: Runtime): ThresholdCache {
+  let cache = caches.get(runtime);
+  if (!cache) {
+    cache = new ThresholdCache(runtime);
+    caches.set(runtime, cache);
+  }
+  return cache;
+}
+
+/** Drops this process's cached thresholds of an organisation (after they changed). */
+export function forgetThresholds(runtime: Runtime, organizationId: string): void {
+  caches.get(runtime)?.forget(organizationId);
+}
+
+interface Standing {
+  organizationSpend: string;
+  envelope: string;
+  modelSpend: string;
+  cap: string | null;
+  fired: string | null;
+}
+
+export async function checkSpendAlerts(tx: Tx, runtime: Runtime, spend: ChargedSpend, events: PendingEvents): Promise<void> {
+  const thresholds = await cacheOf(runtime).get(tx, spend.organizationId);
+  if (thresholds.rules.length === 0) return;
+  const cycle = spend.cycleStart.getTime();
+  const firedKey = (id: string) => `${id}@${cycle}`;
+  const pending = relevantThresholds(thresholds.rules, spend.modelId).filter((rule) => !thresholds.fired.has(firedKey(rule.id)));
+  if (pending.length === 0) return;
+
+  const cycleStart = spend.cycleStart.toISOString();
+  const ids = pending.map((_, index) => `$${index + 4}::uuid`).join(", ");
+  const [standing] = await tx.$queryRawUnsafe<Standing[]>(
+    `SELECT
+       (SELECT COALESCE(sum(s."spend"), 0) FROM "ModelCycleSpend" s
+         WHERE s."organizationId" = $1::uuid AND s."cycleStart" = $2::timestamp)::text AS "organizationSpend",
+       (SELECT o."planBudget" + o."overageLimit" FROM "Organization" o WHERE o."id" = $1::uuid)::text AS "envelope",
+       COALESCE((SELECT s."spend" FROM "ModelCycleSpend" s
+         WHERE s."organizationId" = $1::uuid AND s."modelId" = $3::uuid AND s."cycleStart" = $2::timestamp), 0)::text AS "modelSpend",
+       (SELECT m."cap" FROM "Model" m WHERE m."id" = $3::uuid)::text AS "cap",
+       (SELECT string_agg(a."thresholdId"::text, ',') FROM "SpendAlert" a
+         WHERE a."cycleStart" = $2::timestamp AND a."thresholdId" IN (${ids})) AS "fired"`,
+    spend.organizationId,
+    cycleStart,
+    spend.modelId,
+    ...pending.map((rule) => rule.id),
+  );
+  if (!standing) return;
+  const alreadyFired = new Set(standing.fired ? standing.fired.split(",") : []);
+  for (const id of alreadyFired) thresholds.fired.add(firedKey(id));
+  const reached = reachedThresholds(
+    pending.filter((rule) => !alreadyFired.has(rule.id)),
+    { ...standing, modelId: spend.modelId },
+  );
+  const now = runtime.clock.now();
+  for (const rule of reached) {
+    const organizationWide = rule.modelId === null;
+    const spent = organizationWide ? standing.organizationSpend : standing.modelSpend;
+    const alertId = randomUUID();
+    const inserted = await tx.$queryRawUnsafe<{ id: string }[]>(
+      `INSERT INTO "SpendAlert" ("id", "thresholdId", "cycleStart", "spend", "createdAt")
+       VALUES ($1::uuid, $2::uuid, $3::timestamp, $4::numeric, $5::timestamp)
+       ON CONFLICT ("thresholdId", "cycleStart") DO NOTHING
+       RETURNING "id"::text AS "id"`,
+      alertId,
+      rule.id,
+      cycleStart,
+      spent,
+      now.toISOString(),
+    );
+    thresholds.fired.add(firedKey(rule.id));
+    if (inserted.length === 0) continue;
+    events.add("spendAlert", spend.organizationId, {
+      alertId,
+      thresholdId: rule.id,
+      modelId: rule.modelId,
+      percent: rule.percent,
+      spend: spent,
+      amount: thresholdAmount(rule.percent, organizationWide ? standing.envelope : standing.cap)!.toFixed(),
+      cycleStart,
+      createdAt: now.toISOString(),
+    });
+  }
+}
