@@ -33,7 +33,10 @@ export interface DatabaseOptions {
 }
 
 /** A Prisma client on `adapter`, reporting each statement to `onQuery` when one is given. */
-function prismaClient(adapter: NonNullable<ConstructorParameters<typeof PrismaClient>[0]["adapter"]>, onQuery?: (sql: string) => void): PrismaClient {
+function prismaClient(
+  adapter: NonNullable<ConstructorParameters<typeof PrismaClient>[0]["adapter"]>,
+  onQuery?: (sql: string) => void,
+): PrismaClient {
   if (!onQuery) return new PrismaClient({ adapter });
   const client = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });
   client.$on("query", (event) => onQuery(event.query));

@@ -39,7 +39,10 @@ export function quote(tokens: bigint, pricePerMillion: Decimal, field = "tokens"
   const listPrice = toCents(new Decimal(tokens.toString()).div(MILLION).mul(pricePerMillion));
   if (listPrice.lt(MINIMUM_LIST_PRICE)) {
     const minimumTokens = MINIMUM_LIST_PRICE.div(pricePerMillion).mul(MILLION).toDecimalPlaces(0, BaseDecimal.ROUND_CEIL);
-    throw badInput(field, `The smallest purchase is ${MINIMUM_LIST_PRICE.toFixed(2)} (about ${minimumTokens.toFixed(0)} tokens); ${tokens} tokens list at ${listPrice.toFixed(2)}.`);
+    throw badInput(
+      field,
+      `The smallest purchase is ${MINIMUM_LIST_PRICE.toFixed(2)} (about ${minimumTokens.toFixed(0)} tokens); ${tokens} tokens list at ${listPrice.toFixed(2)}.`,
+    );
   }
   const discountPercent = discountPercentFor(listPrice);
   const price = toCents(listPrice.mul(new Decimal(100 - discountPercent)).div(100));

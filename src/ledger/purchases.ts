@@ -28,7 +28,13 @@ export async function purchaseTokens(
     });
     await creditPurchase(
       tx,
-      { organizationId: purchase.organizationId, kind: purchase.kind, tokens: priced.tokens, purchaseId: row.id, actorId: purchase.actorId },
+      {
+        organizationId: purchase.organizationId,
+        kind: purchase.kind,
+        tokens: priced.tokens,
+        purchaseId: row.id,
+        actorId: purchase.actorId,
+      },
       events,
     );
     return row;

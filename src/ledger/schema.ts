@@ -1,13 +1,13 @@
 // Purchases (quote and buy) and the organisation's allocation status, also as a live subscription.
 import { requireAdmin } from "../auth/access.ts";
 import { builder } from "../builder.ts";
-import { OrganizationRef } from "../organizations/schema.ts";
 import type { Context } from "../context.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
 import { notFound } from "../errors.ts";
+import { OrganizationRef } from "../organizations/schema.ts";
 import { PresetNameEnum, TokenKindEnum } from "../schema/enums.ts";
-import { type AllocationStatus, allocationStatus, allocationStatusStream } from "./status.ts";
 import { purchaseTokens, quotePurchase } from "./purchases.ts";
+import { type AllocationStatus, allocationStatus, allocationStatusStream } from "./status.ts";
 
 export const PurchaseRef = builder.prismaNode("Purchase", {
   id: { field: "id" },
@@ -90,7 +90,11 @@ builder.objectType(AllocationStatusRef, {
       resolve: (status) => status.allocated,
     }),
     used: t.field({ type: "SafeInt", description: "Tokens consumed by members in the current period.", resolve: (status) => status.used }),
-    unallocated: t.field({ type: "SafeInt", description: "Tokens in the pool not assigned to any member.", resolve: (status) => status.unallocated }),
+    unallocated: t.field({
+      type: "SafeInt",
+      description: "Tokens in the pool not assigned to any member.",
+      resolve: (status) => status.unallocated,
+    }),
     purchasedAllTime: t.field({
       type: "SafeInt",
       description: "Every token of this kind ever bought (= unallocated + allocated + consumedInClosedPeriods).",

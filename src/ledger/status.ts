@@ -30,7 +30,11 @@ interface Row {
   preset: PresetName | null;
 }
 
-export async function allocationStatus(db: Pick<Tx, "$queryRawUnsafe">, organizationId: string, kind: TokenKind): Promise<AllocationStatus | null> {
+export async function allocationStatus(
+  db: Pick<Tx, "$queryRawUnsafe">,
+  organizationId: string,
+  kind: TokenKind,
+): Promise<AllocationStatus | null> {
   const rows = await db.$queryRawUnsafe<Row[]>(
     `SELECT p."tokens" AS unallocated, p."purchasedTotal", p."consumedInClosedCycles",
             COALESCE(b.allocated, 0)::bigint AS allocated, COALESCE(b.used, 0)::bigint AS used, d."preset"::text AS preset
@@ -59,7 +63,8 @@ export async function allocationStatus(db: Pick<Tx, "$queryRawUnsafe">, organiza
   };
 }
 
-const statusKey = (status: AllocationStatus | null) => JSON.stringify(status, (_key, value) => (typeof value === "bigint" ? value.toString() : value));
+const statusKey = (status: AllocationStatus | null) =>
+  JSON.stringify(status, (_key, value) => (typeof value === "bigint" ? value.toString() : value));
 
 /**
  * The status now, then again whenever it changes: allocation movements of this kind, and usage charges (which change

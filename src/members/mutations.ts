@@ -2,8 +2,8 @@
 import { decodeId, requireAdmin } from "../auth/access.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
-import { badInput } from "../errors.ts";
 import type { Prisma } from "../db/generated/client.ts";
+import { badInput } from "../errors.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { RoleEnum, TokenKindEnum } from "../schema/enums.ts";
 import { allocateTokens, setAllocation } from "./allocation.ts";
@@ -72,10 +72,7 @@ builder.prismaObjectFields(OrganizationRef, (t) => ({
       const search = filter?.search?.trim();
       if (search) {
         if (search.length > 200) throw badInput("filter.search", "filter.search must be at most 200 characters.");
-        where.OR = [
-          { email: { contains: search, mode: "insensitive" } },
-          { name: { contains: search, mode: "insensitive" } },
-        ];
+        where.OR = [{ email: { contains: search, mode: "insensitive" } }, { name: { contains: search, mode: "insensitive" } }];
       }
       if (filter?.teamId) where.teamId = decodeId(String(filter.teamId), "Team", "filter.teamId");
       if (filter?.overridesOnly) where.hasOverride = true;

@@ -48,12 +48,7 @@ function validateMembers(members: MemberInput[]) {
 }
 
 /** Adds members with their teams and gives each the policy floor of each kind from the pool: all or nothing. */
-export async function addMembers(
-  runtime: Runtime,
-  organizationId: string,
-  actorId: string,
-  input: MemberInput[],
-): Promise<string[]> {
+export async function addMembers(runtime: Runtime, organizationId: string, actorId: string, input: MemberInput[]): Promise<string[]> {
   const members = validateMembers(input);
   try {
     return await inTransaction(runtime, async (tx, events) => {
@@ -63,7 +58,11 @@ export async function addMembers(
         const index = emails.indexOf(existing[0]!.email);
         throw new AppError("CONFLICT", `A member with email ${existing[0]!.email} already exists.`, { field: `members[${index}].email` });
       }
-      const teamIds = await ensureTeams(tx, organizationId, members.map((member) => member.teamName));
+      const teamIds = await ensureTeams(
+        tx,
+        organizationId,
+        members.map((member) => member.teamName),
+      );
       const created = await tx.member.createManyAndReturn({
         data: members.map((member) => ({
           organizationId,
@@ -131,7 +130,8 @@ export interface DrawLimitsInput {
 /** undefined: leave as is; null: no limit. */
 function limitValue(value: number | null | undefined, field: string): bigint | null | undefined {
   if (value === undefined || value === null) return value;
-  if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens, 0 or more (null: no limit).`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw badInput(field, `${field} must be a whole number of tokens, 0 or more (null: no limit).`);
   return BigInt(value);
 }
 

@@ -77,9 +77,12 @@ async function step(seed: Seed, model: Model, cmd: Command): Promise<"done" | "r
     if (cmd.inference !== null) targets.INFERENCE = cmd.inference;
     if (cmd.training !== null) targets.TRAINING = cmd.training;
     const fits = KINDS.every((k) => targets[k] === undefined || model.pool[k] >= targets[k]! - current[k]);
-    const result = await seed.admin.request(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { inference { limit } training { limit } } }`, {
-      input: { memberId, inference: cmd.inference, training: cmd.training },
-    });
+    const result = await seed.admin.request(
+      `mutation($input: SetAllocationInput!) { setAllocation(input: $input) { inference { limit } training { limit } } }`,
+      {
+        input: { memberId, inference: cmd.inference, training: cmd.training },
+      },
+    );
     if (!fits) {
       expect(result.errors?.[0]?.extensions?.code).toBe("INSUFFICIENT_POOL");
       return "refused";
@@ -128,7 +131,9 @@ async function check(seed: Seed, model: Model): Promise<void> {
     // conservation: all ever bought = pool + allocations + consumed in closed periods
     expect(status.purchasedAllTime).toBe(status.unallocated + status.allocated + status.consumedInClosedPeriods);
   }
-  const { organization } = await seed.admin.execute(`{ organization { members(first: 100) { edges { node { id inference { limit } training { limit } } } } } }`);
+  const { organization } = await seed.admin.execute(
+    `{ organization { members(first: 100) { edges { node { id inference { limit } training { limit } } } } } }`,
+  );
   for (const { node } of organization.members.edges) {
     const expected = model.limits.get(node.id) ?? { INFERENCE: 0, TRAINING: 0 };
     expect({ id: node.id, INFERENCE: node.inference.limit, TRAINING: node.training.limit }).toEqual({ id: node.id, ...expected });
@@ -137,7 +142,11 @@ async function check(seed: Seed, model: Model): Promise<void> {
   // rebuilt from the ledger (direct database reads, for this check only)
   const organizationId = decodeGlobalID(seed.organizationId).id;
   const [entries, balances, pools, purchases] = await Promise.all([
-    prisma.ledgerEntry.groupBy({ by: ["memberId", "kind"], where: { organizationId }, _sum: { limitDelta: true, poolDelta: true, usedDelta: true } }),
+    prisma.ledgerEntry.groupBy({
+      by: ["memberId", "kind"],
+      where: { organizationId },
+      _sum: { limitDelta: true, poolDelta: true, usedDelta: true },
+    }),
     prisma.balance.findMany({ where: { organizationId } }),
     prisma.pool.findMany({ where: { organizationId } }),
     prisma.purchase.groupBy({ by: ["kind"], where: { organizationId }, _sum: { tokens: true } }),

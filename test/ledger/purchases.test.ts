@@ -25,7 +25,12 @@ describe("purchases", () => {
     const { purchaseTokens: bought } = await seed.admin.execute(PURCHASE, { tokens: 100_000_000, kind: "TRAINING" });
     expect(bought).toMatchObject({ kind: "TRAINING", tokens: 100_000_000, listPrice: "1000.00", discountPercent: 25, price: "750.00" });
     const training = await seed.admin.execute(STATUS, { kind: "TRAINING" });
-    expect(training.organization.allocationStatus).toEqual({ purchased: 100_000_000, allocated: 0, unallocated: 100_000_000, purchasedAllTime: 100_000_000 });
+    expect(training.organization.allocationStatus).toEqual({
+      purchased: 100_000_000,
+      allocated: 0,
+      unallocated: 100_000_000,
+      purchasedAllTime: 100_000_000,
+    });
     const inference = await seed.admin.execute(STATUS, { kind: "INFERENCE" });
     expect(inference.organization.allocationStatus.unallocated).toBe(0);
 
@@ -36,7 +41,9 @@ describe("purchases", () => {
       `{ organization { purchases(first: 10) { totalCount edges { node { id tokens kind } } } } }`,
     );
     expect(organization.purchases.totalCount).toBe(2);
-    expect(organization.purchases.edges.map((edge: { node: { tokens: number } }) => edge.node.tokens).sort()).toEqual([100_000_000, 300_000].sort());
+    expect(organization.purchases.edges.map((edge: { node: { tokens: number } }) => edge.node.tokens).sort()).toEqual(
+      [100_000_000, 300_000].sort(),
+    );
     const { node } = await seed.admin.execute(`query($id: ID!) { node(id: $id) { ... on Purchase { price } } }`, { id: bought.id });
     expect(node).toEqual({ price: "750.00" });
   });
@@ -49,7 +56,9 @@ describe("purchases", () => {
       const error = await seed.admin.errorOf(PURCHASE, { tokens, kind: "INFERENCE" });
       expect(error.extensions?.code).toBe("BAD_USER_INPUT");
     }
-    const { organization } = await seed.admin.execute(`{ organization { purchases { totalCount } allocationStatus { purchasedAllTime } } }`);
+    const { organization } = await seed.admin.execute(
+      `{ organization { purchases { totalCount } allocationStatus { purchasedAllTime } } }`,
+    );
     expect(organization).toEqual({ purchases: { totalCount: 0 }, allocationStatus: { purchasedAllTime: 0 } });
   });
 
@@ -61,7 +70,9 @@ describe("purchases", () => {
     const member = await seed.as(memberId!);
     expect((await member.errorOf(PURCHASE, { tokens: 1_000_000, kind: "INFERENCE" })).extensions?.code).toBe("FORBIDDEN");
     expect((await member.errorOf(QUOTE, { tokens: 1_000_000 })).extensions?.code).toBe("FORBIDDEN");
-    expect((await new Api(server.url).errorOf(PURCHASE, { tokens: 1_000_000, kind: "INFERENCE" })).extensions?.code).toBe("UNAUTHENTICATED");
+    expect((await new Api(server.url).errorOf(PURCHASE, { tokens: 1_000_000, kind: "INFERENCE" })).extensions?.code).toBe(
+      "UNAUTHENTICATED",
+    );
     const service = await seed.serviceKey();
     expect((await service.errorOf(PURCHASE, { tokens: 1_000_000, kind: "INFERENCE" })).extensions?.code).toBe("FORBIDDEN");
     // another organisation's purchase reads as absent

@@ -40,7 +40,9 @@ describe("setAllocation", () => {
     const [memberId] = await seed.addMembers([{}]);
     const error = await seed.admin.errorOf(SET, { input: { memberId, inference: 3_000_000, training: 2_000_000 } });
     expect(error.extensions?.code).toBe("INSUFFICIENT_POOL");
-    const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { inference { limit } training { limit } } }`, { id: memberId });
+    const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { inference { limit } training { limit } } }`, {
+      id: memberId,
+    });
     expect(member).toEqual({ inference: { limit: 500_000 }, training: { limit: 500_000 } });
     expect(await status(seed.admin, "INFERENCE")).toMatchObject({ unallocated: 9_500_000, allocated: 500_000 });
   });
@@ -68,7 +70,9 @@ describe("setAllocation", () => {
       { inference: 5_000_000, training: 2_000_000 },
     ];
     await Promise.all(requests.map((request) => seed.admin.execute(SET, { input: { memberId, ...request } })));
-    const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { inference { limit } training { limit } } }`, { id: memberId });
+    const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { inference { limit } training { limit } } }`, {
+      id: memberId,
+    });
     expect(requests.map((r) => r.inference)).toContain(member.inference.limit);
     expect(requests.map((r) => r.training)).toContain(member.training.limit);
     // admin has 0, the member holds the rest: pool + limits = purchased
@@ -84,12 +88,14 @@ describe("setAllocation", () => {
     const [theirs] = await other.addMembers([{}]);
     const [ours] = await seed.addMembers([{}]);
     expect((await seed.admin.errorOf(SET, { input: { memberId: theirs, inference: 1 } })).extensions?.code).toBe("NOT_FOUND");
-    expect((await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [ours, theirs], kind: "INFERENCE", amount: 1 } })).extensions?.code).toBe(
-      "NOT_FOUND",
-    );
+    expect(
+      (await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [ours, theirs], kind: "INFERENCE", amount: 1 } })).extensions?.code,
+    ).toBe("NOT_FOUND");
     const member = await seed.as(ours!);
     expect((await member.errorOf(SET, { input: { memberId: ours, inference: 1 } })).extensions?.code).toBe("FORBIDDEN");
-    expect((await member.errorOf(ALLOCATE, { input: { memberIds: [ours], kind: "INFERENCE", amount: 1 } })).extensions?.code).toBe("FORBIDDEN");
+    expect((await member.errorOf(ALLOCATE, { input: { memberIds: [ours], kind: "INFERENCE", amount: 1 } })).extensions?.code).toBe(
+      "FORBIDDEN",
+    );
     expect((await new Api(server.url).errorOf(SET, { input: { memberId: ours, inference: 1 } })).extensions?.code).toBe("UNAUTHENTICATED");
     const { member: unchanged } = await other.admin.execute(`query($id: ID!) { member(id: $id) { inference { limit } } }`, { id: theirs });
     expect(unchanged.inference.limit).toBe(500_000);
@@ -128,10 +134,12 @@ describe("allocateTokens", () => {
       code: "BAD_USER_INPUT",
       field: "input.memberIds",
     });
-    expect((await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [a, "x"], kind: "INFERENCE", amount: 5 } })).extensions).toMatchObject({
-      code: "BAD_USER_INPUT",
-      field: "input.memberIds[1]",
-    });
+    expect((await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [a, "x"], kind: "INFERENCE", amount: 5 } })).extensions).toMatchObject(
+      {
+        code: "BAD_USER_INPUT",
+        field: "input.memberIds[1]",
+      },
+    );
     expect((await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [a], kind: "INFERENCE", amount: 0.5 } })).extensions?.code).toBe(
       "BAD_USER_INPUT",
     );
@@ -156,9 +164,13 @@ describe("allocateTokens", () => {
 describe("allocationStatusChanged", () => {
   it("sends the current status on subscribe, then each change of that kind", async () => {
     const seed = await funded(5_000_000, 5_000_000);
-    const { subscription, client } = subscribe(seed.admin, `subscription($kind: TokenKind!) { allocationStatusChanged(kind: $kind) { kind allocated unallocated } }`, {
-      kind: "TRAINING",
-    });
+    const { subscription, client } = subscribe(
+      seed.admin,
+      `subscription($kind: TokenKind!) { allocationStatusChanged(kind: $kind) { kind allocated unallocated } }`,
+      {
+        kind: "TRAINING",
+      },
+    );
     try {
       expect(await subscription.next()).toEqual({ allocationStatusChanged: { kind: "TRAINING", allocated: 0, unallocated: 5_000_000 } });
       await seed.purchase(1_000_000, "INFERENCE");
@@ -178,16 +190,17 @@ describe("allocationStatusChanged", () => {
   it("follows usage too: used changes arrive live, and limits cannot go below what was used", async () => {
     const seed = await funded(5_000_000, 5_000_000);
     const [memberId] = await seed.addMembers([{}]);
-    await seed.admin.execute(`mutation { upsertModel(input: { key: "small", inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" }) { id } }`);
+    await seed.admin.execute(
+      `mutation { upsertModel(input: { key: "small", inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" }) { id } }`,
+    );
     const service = await seed.serviceKey();
     const { subscription, client } = subscribe(seed.admin, `subscription { allocationStatusChanged { kind allocated used unallocated } }`);
     try {
       await subscription.next();
       // (300K of a 500K limit stays below the STANDARD auto-increase trigger of 80 %)
-      await service.execute(
-        `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { tokens } }`,
-        { input: { memberId, modelKey: "small", inputTokens: 200_000, outputTokens: 100_000, idempotencyKey: "u1" } },
-      );
+      await service.execute(`mutation($input: RecordUsageInput!) { recordUsage(input: $input) { tokens } }`, {
+        input: { memberId, modelKey: "small", inputTokens: 200_000, outputTokens: 100_000, idempotencyKey: "u1" },
+      });
       const event = await subscription.next((e) => e.allocationStatusChanged.used === 300_000);
       expect(event.allocationStatusChanged).toEqual({ kind: "INFERENCE", allocated: 500_000, used: 300_000, unallocated: 4_500_000 });
     } finally {

@@ -82,7 +82,9 @@ describe("Organization.members", () => {
     expect((await member.errorOf(MEMBERS, { first: 5 })).extensions?.code).toBe("FORBIDDEN");
     const service = await seed.serviceKey();
     expect((await service.execute(MEMBERS, { first: 10 })).organization.members.totalCount).toBe(5);
-    const { organization } = await seed.operator.execute(`query($id: ID!) { organization(id: $id) { members { totalCount } } }`, { id: seed.organizationId });
+    const { organization } = await seed.operator.execute(`query($id: ID!) { organization(id: $id) { members { totalCount } } }`, {
+      id: seed.organizationId,
+    });
     expect(organization.members.totalCount).toBe(5);
     expect((await new Api(server.url).errorOf(MEMBERS, {})).extensions?.code).toBe("UNAUTHENTICATED");
   });
@@ -93,7 +95,10 @@ const SUSPEND = `mutation($memberId: ID!, $suspended: Boolean!) { setMemberSuspe
 describe("setMemberSuspended", () => {
   it("suspends and reinstates a member of the organisation", async () => {
     const { seed, ids } = await directory();
-    expect((await seed.admin.execute(SUSPEND, { memberId: ids[0], suspended: true })).setMemberSuspended).toEqual({ id: ids[0], suspended: true });
+    expect((await seed.admin.execute(SUSPEND, { memberId: ids[0], suspended: true })).setMemberSuspended).toEqual({
+      id: ids[0],
+      suspended: true,
+    });
     const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { suspended } }`, { id: ids[0] });
     expect(member.suspended).toBe(true);
     expect((await seed.admin.execute(SUSPEND, { memberId: ids[0], suspended: false })).setMemberSuspended.suspended).toBe(false);
@@ -125,7 +130,10 @@ describe("draw limits", () => {
       monthly: 200_000,
     });
     // omitted fields stay, null clears
-    expect((await seed.admin.execute(DEFAULTS, { limits: { daily: null } })).setDefaultLimits.defaultLimits).toEqual({ daily: null, monthly: 200_000 });
+    expect((await seed.admin.execute(DEFAULTS, { limits: { daily: null } })).setDefaultLimits.defaultLimits).toEqual({
+      daily: null,
+      monthly: 200_000,
+    });
     expect((await seed.admin.execute(LIMITS_OF, { id: ids[0] })).member.limits).toEqual({ daily: null, monthly: 200_000 });
 
     const { setMemberLimits } = await seed.admin.execute(MEMBER_LIMITS, { memberId: ids[0], limits: { daily: 500 } });

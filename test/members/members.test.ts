@@ -89,7 +89,9 @@ describe("addMembers", () => {
     );
     const teamIds = new Set(teams.map((result) => result.addMembers[0].team.id));
     expect(teamIds.size).toBe(1);
-    const { organization } = await seed.admin.execute(`{ organization { members { totalCount } allocationStatus { allocated unallocated } } }`);
+    const { organization } = await seed.admin.execute(
+      `{ organization { members { totalCount } allocationStatus { allocated unallocated } } }`,
+    );
     expect(organization.members.totalCount).toBe(6);
     expect(organization.allocationStatus).toEqual({ allocated: 2_500_000, unallocated: 17_500_000 });
   });
