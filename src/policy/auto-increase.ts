@@ -25,8 +25,11 @@ export async function autoIncreaseAfterUsage(tx: Tx, runtime: Runtime, balance: 
   const { policy } = cached;
   const now = runtime.clock.now();
   const cycle = cycleAt(cached.cycleAnchorDay, now);
-  const triggered = tierOf(policy, balance.limit, balance.used) > 0;
-  const projectedOver = inBufferDays(policy, cycle, now) && projectedUse(balance.used, cycle, now) > balance.limit;
+  // Raw rows may carry numbers or strings; the rules count in bigint.
+  const limit = BigInt(balance.limit);
+  const used = BigInt(balance.used);
+  const triggered = tierOf(policy, limit, used) > 0;
+  const projectedOver = inBufferDays(policy, cycle, now) && projectedUse(used, cycle, now) > limit;
   if (!triggered && !projectedOver) return;
   await autoIncrease(tx, { organizationId: balance.organizationId, kind: balance.kind, policy, cycle, now, memberId: balance.memberId }, events);
 }
