@@ -7,16 +7,13 @@ import type { TokenKind } from "../db/generated/enums.ts";
 import type { BalanceSnapshot } from "../events.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import { balanceSnapshot } from "../ledger/allocations.ts";
-import { inTransaction } from "../ledger/tx.ts";
 import type { BalanceView } from "../members/balance.ts";
-import { cycleAt, dayStart } from "../organizations/cycle.ts";
+import { cycleAt } from "../organizations/cycle.ts";
 import { effectiveBounds } from "../policy/presets.ts";
-import { autoIncreaseAfterUsage } from "../policy/auto-increase.ts";
-import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
-import { checkSpendAlerts } from "../spend/alerts.ts";
+import { type ChargeItem, type ChargedRow, chargeUsage, sqlTimestamp } from "./charges.ts";
 import { type AuthorizationDecision, type ModelStanding, decideAuthorization, limitsInForce, reservationCost } from "./rules.ts";
-import { COMMIT_USAGE_SQL, RECORD_USAGE_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
+import { RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {
@@ -52,9 +49,6 @@ export function newId(at: Date): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
-const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
-const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
 
 function tokens(value: number, field: string): bigint {
   if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens from 0 to 2^53-1.`);
@@ -216,22 +210,6 @@ interface BalanceRow {
   lastAutoIncreaseAt: Date | null;
 }
 
-interface ChargeRow extends Partial<BalanceRow> {
-  found: number;
-  id: string | null;
-  modelId: string | null;
-  tokens: bigint | null;
-  cost: Decimal | null;
-  cycleStart: Date | null;
-  inferenceFloor: bigint | null;
-  trainingFloor: bigint | null;
-  ceiling: bigint | null;
-  hasOverride: boolean | null;
-  overrideFloor: bigint | null;
-  overrideCeiling: bigint | null;
-  overrideUnlimitedCeiling: boolean | null;
-}
-
 export interface CommitInput {
   reservationId: string;
   inputTokens: number;
@@ -252,39 +230,42 @@ export interface RecordInput {
   idempotencyKey: string;
 }
 
-interface ChargeCommon {
-  inputTokens: bigint;
-  outputTokens: bigint;
-  app: string | null;
-  assistant: string | null;
-  idempotencyKey: string;
-}
+type ChargeCommon = Pick<ChargeItem, "input_tokens" | "output_tokens" | "app" | "assistant" | "idempotency_key">;
 
 function chargeCommon(input: CommitInput | RecordInput): ChargeCommon {
   return {
-    inputTokens: tokens(input.inputTokens, "input.inputTokens"),
-    outputTokens: tokens(input.outputTokens, "input.outputTokens"),
+    input_tokens: Number(tokens(input.inputTokens, "input.inputTokens")),
+    output_tokens: Number(tokens(input.outputTokens, "input.outputTokens")),
     app: optionalText(input.app, "input.app"),
     assistant: optionalText(input.assistant, "input.assistant"),
-    idempotencyKey: idempotencyKey(input.idempotencyKey, "input.idempotencyKey"),
+    idempotency_key: idempotencyKey(input.idempotencyKey, "input.idempotencyKey"),
   };
 }
 
 /** Charges the usage of a reservation at its routed model's prices and closes the reservation. */
 export async function commitUsage(runtime: Runtime, actor: UsageActor, input: CommitInput): Promise<UsageReceipt> {
   const common = chargeCommon(input);
-  const hash = payloadHash(["commit", input.reservationId, common.inputTokens.toString(), common.outputTokens.toString(), common.app, common.assistant]);
-  const run = (linkReservation: boolean) =>
-    charge(runtime, actor.organizationId, common, hash, COMMIT_USAGE_SQL, [input.reservationId, actor.onlyMemberId, linkReservation]);
-  let receipt: UsageReceipt | null;
+  const hash = payloadHash(["commit", input.reservationId, common.input_tokens, common.output_tokens, common.app, common.assistant]);
+  const item = (link: boolean): ChargeItem => ({
+    ...common,
+    usage_id: newId(runtime.clock.now()),
+    organization_id: actor.organizationId,
+    reservation_id: input.reservationId,
+    member_id: actor.onlyMemberId,
+    link,
+    model_key: null,
+    kind: null,
+    payload_hash: hash,
+  });
+  let row: ChargedRow;
   try {
-    receipt = await run(true);
+    row = await chargeUsage(runtime, item(true));
   } catch (error) {
     // A concurrent commit of the same reservation under another key linked it first: record ours unlinked.
     if (!String((error as Error).message).includes("UsageRecord_reservationId_key")) throw error;
-    receipt = await run(false);
+    row = await chargeUsage(runtime, item(false));
   }
-  return receipt ?? replay(runtime, actor, common.idempotencyKey, hash, "Reservation");
+  return receiptOf(row) ?? replay(runtime, actor, common.idempotency_key, hash, "Reservation");
 }
 
 /** Charges usage that already happened, without authorization: it is recorded even for a disabled model or a suspended member. */
@@ -293,66 +274,30 @@ export async function recordUsage(runtime: Runtime, actor: UsageActor, input: Re
   const modelKey = input.modelKey.trim();
   if (modelKey.length < 1 || modelKey.length > 100) throw badInput("input.modelKey", "input.modelKey must be 1 to 100 characters.");
   if (actor.onlyMemberId && actor.onlyMemberId !== input.memberId) throw notFound("Member");
-  const hash = payloadHash(["record", input.memberId, modelKey, input.kind, common.inputTokens.toString(), common.outputTokens.toString(), common.app, common.assistant]);
-  const receipt = await charge(runtime, actor.organizationId, common, hash, RECORD_USAGE_SQL, [input.memberId, modelKey, input.kind]);
-  if (receipt) return receipt;
-  return replay(runtime, actor, common.idempotencyKey, hash, async () => {
-    const member = await runtime.prisma.member.findFirst({ where: { id: input.memberId, organizationId: actor.organizationId }, select: { id: true } });
-    return member ? "Model" : "Member";
+  const hash = payloadHash(["record", input.memberId, modelKey, input.kind, common.input_tokens, common.output_tokens, common.app, common.assistant]);
+  const row = await chargeUsage(runtime, {
+    ...common,
+    usage_id: newId(runtime.clock.now()),
+    organization_id: actor.organizationId,
+    reservation_id: null,
+    member_id: input.memberId,
+    link: false,
+    model_key: modelKey,
+    kind: input.kind,
+    payload_hash: hash,
   });
+  return (
+    receiptOf(row) ??
+    replay(runtime, actor, common.idempotency_key, hash, async () => {
+      const member = await runtime.prisma.member.findFirst({ where: { id: input.memberId, organizationId: actor.organizationId }, select: { id: true } });
+      return member ? "Model" : "Member";
+    })
+  );
 }
 
-/**
- * Runs one charge statement ($3.. are `specific`) in a transaction with the hooks. Returns null when nothing was
- * charged: the idempotency key was used before, or the source row (reservation, member or model) was not found.
- */
-async function charge(
-  runtime: Runtime,
-  organizationId: string,
-  common: ChargeCommon,
-  hash: string,
-  statement: string,
-  specific: unknown[],
-): Promise<UsageReceipt | null> {
-  const now = runtime.clock.now();
-  const params = [
-    newId(now),
-    organizationId,
-    ...specific,
-    common.inputTokens.toString(),
-    common.outputTokens.toString(),
-    common.app,
-    common.assistant,
-    common.idempotencyKey,
-    hash,
-    sqlTimestamp(now),
-    sqlDate(dayStart(now)),
-  ];
-  const events = new PendingEvents();
-  const row = await inTransaction(runtime, async (tx, hookEvents) => {
-    const [charged] = await tx.$queryRawUnsafe<ChargeRow[]>(statement, ...params);
-    if (!charged?.id) return null;
-    const balance = charged as ChargeRow & BalanceRow;
-    events.add("balanceChanged", balance.memberId, balanceSnapshot(balance));
-    events.add("spendChanged", organizationId, { at: now.toISOString() });
-    await autoIncreaseAfterUsage(tx, runtime, { organizationId, memberId: balance.memberId, kind: balance.kind, limit: balance.limit, used: balance.used }, hookEvents);
-    await checkSpendAlerts(tx, runtime, { organizationId, modelId: charged.modelId!, cycleStart: charged.cycleStart! }, hookEvents);
-    return balance;
-  });
-  if (!row) return null;
-  // The charge's own events first: anything the hooks changed (a bump) arrives after it, newer.
-  events.publish(runtime.pubsub);
-  return {
-    id: row.id!,
-    memberId: row.memberId,
-    modelId: row.modelId!,
-    tokens: row.tokens!,
-    cost: new Decimal(row.cost!.toString()),
-    balance: chargedBalance(row),
-  };
-}
-
-function chargedBalance(row: ChargeRow & BalanceRow): BalanceView {
+/** The receipt of a charged row; null when nothing was charged (key used before, or source not found). */
+function receiptOf(row: ChargedRow): UsageReceipt | null {
+  if (!row.id) return null;
   const bounds = effectiveBounds(
     { inferenceFloor: row.inferenceFloor ?? 0n, trainingFloor: row.trainingFloor ?? 0n, ceiling: row.ceiling },
     {
@@ -361,17 +306,24 @@ function chargedBalance(row: ChargeRow & BalanceRow): BalanceView {
       overrideCeiling: row.overrideCeiling,
       overrideUnlimitedCeiling: row.overrideUnlimitedCeiling ?? false,
     },
-    row.kind,
+    row.kind!,
   );
   return {
-    memberId: row.memberId,
-    organizationId: row.organizationId,
-    kind: row.kind,
-    limit: row.limit,
-    used: row.used,
-    reserved: row.reserved,
-    lastAutoIncreaseAt: row.lastAutoIncreaseAt,
-    ...bounds,
+    id: row.id,
+    memberId: row.memberId!,
+    modelId: row.modelId!,
+    tokens: row.tokens!,
+    cost: new Decimal(row.cost!.toString()),
+    balance: {
+      memberId: row.memberId!,
+      organizationId: row.organizationId!,
+      kind: row.kind!,
+      limit: row.limit!,
+      used: row.used!,
+      reserved: row.reserved!,
+      lastAutoIncreaseAt: row.lastAutoIncreaseAt,
+      ...bounds,
+    },
   };
 }
 

@@ -1,8 +1,8 @@
-// The SQL of the usage hot path. Each charge is ONE statement of data-modifying CTEs: record the usage
-// (idempotent on organisation + key), close the reservation, charge the balance, roll up the model's cycle
-// spend and note the member's first use. A single statement is atomic and sees no half-done state; the
-// balance and spend rows are updated in place (used = used + n) so concurrent charges never lose one.
-// The benchmark runs these same strings directly with `pg` to compare.
+// The SQL of the usage hot path. Charging is ONE statement of data-modifying CTEs for a whole batch of
+// usage items: record the usage (idempotent on organisation + key), close the reservations, charge the
+// balances, roll up each model's cycle spend and note members' first use. The balance and spend rows are
+// updated in place (used = used + n) so concurrent charges never lose one. The benchmark runs these same
+// strings directly with `pg` to compare.
 
 /** Start of the billing cycle containing $now for an organisation row `o` (mirrors organizations/cycle.ts). */
 const cycleStartOf = (now: string) => `(date_trunc('month', ${now}::timestamp)
@@ -10,94 +10,116 @@ const cycleStartOf = (now: string) => `(date_trunc('month', ${now}::timestamp)
       + (o."cycleAnchorDay" - 1) * interval '1 day')`;
 
 /**
- * Everything after the row `src` (organisation, member, kind, model and its prices, reservation to link, cycle)
- * has been chosen. Parameters shared by both charges: $1 usage id, $2 organisation id, $6 input tokens,
- * $7 output tokens, $8 app, $9 assistant, $10 idempotency key, $11 payload hash, $12 now, $13 today.
+ * Charges a batch of usage items in one statement. $1 is a JSON array of items:
+ *   { ord, usage_id, organization_id, reservation_id, member_id, link, model_key, kind, input_tokens, output_tokens,
+ *     app, assistant, idempotency_key, payload_hash }
+ * A recordUsage item names member_id, model_key and kind; a commitUsage item names reservation_id (member_id, when
+ * set, restricts it to that member; link says whether to link the reservation). $2 is now, $3 today (UTC).
+ *
+ * Items whose source (member, model or reservation) is not found, or whose idempotency key was used before,
+ * charge nothing and come back without an id. Rows are locked in a fixed order (reservations, then balances by
+ * member, then model spend by model) so concurrent batches and the expiry sweep wait rather than deadlock.
+ * Each item's balance is the one right after its own charge, as if the batch's items ran one by one in order.
  */
-const CHARGE_TAIL = `
+export const CHARGE_SQL = `
+WITH item AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(
+    ord int, usage_id uuid, organization_id uuid, reservation_id uuid, member_id uuid, link boolean, model_key text, kind text,
+    input_tokens bigint, output_tokens bigint, app text, assistant text, idempotency_key text, payload_hash text)
+),
+src AS (
+  SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
+         b."memberId" AS member_id, b."kind", md."id" AS model_id,
+         md."inputPricePerMillion" AS input_price, md."outputPricePerMillion" AS output_price,
+         NULL::uuid AS reservation_id, ${cycleStartOf("$2")} AS cycle_start
+    FROM item i
+    JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind" AND b."organizationId" = i.organization_id
+    JOIN "Organization" o ON o."id" = i.organization_id
+    JOIN "Model" md ON md."organizationId" = i.organization_id AND md."key" = i.model_key
+   WHERE i.reservation_id IS NULL
+  UNION ALL
+  SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
+         r."memberId", r."kind", r."modelId",
+         md."inputPricePerMillion", md."outputPricePerMillion",
+         CASE WHEN i.link AND r."status" <> 'COMMITTED' THEN r."id" END, ${cycleStartOf("$2")}
+    FROM item i
+    JOIN "Reservation" r ON r."id" = i.reservation_id AND r."organizationId" = i.organization_id
+                        AND (i.member_id IS NULL OR r."memberId" = i.member_id)
+    JOIN "Model" md ON md."id" = r."modelId"
+    JOIN "Organization" o ON o."id" = i.organization_id
+),
 usage AS (
   INSERT INTO "UsageRecord" ("id", "organizationId", "memberId", "modelId", "kind", "inputTokens", "outputTokens", "tokens", "cost",
      "inputPricePerMillion", "outputPricePerMillion", "app", "assistant", "reservationId", "idempotencyKey", "payloadHash",
      "cycleStart", "createdAt")
-  SELECT $1::uuid, s."organizationId", s."memberId", s."modelId", s."kind", $6::bigint, $7::bigint, $6::bigint + $7::bigint,
-         round(($6::bigint * s.input_price + $7::bigint * s.output_price) * 0.000001, 8), s.input_price, s.output_price,
-         $8, $9, s.reservation_id, $10, $11, s.cycle_start, $12::timestamp
+  SELECT s.usage_id, s.organization_id, s.member_id, s.model_id, s."kind", s.input_tokens, s.output_tokens, s.input_tokens + s.output_tokens,
+         round((s.input_tokens * s.input_price + s.output_tokens * s.output_price) * 0.000001, 8), s.input_price, s.output_price,
+         s.app, s.assistant, s.reservation_id, s.idempotency_key, s.payload_hash, s.cycle_start, $2::timestamp
     FROM src s
+   ORDER BY s.ord
   ON CONFLICT ("organizationId", "idempotencyKey") DO NOTHING
   RETURNING "id", "organizationId", "memberId", "modelId", "kind", "tokens", "cost", "reservationId", "cycleStart"
 ),
 closed AS (
-  UPDATE "Reservation" r SET "status" = 'COMMITTED', "closedAt" = $12::timestamp
+  UPDATE "Reservation" r SET "status" = 'COMMITTED', "closedAt" = $2::timestamp
     FROM usage u
    WHERE r."id" = u."reservationId" AND r."status" = 'OPEN'
-  RETURNING r."tokens"
+  RETURNING r."id", r."memberId", r."kind", r."tokens"
+),
+delta AS (
+  SELECT u."memberId", u."kind", sum(u."tokens")::bigint AS used,
+         (SELECT COALESCE(sum(c."tokens"), 0) FROM closed c WHERE c."memberId" = u."memberId" AND c."kind" = u."kind")::bigint AS released
+    FROM usage u
+   GROUP BY u."memberId", u."kind"
+),
+locked AS (
+  SELECT b."memberId", b."kind", d.used, d.released
+    FROM "Balance" b JOIN delta d ON b."memberId" = d."memberId" AND b."kind" = d."kind"
+   ORDER BY b."memberId", b."kind"
+     FOR UPDATE OF b
 ),
 balance AS (
   UPDATE "Balance" b
-     SET "used" = b."used" + u."tokens",
-         "usedOnDay" = CASE WHEN b."usedDay" = $13::date THEN b."usedOnDay" + u."tokens" ELSE u."tokens" END,
-         "usedDay" = $13::date,
-         "reserved" = b."reserved" - COALESCE((SELECT sum(c."tokens") FROM closed c), 0),
-         "updatedAt" = $12::timestamp
-    FROM usage u
-   WHERE b."memberId" = u."memberId" AND b."kind" = u."kind"
+     SET "used" = b."used" + l.used,
+         "usedOnDay" = CASE WHEN b."usedDay" = $3::date THEN b."usedOnDay" + l.used ELSE l.used END,
+         "usedDay" = $3::date,
+         "reserved" = b."reserved" - l.released,
+         "updatedAt" = $2::timestamp
+    FROM locked l
+   WHERE b."memberId" = l."memberId" AND b."kind" = l."kind"
   RETURNING b."memberId", b."organizationId", b."kind", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt"
 ),
 spend AS (
   INSERT INTO "ModelCycleSpend" ("organizationId", "modelId", "cycleStart", "spend", "requests", "tokens")
-  SELECT u."organizationId", u."modelId", u."cycleStart", u."cost", 1, u."tokens" FROM usage u
+  SELECT u."organizationId", u."modelId", u."cycleStart", sum(u."cost"), count(*)::int, sum(u."tokens")::bigint
+    FROM usage u
+   GROUP BY u."organizationId", u."modelId", u."cycleStart"
+   ORDER BY u."modelId"
   ON CONFLICT ("organizationId", "modelId", "cycleStart") DO UPDATE
      SET "spend" = "ModelCycleSpend"."spend" + EXCLUDED."spend",
-         "requests" = "ModelCycleSpend"."requests" + 1,
+         "requests" = "ModelCycleSpend"."requests" + EXCLUDED."requests",
          "tokens" = "ModelCycleSpend"."tokens" + EXCLUDED."tokens"
 ),
 first_use AS (
-  UPDATE "Member" m SET "firstUsageAt" = $12::timestamp
-    FROM usage u
+  UPDATE "Member" m SET "firstUsageAt" = $2::timestamp
+    FROM (SELECT DISTINCT "memberId" FROM usage) u
    WHERE m."id" = u."memberId" AND m."firstUsageAt" IS NULL
 )
-SELECT (SELECT count(*) FROM src)::int AS "found",
+SELECT i.ord, EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord) AS found,
        u."id", u."modelId", u."tokens", u."cost", u."cycleStart",
-       b."memberId", b."organizationId", b."kind", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt",
+       b."memberId", b."organizationId", b."kind", b."limit", b."lastAutoIncreaseAt",
+       (b."used" - COALESCE(sum(u."tokens") OVER later, 0))::bigint AS "used",
+       (b."reserved" + COALESCE(sum(c."tokens") OVER later, 0))::bigint AS "reserved",
        p."inferenceFloor", p."trainingFloor", p."ceiling",
        mm."hasOverride", mm."overrideFloor", mm."overrideCeiling", mm."overrideUnlimitedCeiling"
-  FROM (SELECT 1) AS one
-  LEFT JOIN usage u ON true
-  LEFT JOIN balance b ON true
+  FROM item i
+  LEFT JOIN usage u ON u."id" = i.usage_id
+  LEFT JOIN closed c ON c."id" = u."reservationId"
+  LEFT JOIN balance b ON b."memberId" = u."memberId" AND b."kind" = u."kind"
   LEFT JOIN "DistributionPolicy" p ON p."organizationId" = b."organizationId"
-  LEFT JOIN "Member" mm ON mm."id" = b."memberId"`;
-
-/**
- * recordUsage: $3 member id, $4 model key, $5 kind. Nothing is charged (found = 0) when the member has no
- * balance in the organisation or the organisation has no model with that key.
- */
-export const RECORD_USAGE_SQL = `
-WITH src AS (
-  SELECT b."organizationId", b."memberId", b."kind", md."id" AS "modelId",
-         md."inputPricePerMillion" AS input_price, md."outputPricePerMillion" AS output_price,
-         NULL::uuid AS reservation_id, ${cycleStartOf("$12")} AS cycle_start
-    FROM "Balance" b
-    JOIN "Organization" o ON o."id" = b."organizationId"
-    JOIN "Model" md ON md."organizationId" = b."organizationId" AND md."key" = $4
-   WHERE b."memberId" = $3::uuid AND b."kind" = $5::"TokenKind" AND b."organizationId" = $2::uuid
-),${CHARGE_TAIL}`;
-
-/**
- * commitUsage: $3 reservation id, $4 member the caller is restricted to (null: any member of the organisation),
- * $5 whether to link the reservation. The charge uses the reservation's member, kind and routed model. A
- * reservation already committed by another usage record is not linked again (the usage is still recorded).
- */
-export const COMMIT_USAGE_SQL = `
-WITH src AS (
-  SELECT r."organizationId", r."memberId", r."kind", r."modelId",
-         md."inputPricePerMillion" AS input_price, md."outputPricePerMillion" AS output_price,
-         CASE WHEN $5::boolean AND r."status" <> 'COMMITTED' THEN r."id" END AS reservation_id,
-         ${cycleStartOf("$12")} AS cycle_start
-    FROM "Reservation" r
-    JOIN "Model" md ON md."id" = r."modelId"
-    JOIN "Organization" o ON o."id" = r."organizationId"
-   WHERE r."id" = $3::uuid AND r."organizationId" = $2::uuid AND ($4::uuid IS NULL OR r."memberId" = $4::uuid)
-),${CHARGE_TAIL}`;
+  LEFT JOIN "Member" mm ON mm."id" = b."memberId"
+WINDOW later AS (PARTITION BY u."memberId", u."kind" ORDER BY i.ord DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+ ORDER BY i.ord`;
 
 /**
  * authorizeUsage's hold: $1 reservation id, $2 organisation, $3 member, $4 kind, $5 model, $6 tokens,

@@ -1,0 +1,176 @@
+// Group commit for usage charges. Every charge must update its member's balance row and its model's
+// cycle-spend row, and a row lock is held until the transaction's commit is flushed to disk; charged one
+// by one, a busy member or model would take one disk flush per charge. So the charges that arrive while a
+// batch is being written wait and go together in the next one: one statement, one transaction, one flush.
+// An idle server writes a lone charge at once; under load batches grow by themselves.
+import type { Decimal } from "decimal.js";
+import type { TokenKind } from "../db/generated/enums.ts";
+import { balanceSnapshot } from "../ledger/allocations.ts";
+import { inTransaction } from "../ledger/tx.ts";
+import { dayStart } from "../organizations/cycle.ts";
+import { autoIncreaseAfterUsage } from "../policy/auto-increase.ts";
+import type { PendingEvents } from "../pubsub.ts";
+import type { Runtime } from "../runtime.ts";
+import { checkSpendAlerts } from "../spend/alerts.ts";
+import { CHARGE_SQL } from "./statements.ts";
+
+/** One usage to charge, as CHARGE_SQL reads it (`ord` is given by the batch). */
+export interface ChargeItem {
+  usage_id: string;
+  organization_id: string;
+  reservation_id: string | null;
+  member_id: string | null;
+  link: boolean;
+  model_key: string | null;
+  kind: TokenKind | null;
+  input_tokens: number;
+  output_tokens: number;
+  app: string | null;
+  assistant: string | null;
+  idempotency_key: string;
+  payload_hash: string;
+}
+
+export interface ChargedRow {
+  ord: number;
+  found: boolean;
+  id: string | null;
+  modelId: string | null;
+  tokens: bigint | null;
+  cost: Decimal | null;
+  cycleStart: Date | null;
+  memberId: string | null;
+  organizationId: string | null;
+  kind: TokenKind | null;
+  limit: bigint | null;
+  used: bigint | null;
+  reserved: bigint | null;
+  lastAutoIncreaseAt: Date | null;
+  inferenceFloor: bigint | null;
+  trainingFloor: bigint | null;
+  ceiling: bigint | null;
+  hasOverride: boolean | null;
+  overrideFloor: bigint | null;
+  overrideCeiling: bigint | null;
+  overrideUnlimitedCeiling: boolean | null;
+}
+
+/** Largest batch: bounds the statement's size and how long its locks are held. */
+const MAX_BATCH = 256;
+/** Batches written at once per process; more would only queue on the same rows. */
+const MAX_IN_FLIGHT = 1;
+
+interface Waiting {
+  item: ChargeItem;
+  resolve(row: ChargedRow): void;
+  reject(error: unknown): void;
+}
+
+/** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
+export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
+export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
+
+class ChargeQueue {
+  readonly #runtime: Runtime;
+  #waiting: Waiting[] = [];
+  #inFlight = 0;
+
+  constructor(runtime: Runtime) {
+    this.#runtime = runtime;
+  }
+
+  charge(item: ChargeItem): Promise<ChargedRow> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ item, resolve, reject });
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    while (this.#inFlight < MAX_IN_FLIGHT && this.#waiting.length > 0) {
+      const batch = this.#waiting.splice(0, MAX_BATCH);
+      this.#inFlight++;
+      void this.#write(batch).finally(() => {
+        this.#inFlight--;
+        this.#drain();
+      });
+    }
+  }
+
+  async #write(batch: Waiting[]): Promise<void> {
+    try {
+      const rows = await chargeBatch(this.#runtime, batch.map((waiting) => waiting.item));
+      batch.forEach((waiting, index) => waiting.resolve(rows[index]!));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One bad item (or a deadlock with another process) must not fail the others: write each on its own.
+      for (const waiting of batch) {
+        await chargeBatch(this.#runtime, [waiting.item]).then((rows) => waiting.resolve(rows[0]!), waiting.reject);
+      }
+    }
+  }
+}
+
+const queues = new WeakMap<Runtime, ChargeQueue>();
+
+/** Charges one usage item together with whatever else is being charged at the same moment. */
+export function chargeUsage(runtime: Runtime, item: ChargeItem): Promise<ChargedRow> {
+  let queue = queues.get(runtime);
+  if (!queue) {
+    queue = new ChargeQueue(runtime);
+    queues.set(runtime, queue);
+  }
+  return queue.charge(item);
+}
+
+/**
+ * Writes one batch in one transaction with the auto-increase and spend-alert hooks, then publishes each
+ * charge's balance (in order) and the spend change. Rows come back in the items' order.
+ */
+async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promise<ChargedRow[]> {
+  const now = runtime.clock.now();
+  const payload = JSON.stringify(items.map((item, ord) => ({ ...item, ord })));
+  let charged: ChargedRow[] = [];
+  await inTransaction(runtime, async (tx, events) => {
+    charged = await tx.$queryRawUnsafe<ChargedRow[]>(CHARGE_SQL, payload, sqlTimestamp(now), sqlDate(dayStart(now)));
+    // The charges' own events are queued before anything the hooks change (a bump), which is newer.
+    queueChargeEvents(charged, events, now);
+    await runHooks(tx, runtime, charged, events);
+  });
+  return charged;
+}
+
+function queueChargeEvents(rows: ChargedRow[], events: PendingEvents, now: Date): void {
+  const organizations = new Set<string>();
+  for (const row of rows) {
+    if (!row.id) continue;
+    const balance = row as ChargedRow & Parameters<typeof balanceSnapshot>[0];
+    events.add("balanceChanged", balance.memberId, balanceSnapshot(balance));
+    organizations.add(balance.organizationId);
+  }
+  for (const organizationId of organizations) events.add("spendChanged", organizationId, { at: now.toISOString() });
+}
+
+type HookTx = Parameters<typeof autoIncreaseAfterUsage>[0];
+
+/** Auto-increase once per charged balance (with its final state), spend alerts once per model and cycle. */
+async function runHooks(tx: HookTx, runtime: Runtime, rows: ChargedRow[], events: PendingEvents): Promise<void> {
+  const balances = new Map<string, ChargedRow>();
+  const spends = new Map<string, ChargedRow>();
+  for (const row of rows) {
+    if (!row.id) continue;
+    const balanceKey = `${row.memberId}:${row.kind}`;
+    const last = balances.get(balanceKey);
+    if (!last || row.used! >= last.used!) balances.set(balanceKey, row);
+    spends.set(`${row.organizationId}:${row.modelId}:${row.cycleStart!.getTime()}`, row);
+  }
+  for (const row of balances.values()) {
+    await autoIncreaseAfterUsage(tx, runtime, { organizationId: row.organizationId!, memberId: row.memberId!, kind: row.kind!, limit: row.limit!, used: row.used! }, events);
+  }
+  for (const row of spends.values()) {
+    await checkSpendAlerts(tx, runtime, { organizationId: row.organizationId!, modelId: row.modelId!, cycleStart: row.cycleStart! }, events);
+  }
+}

@@ -1,0 +1,179 @@
+// What benchmarks share: a throwaway PostgreSQL database, the real server in its own process, a keep-alive
+// GraphQL client and a bounded load loop with latency percentiles. Loopback only; everything stops by itself.
+import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import http from "node:http";
+import pg from "pg";
+
+export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://root@127.0.0.1:5432/postgres";
+export const OPERATOR_KEY = "bench-operator-key-0123456789abcdef";
+const JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789";
+
+export interface BenchResult {
+  name: string;
+  metrics: Record<string, string | number>;
+}
+
+export interface BenchModule {
+  name: string;
+  run(): Promise<BenchResult[]>;
+}
+
+/** A fresh, empty database on the bench PostgreSQL server; `drop()` removes it. */
+export async function createBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `tw_bench_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+/** The real server (buildApp) in a child process, so the load generator does not share its event loop. */
+export async function startBenchServer(env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
+  const child: ChildProcess = fork(new URL("./server-process.ts", import.meta.url).pathname, [], {
+    env: {
+      ...process.env,
+      NODE_ENV: "test",
+      OPERATOR_API_KEY: OPERATOR_KEY,
+      AUTH_JWT_SECRET: JWT_SECRET,
+      LOG_LEVEL: "silent",
+      SCHEDULER_INTERVAL_SECONDS: "0",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      DATA_DIR: ":memory:",
+      ...env,
+    },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("bench server did not start within 60 s")), 60_000);
+    child.once("message", (message) => {
+      clearTimeout(timer);
+      resolve(String(message));
+    });
+    child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  return {
+    url,
+    async stop() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.send("stop");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** GraphQL over HTTP/1.1 with keep-alive connections (at most `sockets` of them). */
+export class BenchClient {
+  readonly #agent: http.Agent;
+  readonly #url: URL;
+  readonly #credential: string;
+
+  constructor(url: string, credential: string, sockets = 64) {
+    this.#url = new URL("/graphql", url);
+    this.#credential = credential;
+    this.#agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+  }
+
+  as(credential: string): BenchClient {
+    return new BenchClient(this.#url.origin, credential);
+  }
+
+  /** The data; throws on GraphQL errors or non-200 answers. */
+  execute<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    const body = JSON.stringify({ query, variables });
+    return new Promise<T>((resolve, reject) => {
+      const request = http.request(
+        this.#url,
+        {
+          method: "POST",
+          agent: this.#agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), authorization: `Bearer ${this.#credential}` },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on("data", (chunk: Buffer) => chunks.push(chunk));
+          response.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            try {
+              const parsed = JSON.parse(text) as { data?: T; errors?: unknown[] };
+              if (parsed.errors?.length || !parsed.data) reject(new Error(`GraphQL error: ${text.slice(0, 500)}`));
+              else resolve(parsed.data);
+            } catch {
+              reject(new Error(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`));
+            }
+          });
+        },
+      );
+      request.on("error", reject);
+      request.end(body);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+export interface LoadResult {
+  ops: number;
+  errors: number;
+  seconds: number;
+  opsPerSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  firstError: string | null;
+}
+
+/** Runs `op(i)` for i = 0..count-1 with at most `concurrency` in flight, stopping early after `maxMs`. */
+export async function runLoad(count: number, concurrency: number, maxMs: number, op: (i: number) => Promise<unknown>): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  const started = performance.now();
+  const deadline = started + maxMs;
+  const worker = async () => {
+    while (next < count && performance.now() < deadline) {
+      const i = next++;
+      const begun = performance.now();
+      try {
+        await op(i);
+        latencies.push(performance.now() - begun);
+      } catch (error) {
+        errors++;
+        firstError ??= (error as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! : 0);
+  return {
+    ops: latencies.length,
+    errors,
+    seconds,
+    opsPerSecond: latencies.length / seconds,
+    p50: at(0.5),
+    p95: at(0.95),
+    p99: at(0.99),
+    firstError,
+  };
+}
+
+export const round = (value: number, digits = 1) => Number(value.toFixed(digits));
