@@ -91,10 +91,16 @@ describe("spendChanged", () => {
       expect(update.spendChanged.ratio).toBe(0.05);
       expect(update.spendChanged.byModel[0]).toMatchObject({ model: { key: "live" }, spend: "2.50", percent: 100, requests: 1, tokens: 250_000 });
 
-      // a burst: the last value always arrives, coalesced into few emissions
+      // a burst: the last value always arrives, and emissions are at least ~100 ms apart
+      const before = subscription.events.length;
+      const started = performance.now();
       await Promise.all(Array.from({ length: 10 }, () => record(org, "live", 10_000, 0))); // 10 × 0.10
       await subscription.next((event) => event.spendChanged.spent === "3.50");
-      expect(subscription.events.length).toBeLessThanOrEqual(12);
+      const elapsed = performance.now() - started;
+      const emitted = subscription.events.length - before;
+      expect(emitted).toBeGreaterThanOrEqual(1);
+      expect(emitted).toBeLessThanOrEqual(Math.floor(elapsed / 100) + 2);
+      expect(subscription.events.at(-1).spendChanged.spent).toBe("3.50");
 
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(otherSubscription.events).toHaveLength(1);

@@ -1,0 +1,194 @@
+// Usage analytics on a small known data set: top apps, assistants, consumers and models over ranges that mix
+// rolled-up days and usage rows, and time to first value. The server runs on a ManualClock in the future
+// (access tokens are checked against the real time, so never in the past), so these
+// tests run one after another.
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.ts";
+import { seedOrganization, unique } from "../support/factories.ts";
+import { startServer } from "../support/server.ts";
+import { RECORD, usageOrganization } from "../usage/setup.ts";
+
+const clock = new ManualClock("2027-03-10T12:00:00Z");
+const statements: string[] = [];
+const server = await startServer({ clock, onQuery: (sql) => statements.push(sql) });
+const readsRollup = async <T>(work: () => Promise<T>): Promise<[T, boolean]> => {
+  statements.length = 0;
+  const result = await work();
+  return [result, statements.some((sql) => sql.includes('FROM "UsageDailyRollup"'))];
+};
+
+const ANALYTICS = `query($from: DateTime, $to: DateTime, $by: UsageRanking!) {
+  analytics(from: $from, to: $to) {
+    from to
+    totals { requests tokens cost }
+    topApps(by: $by) { name requests tokens cost }
+    topAssistants(by: $by) { name requests tokens cost }
+    topConsumers(by: $by) { member { email } requests tokens cost }
+    topModels(by: $by) { model { key } requests tokens cost }
+  }
+}`;
+
+async function dataSet() {
+  const org = await usageOrganization(server);
+  const [alice, bob] = await org.addMembers([
+    { email: `${unique("alice")}@example.com`, teamName: "Red" },
+    { email: `${unique("bob")}@example.com`, teamName: "Blue" },
+  ]);
+  await org.model("m-ten", { input: "10", output: "10" });
+  await org.model("m-one", { input: "1", output: "1" });
+  const emails = await org.admin.execute(`query($a: ID!, $b: ID!) { a: member(id: $a) { email } b: member(id: $b) { email } }`, { a: alice, b: bob });
+  const use = (memberId: string, modelKey: string, inputTokens: number, outputTokens: number, app: string | null, assistant: string | null) =>
+    org.service.execute(RECORD, { input: { memberId, modelKey, inputTokens, outputTokens, app, assistant, idempotencyKey: unique("idem") } });
+  return { org, alice: alice!, bob: bob!, aliceEmail: emails.a.email as string, bobEmail: emails.b.email as string, use };
+}
+
+describe.sequential("analytics", () => {
+  it("ranks apps, assistants, consumers and models, the same before and after days are rolled up", async () => {
+    clock.set("2027-03-10T12:00:00Z");
+    const { org, alice, bob, aliceEmail, bobEmail, use } = await dataSet();
+    await use(alice, "m-ten", 1000, 0, "Writer", "Helper"); // 0.01
+    await use(bob, "m-ten", 3000, 0, "Coder", "Helper"); // 0.03
+    await use(bob, "m-one", 5000, 5000, null, null); // 0.01, no app, no assistant
+    clock.set("2027-03-11T09:00:00Z");
+    await use(alice, "m-ten", 2000, 0, "Writer", "Reviewer"); // 0.02
+    clock.set("2027-03-12T08:00:00Z");
+    await use(bob, "m-ten", 500, 500, "Writer", null); // 0.01
+
+    const range = { from: "2027-03-10T00:00:00Z", to: "2027-03-13T00:00:00Z" };
+    const query = async (by: string, vars: Record<string, unknown> = range) => (await org.admin.execute(ANALYTICS, { ...vars, by })).analytics;
+
+    const [byRequests, rollupBefore] = await readsRollup(() => query("REQUESTS"));
+    expect(rollupBefore).toBe(false);
+    expect(byRequests.totals).toEqual({ requests: 5, tokens: 17_000, cost: "0.08" });
+    expect(byRequests.topApps).toEqual([
+      { name: "Writer", requests: 3, tokens: 4000, cost: "0.04" },
+      { name: "Coder", requests: 1, tokens: 3000, cost: "0.03" },
+    ]);
+    expect(byRequests.topAssistants).toEqual([
+      { name: "Helper", requests: 2, tokens: 4000, cost: "0.04" },
+      { name: "Reviewer", requests: 1, tokens: 2000, cost: "0.02" },
+    ]);
+    const byTokens = await query("TOKENS");
+    expect(byTokens.topConsumers).toEqual([
+      { member: { email: bobEmail }, requests: 3, tokens: 14_000, cost: "0.05" },
+      { member: { email: aliceEmail }, requests: 2, tokens: 3000, cost: "0.03" },
+    ]);
+    expect(byTokens.topModels).toEqual([
+      { model: { key: "m-one" }, requests: 1, tokens: 10_000, cost: "0.01" },
+      { model: { key: "m-ten" }, requests: 4, tokens: 7000, cost: "0.07" },
+    ]);
+    const byCost = await query("COST");
+    expect(byCost.topModels.map((m: any) => m.model.key)).toEqual(["m-ten", "m-one"]);
+    expect(byCost.topConsumers.map((c: any) => c.member.email)).toEqual([bobEmail, aliceEmail]);
+
+    // days 10 and 11 are rolled up (day 12 is still open); the answers do not change
+    clock.set("2027-03-12T08:30:00Z");
+    await server.app.scheduler.runOnce();
+    const [afterRollup, rollupAfter] = await readsRollup(() => query("REQUESTS"));
+    expect(rollupAfter).toBe(true);
+    expect(afterRollup).toEqual(byRequests);
+    expect(await query("TOKENS")).toEqual(byTokens);
+    expect(await query("COST")).toEqual(byCost);
+
+    // partial days at both ends: from 12:00:00.001 on day 10 (after the day-10 usage) to the start of day 12
+    const partial = await query("REQUESTS", { from: "2027-03-10T12:00:00.001Z", to: "2027-03-12T00:00:00Z" });
+    expect(partial.totals).toEqual({ requests: 1, tokens: 2000, cost: "0.02" });
+    expect(partial.topApps).toEqual([{ name: "Writer", requests: 1, tokens: 2000, cost: "0.02" }]);
+    expect(partial.topAssistants).toEqual([{ name: "Reviewer", requests: 1, tokens: 2000, cost: "0.02" }]);
+    // one millisecond of day 10 that holds its usage
+    const instant = await query("REQUESTS", { from: "2027-03-10T12:00:00Z", to: "2027-03-10T12:00:00.001Z" });
+    expect(instant.totals).toEqual({ requests: 3, tokens: 14_000, cost: "0.05" });
+
+    // the default range is the current billing cycle (March)
+    const cycle = (await org.admin.execute(`query { analytics { from to totals { requests } } }`)).analytics;
+    expect(cycle).toEqual({ from: "2027-03-01T00:00:00.000Z", to: "2027-04-01T00:00:00.000Z", totals: { requests: 5 } });
+    // a range before any usage
+    const before = await query("REQUESTS", { from: "2027-02-01T00:00:00Z", to: "2027-03-01T00:00:00Z" });
+    expect(before).toMatchObject({ totals: { requests: 0, tokens: 0, cost: "0.00" }, topApps: [], topConsumers: [] });
+  });
+
+  it("counts usage of later days after further rollups, and limits the lists", async () => {
+    clock.set("2027-03-20T10:00:00Z");
+    const { org, alice, use } = await dataSet();
+    for (let i = 0; i < 12; i++) await use(alice, "m-one", 100 * (i + 1), 0, `app-${String(i).padStart(2, "0")}`, null);
+    clock.set("2027-03-21T10:00:00Z");
+    await server.app.scheduler.runOnce();
+    await use(alice, "m-one", 5000, 0, "app-00", null);
+    const { analytics } = await org.admin.execute(
+      `query { analytics(from: "2027-03-20T00:00:00Z") { topApps(limit: 3, by: TOKENS) { name tokens } all: topApps(limit: 100) { name } } }`,
+    );
+    expect(analytics.topApps).toEqual([
+      { name: "app-00", tokens: 5100 },
+      { name: "app-11", tokens: 1200 },
+      { name: "app-10", tokens: 1100 },
+    ]);
+    expect(analytics.all).toHaveLength(12);
+    // ties on requests are broken by name
+    expect(analytics.all.slice(1, 4).map((a: any) => a.name)).toEqual(["app-01", "app-02", "app-03"]);
+  });
+
+  it("refuses bad ranges and limits naming the argument, and anyone but admins", async () => {
+    const { org } = await dataSet();
+    const reversed = await org.admin.errorOf(`query { analytics(from: "2027-03-05T00:00:00Z", to: "2027-03-01T00:00:00Z") { from } }`);
+    expect(reversed.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "from" });
+    const limit = await org.admin.errorOf(`query { analytics { topApps(limit: 0) { name } } }`);
+    expect(limit.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "limit" });
+    const big = await org.admin.errorOf(`query { analytics { topConsumers(limit: 101) { tokens } } }`);
+    expect(big.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "limit" });
+    const date = await org.admin.errorOf(`query { analytics(from: "yesterday") { from } }`);
+    expect(date.extensions?.code).toBe("BAD_USER_INPUT");
+    expect((await org.member.errorOf(`query { analytics { from } }`)).extensions?.code).toBe("FORBIDDEN");
+    expect((await org.service.errorOf(`query { analytics { from } }`)).extensions?.code).toBe("FORBIDDEN");
+  });
+
+  it("never shows another organisation's usage", async () => {
+    clock.set("2027-03-22T10:00:00Z");
+    const { org, alice, use } = await dataSet();
+    await use(alice, "m-ten", 1000, 0, "Secret app", "Secret assistant");
+    const other = await seedOrganization(server);
+    const { analytics } = await other.admin.execute(
+      `query { analytics { totals { requests } topApps { name } topAssistants { name } topConsumers { tokens } topModels { tokens } } }`,
+    );
+    expect(analytics).toEqual({ totals: { requests: 0 }, topApps: [], topAssistants: [], topConsumers: [], topModels: [] });
+    const own = await org.admin.execute(`query { analytics { topApps { name } } }`);
+    expect(own.analytics.topApps).toContainEqual({ name: "Secret app" });
+  });
+
+  it("gives the median time to first value and its distribution over members created in the range", async () => {
+    // Member.createdAt is the database's time: run this one on the real time, moving only forward from it.
+    const start = new Date();
+    clock.set(start);
+    const org = await usageOrganization(server);
+    await org.model("m", { input: "1", output: "1" });
+    await org.fund(2_000_000);
+    const [a, b] = await org.addMembers([{}, {}, {}]);
+    const first = (memberId: string) =>
+      org.service.execute(RECORD, { input: { memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: unique("idem") } });
+    clock.set(new Date(start.getTime() + 2 * 3600_000));
+    await first(a!);
+    clock.set(new Date(start.getTime() + 4 * 3600_000));
+    await first(b!);
+    await first(a!); // a's second use changes nothing
+    clock.set(new Date(start.getTime() + 3 * 86_400_000));
+    await first(org.memberId);
+
+    const { analytics } = await org.admin.execute(
+      `query($from: DateTime!, $to: DateTime!) { analytics(from: $from, to: $to) {
+        medianTimeToFirstValueSeconds
+        timeToFirstValue { membersCreated membersReached medianSeconds buckets { label minSeconds maxSeconds members } }
+      } }`,
+      { from: new Date(start.getTime() - 60_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() },
+    );
+    // admin (never used) + usage member (3 days) + a (2 h) + b (4 h) + c (never): median of 2 h, 4 h, 3 d
+    const ttfv = analytics.timeToFirstValue;
+    expect(ttfv.membersCreated).toBe(5);
+    expect(ttfv.membersReached).toBe(3);
+    expect(Math.abs(ttfv.medianSeconds - 4 * 3600)).toBeLessThan(120);
+    expect(analytics.medianTimeToFirstValueSeconds).toBe(ttfv.medianSeconds);
+    expect(ttfv.buckets.map((bucket: any) => bucket.members)).toEqual([0, 2, 1, 0, 0]);
+    expect(ttfv.buckets[0]).toEqual({ label: "under 1 hour", minSeconds: 0, maxSeconds: 3600, members: 0 });
+
+    const none = await org.admin.execute(`query { analytics(from: "2020-01-01T00:00:00Z", to: "2020-02-01T00:00:00Z") { medianTimeToFirstValueSeconds timeToFirstValue { membersCreated } } }`);
+    expect(none.analytics).toEqual({ medianTimeToFirstValueSeconds: null, timeToFirstValue: { membersCreated: 0 } });
+  });
+});
