@@ -34,6 +34,8 @@ export type Events = {
   balanceChanged: [memberId: string, payload: BalanceSnapshot];
   allocationChanged: [organizationId: string, payload: { kind: TokenKind }];
   tokenRequestChanged: [organizationId: string, payload: TokenRequestEvent];
+  /** Many requests changed at once (a bulk decision): one event, so no subscriber's queue floods. */
+  tokenRequestsChanged: [organizationId: string, payload: { requests: TokenRequestEvent[] }];
   spendChanged: [organizationId: string, payload: { at: string }];
   spendAlert: [organizationId: string, payload: SpendAlertEvent];
   /** An organisation's distribution policy (or cycle) changed: evicts cached policies in every server process. */

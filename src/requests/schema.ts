@@ -1,5 +1,6 @@
 // TokenRequest and its audit trail; asking, cancelling, bulk decisions, auto-approval settings, and the live streams.
 import { queryFromInfo } from "@pothos/plugin-prisma";
+import type { GraphQLResolveInfo } from "graphql";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { decodeId, requireAdmin } from "../auth/access.ts";
 import { isAdmin } from "../auth/principal.ts";
@@ -10,7 +11,7 @@ import { badInput, forbidden, unauthenticated } from "../errors.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { TokenKindEnum, TokenRequestStatusEnum } from "../schema/enums.ts";
 import { MAX_DECISION_IDS, ageSeconds, remaining } from "./rules.ts";
-import { type DecisionResult, cancelTokenRequest, decideTokenRequests, requestTokens, setAutoApproval } from "./service.ts";
+import { type DecisionResult, type RequestLoader, cancelTokenRequest, decideTokenRequests, requestTokens, setAutoApproval } from "./service.ts";
 import { type RequestScope, countPending, pendingCounts, requestChanges } from "./streams.ts";
 
 const TokenRequestDecisionRef = builder.prismaObject("TokenRequestDecision", {
@@ -71,8 +72,10 @@ const TokenRequestOrderEnum = builder.enumType("TokenRequestOrder", {
   } as const,
 });
 
+type TokenRequestRow = Prisma.TokenRequestGetPayload<object>;
+
 interface OutcomeView {
-  request: Prisma.TokenRequestGetPayload<object>;
+  request: TokenRequestRow;
   ok: boolean;
   errorCode: string | null;
 }
@@ -211,13 +214,14 @@ function decisionTarget(ids: readonly (string | number)[] | null | undefined, al
   return ids.map((id, index) => decodeId(String(id), "TokenRequest", `ids.${index}`));
 }
 
-async function bulkView(context: Context, info: Parameters<typeof queryFromInfo>[0]["info"], result: DecisionResult): Promise<BulkView> {
-  const ids = result.outcomes.map((outcome) => outcome.requestId);
+/** Loads the outcomes' requests with the selection the client asked for under `outcomes.request`. */
+function requestLoader(context: Context, info: GraphQLResolveInfo): RequestLoader<TokenRequestRow> {
   const query = queryFromInfo({ context, info, path: ["outcomes", "request"] });
-  const rows = ids.length
-    ? await context.runtime.prisma.tokenRequest.findMany({ ...query, where: { id: { in: ids } } } as Prisma.TokenRequestFindManyArgs)
-    : [];
-  const byId = new Map(rows.map((row) => [row.id, row]));
+  return (tx, ids) => tx.tokenRequest.findMany({ ...query, where: { id: { in: ids } } } as Prisma.TokenRequestFindManyArgs);
+}
+
+function bulkView(result: DecisionResult<TokenRequestRow>): BulkView {
+  const byId = new Map(result.requests.map((row) => [row.id, row]));
   return {
     outcomes: result.outcomes.map((outcome) => ({ request: byId.get(outcome.requestId)!, ok: outcome.ok, errorCode: outcome.errorCode })),
     notFound: result.notFound.map((id) => encodeGlobalID("TokenRequest", id)),
@@ -269,8 +273,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, context, info) => {
       const admin = requireAdmin(context);
       const ids = decisionTarget(args.ids, args.allPending);
-      const result = await decideTokenRequests(context.runtime, admin, "APPROVED", { ids, note: args.note });
-      return bulkView(context, info, result);
+      return bulkView(await decideTokenRequests(context.runtime, admin, "APPROVED", { ids, note: args.note }, requestLoader(context, info)));
     },
   }),
   rejectTokenRequests: t.field({
@@ -281,8 +284,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, context, info) => {
       const admin = requireAdmin(context);
       const ids = decisionTarget(args.ids, args.allPending);
-      const result = await decideTokenRequests(context.runtime, admin, "REJECTED", { ids, note: args.note });
-      return bulkView(context, info, result);
+      return bulkView(await decideTokenRequests(context.runtime, admin, "REJECTED", { ids, note: args.note }, requestLoader(context, info)));
     },
   }),
   setAutoApproval: t.prismaField({

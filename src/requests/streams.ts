@@ -15,31 +15,58 @@ export function countPending(runtime: Runtime, scope: RequestScope): Promise<num
   });
 }
 
-/** The organisation's request changes the caller may see. */
+/**
+ * The organisation's request changes the caller may see, as they were published: one request, or all the
+ * requests of a bulk decision together.
+ */
+function changeBatches(runtime: Runtime, scope: RequestScope): AsyncIterable<TokenRequestEvent[]> {
+  const visible = (event: TokenRequestEvent) => !scope.memberId || event.memberId === scope.memberId;
+  return new Repeater<TokenRequestEvent[]>(async (push, stop) => {
+    const single = runtime.pubsub.subscribe("tokenRequestChanged", scope.organizationId)[Symbol.asyncIterator]();
+    const bulk = runtime.pubsub.subscribe("tokenRequestsChanged", scope.organizationId)[Symbol.asyncIterator]();
+    stop.then(() => {
+      single.return?.();
+      bulk.return?.();
+    });
+    const forward = async <T>(source: AsyncIterator<T>, events: (value: T) => TokenRequestEvent[]) => {
+      let next: IteratorResult<T>;
+      while (!(next = await source.next()).done) {
+        const batch = events(next.value).filter(visible);
+        if (batch.length > 0) await push(batch);
+      }
+    };
+    await Promise.all([forward(single, (event) => [event]), forward(bulk, (payload) => payload.requests)]);
+    stop();
+  });
+}
+
+/** Each request change the caller may see, one at a time. */
 export function requestChanges(runtime: Runtime, scope: RequestScope): AsyncIterable<TokenRequestEvent> {
   return new Repeater<TokenRequestEvent>(async (push, stop) => {
-    const source = runtime.pubsub.subscribe("tokenRequestChanged", scope.organizationId)[Symbol.asyncIterator]();
-    stop.then(() => source.return?.());
-    let next: IteratorResult<TokenRequestEvent>;
-    while (!(next = await source.next()).done) {
-      if (!scope.memberId || next.value.memberId === scope.memberId) await push(next.value);
+    const batches = changeBatches(runtime, scope)[Symbol.asyncIterator]();
+    stop.then(() => batches.return?.());
+    let next: IteratorResult<TokenRequestEvent[]>;
+    while (!(next = await batches.next()).done) {
+      for (const event of next.value) await push(event);
     }
     stop();
   });
 }
 
 /**
- * The current pending count, then the new count whenever it changes. A burst of events (a bulk decision
- * publishes one per request) is counted once, after the burst has been taken in.
+ * The current pending count, then the new count whenever it changes. Changes arriving while a count runs
+ * are taken in by one more count, not one each.
  */
 export function pendingCounts(runtime: Runtime, scope: RequestScope): AsyncIterable<number> {
   return new Repeater<number>(async (push, stop) => {
     let stopped = false;
-    const changes = requestChanges(runtime, scope)[Symbol.asyncIterator]();
+    const changes = changeBatches(runtime, scope)[Symbol.asyncIterator]();
     stop.then(() => {
       stopped = true;
       changes.return?.();
     });
+    // Listen before the first count, so no change falls between the two.
+    let next = changes.next();
     let last = await countPending(runtime, scope);
     await push(last);
 
@@ -57,7 +84,8 @@ export function pendingCounts(runtime: Runtime, scope: RequestScope): AsyncItera
       }
       counting = null;
     };
-    while (!(await changes.next()).done) {
+    while (!(await next).done) {
+      next = changes.next();
       dirty = true;
       counting ??= recount().catch((error: unknown) => stop(error));
     }
