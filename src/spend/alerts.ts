@@ -131,8 +131,11 @@ export async function checkSpendAlerts(tx: Tx, runtime: Runtime, spend: ChargedS
       spent,
       now.toISOString(),
     );
-    thresholds.fired.add(firedKey(rule.id));
-    if (inserted.length === 0) continue;
+    // Remembered only once committed by someone: ours may still roll back (the next check sees it in "fired").
+    if (inserted.length === 0) {
+      thresholds.fired.add(firedKey(rule.id));
+      continue;
+    }
     events.add("spendAlert", spend.organizationId, {
       alertId,
       thresholdId: rule.id,
