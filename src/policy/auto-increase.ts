@@ -6,7 +6,7 @@ import type { Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
-import { loadPolicyBalances, lockPool } from "./balances.ts";
+import { type PolicyBalance, loadPolicyBalances, lockPool } from "./balances.ts";
 import { cachedPolicy } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
 import { type BumpDecision, type CycleWindow, bumpDue, fairFill, inBufferDays, projectedUse, tierAfter, tierOf } from "./rules.ts";
@@ -55,15 +55,16 @@ export interface AutoIncreaseOutcome {
 /**
  * Gives every due bump (see `bumpDue`), bounded by the ceiling and by the pool — shared fairly when the pool
  * cannot cover them all; an empty pool gives nothing and is not an error. Each bump is a ledger entry.
+ * `locked`: the balances already read under lock in this transaction (updated in place).
  */
-export async function autoIncrease(tx: Tx, run: AutoIncreaseRun, events: PendingEvents): Promise<AutoIncreaseOutcome> {
+export async function autoIncrease(tx: Tx, run: AutoIncreaseRun, events: PendingEvents, locked?: PolicyBalance[]): Promise<AutoIncreaseOutcome> {
   const none = { members: 0, tokens: 0n, shortfall: 0n };
   if (!run.policy.autoIncrease) return none;
-  const balances = await loadPolicyBalances(tx, { ...run, lock: true });
-  const due: { memberId: string; limit: bigint; used: bigint; decision: BumpDecision }[] = [];
+  const balances = locked ?? (await loadPolicyBalances(tx, { ...run, lock: true }));
+  const due: { balance: PolicyBalance; memberId: string; limit: bigint; used: bigint; decision: BumpDecision }[] = [];
   for (const balance of balances) {
     const decision = bumpDue(run.policy, { ...balance, skipped: balance.suspended || balance.excluded }, run.cycle, run.now);
-    if (decision) due.push({ memberId: balance.memberId, limit: balance.limit, used: balance.used, decision });
+    if (decision) due.push({ balance, memberId: balance.memberId, limit: balance.limit, used: balance.used, decision });
   }
   if (due.length === 0) return none;
 
@@ -104,6 +105,12 @@ export async function autoIncrease(tx: Tx, run: AutoIncreaseRun, events: Pending
       },
       events,
     );
+  }
+  for (const item of given) {
+    item.balance.limit += item.grant;
+    item.balance.lastAutoIncreaseAt = run.now;
+    item.balance.lastTier = tierAfter(run.policy, item.balance.limit, item.used);
+    if (item.decision.reason === "PREEMPTIVE") item.balance.preemptiveBumpCycle = run.cycle.start;
   }
   return { members: given.length, tokens: given.reduce((sum, item) => sum + item.grant, 0n), shortfall };
 }

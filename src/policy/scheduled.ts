@@ -198,15 +198,16 @@ export async function rebalance(runtime: Runtime, organizationId: string, slot: 
       const cycle = cycleAt(cycleAnchorDay, now);
       const kinds: KindOutcome[] = [];
       for (const kind of KINDS) {
+        // One locked read per kind; each step updates these rows in memory for the next.
+        const balances = await loadPolicyBalances(tx, { organizationId, kind, policy, lock: true });
         const reclaimed = policy.reclamation
-          ? await reclaim(tx, { organizationId, kind, policy, cycleAnchorDay, now, actorId: null, reference: runId }, events)
+          ? await reclaim(tx, { organizationId, kind, policy, cycleAnchorDay, now, actorId: null, reference: runId }, events, balances)
           : [];
-        const increased = await autoIncrease(tx, { organizationId, kind, policy, cycle, now, reference: runId }, events);
-        const toppedUp = await topUpFloors(tx, { organizationId, kind, policy, reference: runId }, events);
-        const members = await tx.balance.count({ where: { organizationId, kind } });
+        const increased = await autoIncrease(tx, { organizationId, kind, policy, cycle, now, reference: runId }, events, balances);
+        const toppedUp = await topUpFloors(tx, { organizationId, kind, policy, reference: runId }, events, balances);
         kinds.push({
           kind,
-          members,
+          members: balances.length,
           reclaimed: Number(reclaimed.reduce((sum, candidate) => sum + candidate.reclaimable, 0n)),
           reclaimedMembers: reclaimed.length,
           autoIncreased: Number(increased.tokens),

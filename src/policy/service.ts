@@ -6,7 +6,7 @@ import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
-import { loadPolicyBalances, lockPool } from "./balances.ts";
+import { type PolicyBalance, loadPolicyBalances, lockPool } from "./balances.ts";
 import { policyChanged, toPolicyValues } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
 import { activate, distributionTarget, editPolicy, type PolicyInput, planFill, reclaimable } from "./rules.ts";
@@ -129,9 +129,13 @@ export async function topUpFloors(
   tx: Tx,
   run: { organizationId: string; kind: TokenKind; policy: PolicyValues; memberId?: string; reference: string | null },
   events: PendingEvents,
+  locked?: PolicyBalance[],
 ): Promise<FillOutcome> {
-  const balances = (await loadPolicyBalances(tx, { ...run, lock: true })).filter((balance) => !balance.suspended && balance.limit < balance.floor);
-  return fill(tx, run, balances.map((balance) => ({ ...balance, target: balance.floor })), "FLOOR_TOP_UP", events);
+  const balances = (locked ?? (await loadPolicyBalances(tx, { ...run, lock: true }))).filter((balance) => !balance.suspended && balance.limit < balance.floor);
+  const outcome = await fill(tx, run, balances.map((balance) => ({ memberId: balance.memberId, limit: balance.limit, target: balance.floor })), "FLOOR_TOP_UP", events);
+  const raised = new Map(outcome.changes.map((change) => [change.memberId, change.after]));
+  for (const balance of balances) balance.limit = raised.get(balance.memberId) ?? balance.limit;
+  return outcome;
 }
 
 async function fill(
@@ -223,14 +227,18 @@ export async function reclaim(
   tx: Tx,
   run: { organizationId: string; kind: TokenKind; policy: PolicyValues; cycleAnchorDay: number; now: Date; actorId: string | null; reference: string | null },
   events: PendingEvents | null,
+  locked?: PolicyBalance[],
 ): Promise<ReclamationCandidate[]> {
   const cycle = cycleAt(run.cycleAnchorDay, run.now);
-  const balances = await loadPolicyBalances(tx, { ...run, lock: events !== null });
+  const balances = locked ?? (await loadPolicyBalances(tx, { ...run, lock: events !== null }));
   const candidates: ReclamationCandidate[] = [];
+  const reclaimed: PolicyBalance[] = [];
   for (const balance of balances) {
     if (balance.excluded) continue;
     const result = reclaimable(balance, cycle, run.now);
-    if (result) candidates.push({ memberId: balance.memberId, kind: run.kind, limit: balance.limit, ...result });
+    if (!result) continue;
+    candidates.push({ memberId: balance.memberId, kind: run.kind, limit: balance.limit, ...result });
+    reclaimed.push(balance);
   }
   if (events && candidates.length > 0) {
     await moveAllocations(
@@ -246,6 +254,9 @@ export async function reclaim(
       },
       events,
     );
+    reclaimed.forEach((balance, index) => {
+      balance.limit -= candidates[index]!.reclaimable;
+    });
   }
   return candidates;
 }

@@ -4,14 +4,13 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.ts";
 import { subscribe } from "../support/client.ts";
 import { startServer } from "../support/server.ts";
-import { policyOrg } from "./support.ts";
+import { balanceSubscriptionLive, policyOrg } from "./support.ts";
 
 // In the future: access tokens are issued on this clock but verified against the real time.
 const DAY10 = "2027-03-11T00:00:00.000Z";
 const clock = new ManualClock(DAY10);
 const server = await startServer({ clock });
 const MINUTE = 60_000;
-const settle = () => new Promise((resolve) => setTimeout(resolve, 400));
 const percent = (tokens: number, pct: number) => Math.floor((tokens * pct) / 100);
 
 describe.sequential("auto-increase", () => {
@@ -21,7 +20,7 @@ describe.sequential("auto-increase", () => {
     const [id] = org.memberIds as [string];
     const { subscription, client } = subscribe(await org.as(id), `subscription { balanceChanged(kind: INFERENCE) { limit used lastAutoIncreaseAt } }`);
     try {
-      await settle();
+      await balanceSubscriptionLive(org, id, subscription);
       await org.use(id, 399_999);
       expect((await org.balance(id)).limit).toBe(500_000);
       await org.use(id, 1); // 80 %

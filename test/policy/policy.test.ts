@@ -5,10 +5,8 @@ import { ManualClock } from "../../src/clock.ts";
 import { subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { BALANCE_FIELDS, POLICY_FIELDS, currentPolicy, policyOrg } from "./support.ts";
+import { BALANCE_FIELDS, POLICY_FIELDS, balanceSubscriptionLive, currentPolicy, policyOrg } from "./support.ts";
 
-/** Lets a fresh WebSocket subscription reach the server before the change it waits for. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 400));
 // In the future: access tokens are issued on this clock but verified against the real time.
 const clock = new ManualClock("2027-03-11T00:00:00Z");
 const server = await startServer({ clock });
@@ -166,7 +164,7 @@ describe("distribution", () => {
 
     const { subscription, client } = subscribe(await org.as(a), `subscription { balanceChanged(kind: INFERENCE) { limit } }`);
     try {
-      await settle();
+      await balanceSubscriptionLive(org, a, subscription);
       const { distributeNow } = await org.admin.execute(`mutation { distributeNow { ${PREVIEW} } }`);
       expect(distributeNow).toEqual(previewDistribution);
       expect((await subscription.next((event: any) => event.balanceChanged?.limit === 5_000_000)).balanceChanged.limit).toBe(5_000_000);

@@ -124,3 +124,20 @@ export async function currentPolicy(admin: Api): Promise<Record<string, unknown>
   const { organization } = await admin.execute(`query { organization { distributionPolicy { ${POLICY_FIELDS} } } }`);
   return organization.distributionPolicy;
 }
+
+/**
+ * Waits until a fresh balance subscription delivers events: pokes the member (removeOverride re-announces its
+ * balance without moving tokens) until one arrives, so a change made next cannot precede the subscription.
+ */
+export async function balanceSubscriptionLive(org: Seed, memberId: string, subscription: { next(predicate?: (event: any) => boolean, timeoutMs?: number): Promise<unknown> }): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    await org.admin.execute(`mutation($id: ID!) { removeOverride(memberId: $id) { id } }`, { id: memberId });
+    try {
+      await subscription.next(() => true, 300);
+      return;
+    } catch {
+      // not live yet
+    }
+  }
+  throw new Error("The balance subscription never delivered an event.");
+}
