@@ -40,7 +40,7 @@ export async function createBenchDatabase(): Promise<{ url: string; drop(): Prom
 }
 
 /** The real server (buildApp) in a child process, so the load generator does not share its event loop. */
-export async function startBenchServer(env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startBenchServer(env: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child: ChildProcess = fork(new URL("./server-process.ts", import.meta.url).pathname, [], {
     env: {
       ...process.env,
@@ -66,6 +66,8 @@ export async function startBenchServer(env: Record<string, string>): Promise<{ u
   });
   return {
     url,
+    /** The server's process id, e.g. to watch its memory in /proc. */
+    pid: child.pid!,
     async stop() {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.send("stop");
