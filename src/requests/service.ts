@@ -3,6 +3,7 @@ import type { TokenKind, TokenRequestStatus } from "../db/generated/enums.ts";
 import { AppError, badInput, conflict, forbidden, notFound, rateLimited } from "../errors.ts";
 import { lockBalances, moveAllocations } from "../ledger/allocations.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
+import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import {
   MAX_NOTE_LENGTH,
@@ -222,8 +223,10 @@ export async function decideTokenRequests<R>(
 ): Promise<DecisionResult<R>> {
   const note = validateText(input.note, "note", MAX_NOTE_LENGTH);
   const { organizationId } = admin;
+  // Published once the admin's answer is on its way: a thousand balance updates would otherwise hold it up.
+  const events = new PendingEvents();
 
-  return inTransaction(runtime, async (tx, events) => {
+  const result = await inTransaction(runtime, async (tx) => {
     const now = runtime.clock.now();
     const wanted =
       input.ids ??
@@ -317,6 +320,8 @@ export async function decideTokenRequests<R>(
       requests: outcomes.length > 0 ? await load(tx, order) : [],
     };
   });
+  setImmediate(() => events.publish(runtime.pubsub));
+  return result;
 }
 
 export interface AutoApprovalInput {
