@@ -2,10 +2,11 @@
 // Benchmarks add themselves to BENCHES; each is bounded in count and time and cleans up after itself.
 import type { BenchModule } from "./support.ts";
 import { usageBench } from "./usage.bench.ts";
+import { requestsBench } from "./requests.bench.ts";
 import { rebalanceBench } from "./rebalance.bench.ts";
 import { spendBench } from "./spend.bench.ts";
 
-const BENCHES: BenchModule[] = [usageBench, rebalanceBench, spendBench];
+const BENCHES: BenchModule[] = [usageBench, rebalanceBench, spendBench, requestsBench];
 
 const filter = process.argv[2]?.toLowerCase();
 for (const bench of BENCHES.filter((b) => !filter || b.name.toLowerCase().includes(filter))) {
