@@ -176,27 +176,31 @@ const ORDER: Record<"NEWEST" | "OLDEST" | "LARGEST", Prisma.TokenRequestOrderByW
 };
 
 builder.queryFields((t) => ({
-  tokenRequests: t.prismaConnection({
-    type: "TokenRequest",
-    cursor: "id",
-    description: "Admins: the organisation's token requests; members: their own.",
-    authScopes: { member: true },
-    args: {
-      status: t.arg({ type: TokenRequestStatusEnum }),
-      kind: t.arg({ type: TokenKindEnum }),
-      teamId: t.arg.id({ description: "Only requests of members of this team." }),
-      memberId: t.arg.id(),
-      search: t.arg.string({ description: "Part of the member's email or name, any case." }),
-      orderBy: t.arg({ type: TokenRequestOrderEnum, defaultValue: "NEWEST" }),
+  tokenRequests: t.prismaConnection(
+    {
+      type: "TokenRequest",
+      cursor: "id",
+      description: "Admins: the organisation's token requests; members: their own.",
+      authScopes: { member: true },
+      args: {
+        status: t.arg({ type: TokenRequestStatusEnum }),
+        kind: t.arg({ type: TokenKindEnum }),
+        teamId: t.arg.id({ description: "Only requests of members of this team." }),
+        memberId: t.arg.id(),
+        search: t.arg.string({ description: "Part of the member's email or name, any case." }),
+        orderBy: t.arg({ type: TokenRequestOrderEnum, defaultValue: "NEWEST" }),
+      },
+      totalCount: (_connection, args, context) => context.runtime.prisma.tokenRequest.count({ where: listWhere(context, args) }),
+      resolve: (query, _root, args, context) =>
+        context.runtime.prisma.tokenRequest.findMany({
+          ...query,
+          where: listWhere(context, args),
+          orderBy: ORDER[args.orderBy ?? "NEWEST"],
+        }),
     },
-    totalCount: (_connection, args, context) => context.runtime.prisma.tokenRequest.count({ where: listWhere(context, args) }),
-    resolve: (query, _root, args, context) =>
-      context.runtime.prisma.tokenRequest.findMany({
-        ...query,
-        where: listWhere(context, args),
-        orderBy: ORDER[args.orderBy ?? "NEWEST"],
-      }),
-  }),
+    { name: "TokenRequestConnection" },
+    { name: "TokenRequestEdge" },
+  ),
   pendingTokenRequestCount: t.int({
     description: "Pending requests: the organisation's for admins (the badge), the member's own otherwise.",
     authScopes: { member: true },
