@@ -6,10 +6,10 @@ import type { Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
-import { type PolicyBalance, loadPolicyBalances, lockPool } from "./balances.ts";
+import { loadPolicyBalances, lockPool, type PolicyBalance } from "./balances.ts";
 import { cachedPolicy } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
-import { type BumpDecision, type CycleWindow, bumpDue, fairFill, inBufferDays, projectedUse, tierAfter, tierOf } from "./rules.ts";
+import { type BumpDecision, bumpDue, type CycleWindow, fairFill, inBufferDays, projectedUse, tierAfter, tierOf } from "./rules.ts";
 
 export interface ChargedBalance {
   organizationId: string;
@@ -31,7 +31,11 @@ export async function autoIncreaseAfterUsage(tx: Tx, runtime: Runtime, balance: 
   const triggered = tierOf(policy, limit, used) > 0;
   const projectedOver = inBufferDays(policy, cycle, now) && projectedUse(used, cycle, now) > limit;
   if (!triggered && !projectedOver) return;
-  await autoIncrease(tx, { organizationId: balance.organizationId, kind: balance.kind, policy, cycle, now, memberId: balance.memberId }, events);
+  await autoIncrease(
+    tx,
+    { organizationId: balance.organizationId, kind: balance.kind, policy, cycle, now, memberId: balance.memberId },
+    events,
+  );
 }
 
 export interface AutoIncreaseRun {
@@ -57,7 +61,12 @@ export interface AutoIncreaseOutcome {
  * cannot cover them all; an empty pool gives nothing and is not an error. Each bump is a ledger entry.
  * `locked`: the balances already read under lock in this transaction (updated in place).
  */
-export async function autoIncrease(tx: Tx, run: AutoIncreaseRun, events: PendingEvents, locked?: PolicyBalance[]): Promise<AutoIncreaseOutcome> {
+export async function autoIncrease(
+  tx: Tx,
+  run: AutoIncreaseRun,
+  events: PendingEvents,
+  locked?: PolicyBalance[],
+): Promise<AutoIncreaseOutcome> {
   const none = { members: 0, tokens: 0n, shortfall: 0n };
   if (!run.policy.autoIncrease) return none;
   const balances = locked ?? (await loadPolicyBalances(tx, { ...run, lock: true }));
@@ -101,7 +110,10 @@ export async function autoIncrease(tx: Tx, run: AutoIncreaseRun, events: Pending
         type: "AUTO_INCREASE",
         changes,
         reference: run.reference ?? null,
-        note: reason === "TRIGGER" ? "Usage reached the auto-increase trigger." : "Pre-emptive bump: projected use passes the limit before the cycle ends.",
+        note:
+          reason === "TRIGGER"
+            ? "Usage reached the auto-increase trigger."
+            : "Pre-emptive bump: projected use passes the limit before the cycle ends.",
       },
       events,
     );

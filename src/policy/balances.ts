@@ -37,7 +37,13 @@ interface Row {
 /** The balances in member-id order; `lock` takes their row locks (FOR UPDATE) in that order. */
 export async function loadPolicyBalances(
   tx: Tx,
-  query: { organizationId: string; kind: TokenKind; policy: Pick<PolicyValues, "inferenceFloor" | "trainingFloor" | "ceiling">; memberId?: string; lock: boolean },
+  query: {
+    organizationId: string;
+    kind: TokenKind;
+    policy: Pick<PolicyValues, "inferenceFloor" | "trainingFloor" | "ceiling">;
+    memberId?: string;
+    lock: boolean;
+  },
 ): Promise<PolicyBalance[]> {
   const rows = await tx.$queryRawUnsafe<Row[]>(
     `SELECT b."memberId", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt", b."lastTier", b."preemptiveBumpCycle",

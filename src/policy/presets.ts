@@ -88,7 +88,8 @@ export const PRESETS: Record<FixedPresetName, { description: string; policy: Pol
     },
   },
   DYNAMIC: {
-    description: "Large organisations with mixed usage: 500K floors, no ceiling, tiered bumps of 25 % of what remains, reclamation and daily rebalancing.",
+    description:
+      "Large organisations with mixed usage: 500K floors, no ceiling, tiered bumps of 25 % of what remains, reclamation and daily rebalancing.",
     policy: {
       preset: "DYNAMIC",
       inferenceFloor: 500_000n,

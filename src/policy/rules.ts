@@ -2,7 +2,7 @@
 // reclamation projections, rebalancing slots. Pure functions (no I/O, no clock): same inputs, same answer.
 import type { PresetName, TokenKind } from "../db/generated/enums.ts";
 import { badInput } from "../errors.ts";
-import { type FixedPresetName, PRESETS, type PolicyValues } from "./presets.ts";
+import { type FixedPresetName, type PolicyValues, PRESETS } from "./presets.ts";
 
 const MINUTE_MS = 60_000;
 export const DAY_MS = 86_400_000;
@@ -105,9 +105,12 @@ function tokens(value: number, field: string): bigint {
 /** Checks every field of a complete policy; throws BAD_USER_INPUT naming the first bad one. */
 export function validatePolicy(policy: PolicyValues, prefix = "policy"): void {
   const field = (name: string) => `${prefix}.${name}`;
-  const highestFloor = policy.inferenceFloor > policy.trainingFloor ? policy.inferenceFloor : policy.trainingFloor;
+  const highestFloor = max(policy.inferenceFloor, policy.trainingFloor);
   if (policy.ceiling !== null && policy.ceiling < highestFloor) {
-    throw badInput(field("ceiling"), `${field("ceiling")} (${policy.ceiling}) must be at least the floors (${highestFloor}), or unlimited.`);
+    throw badInput(
+      field("ceiling"),
+      `${field("ceiling")} (${policy.ceiling}) must be at least the floors (${highestFloor}), or unlimited.`,
+    );
   }
   if (!Number.isFinite(policy.triggerPercent) || policy.triggerPercent < 10 || policy.triggerPercent > 99) {
     throw badInput(field("triggerPercent"), `${field("triggerPercent")} must be from 10 to 99.`);
@@ -137,7 +140,8 @@ export function validatePolicy(policy: PolicyValues, prefix = "policy"): void {
 
 function validateBump(method: PolicyValues["bumpMethod"], amount: number, field: string): void {
   if (method === "FLAT") {
-    if (!Number.isSafeInteger(amount) || amount <= 0) throw badInput(field, `${field} must be a whole number of tokens above 0 for FLAT bumps.`);
+    if (!Number.isSafeInteger(amount) || amount <= 0)
+      throw badInput(field, `${field} must be a whole number of tokens above 0 for FLAT bumps.`);
   } else if (!Number.isFinite(amount) || amount <= 0 || amount > 100) {
     throw badInput(field, `${field} must be a percent above 0 and at most 100 for ${method} bumps.`);
   }
@@ -224,7 +228,15 @@ export interface CycleWindow {
 
 export type BumpPolicyFull = Pick<
   PolicyValues,
-  "autoIncrease" | "triggerMode" | "triggerPercent" | "cooldownMinutes" | "bumpMethod" | "bumpAmount" | "bufferDays" | "nearMaxThreshold" | "nearMaxBump"
+  | "autoIncrease"
+  | "triggerMode"
+  | "triggerPercent"
+  | "cooldownMinutes"
+  | "bumpMethod"
+  | "bumpAmount"
+  | "bufferDays"
+  | "nearMaxThreshold"
+  | "nearMaxBump"
 >;
 
 export interface BumpDecision {
@@ -263,7 +275,12 @@ export function bumpDue(policy: BumpPolicyFull, state: BumpState, cycle: CycleWi
   const tier = tierOf(policy, state.limit, state.used);
   const lastTier = policy.triggerMode === "TIERED" ? Math.min(state.lastTier, tier) : 0;
   if (tier > lastTier && cooledDown(policy, state.lastAutoIncreaseAt, now)) {
-    const amount = boundBump(baseBump(policy, state.limit, state.used, state.ceiling) * BigInt(tier), state.limit, state.ceiling, MAX_TOKENS);
+    const amount = boundBump(
+      baseBump(policy, state.limit, state.used, state.ceiling) * BigInt(tier),
+      state.limit,
+      state.ceiling,
+      MAX_TOKENS,
+    );
     if (amount > 0n) return { amount, reason: "TRIGGER", tier };
   }
   const alreadyPreempted = state.preemptiveBumpCycle !== null && state.preemptiveBumpCycle.getTime() === cycle.start.getTime();
@@ -356,7 +373,11 @@ export function projectedNeed(balance: Omit<ReclamationInput, "limit">, cycle: C
 }
 
 /** Tokens above the projected need (0 when none, in the first day, or when excluded). */
-export function reclaimable(balance: ReclamationInput, cycle: CycleWindow, now: Date): { projectedNeed: bigint; reclaimable: bigint } | null {
+export function reclaimable(
+  balance: ReclamationInput,
+  cycle: CycleWindow,
+  now: Date,
+): { projectedNeed: bigint; reclaimable: bigint } | null {
   const need = projectedNeed(balance, cycle, now);
   if (need === null || balance.limit <= need) return null;
   return { projectedNeed: need, reclaimable: balance.limit - need };
@@ -390,7 +411,10 @@ export function planReset(members: readonly ResetInput[], pool: bigint): ResetPl
     return { consumed, overdraft: member.used > member.limit ? member.used - member.limit : 0n, freed: member.limit - consumed };
   });
   const available = pool + closing.reduce((sum, member) => sum + member.freed, 0n);
-  const plan = planFill(members.map((member) => ({ limit: 0n, target: member.target })), available);
+  const plan = planFill(
+    members.map((member) => ({ limit: 0n, target: member.target })),
+    available,
+  );
   let poolAfter = available;
   const planned = closing.map((member, index) => {
     const newLimit = plan.grants[index]!;
@@ -430,11 +454,14 @@ export function floorOf(policy: Pick<PolicyValues, "inferenceFloor" | "trainingF
   return kind === "INFERENCE" ? policy.inferenceFloor : policy.trainingFloor;
 }
 
+// Math.min and Math.max do not take bigints.
 function min(first: bigint, ...rest: bigint[]): bigint {
+  // biome-ignore lint/complexity/useMathMinMax: bigint
   return rest.reduce((low, value) => (value < low ? value : low), first);
 }
 
 function max(first: bigint, ...rest: bigint[]): bigint {
+  // biome-ignore lint/complexity/useMathMinMax: bigint
   return rest.reduce((high, value) => (value > high ? value : high), first);
 }
 

@@ -10,8 +10,8 @@ import type { Runtime } from "../runtime.ts";
 import { registerJob } from "../server/jobs.ts";
 import { autoIncrease } from "./auto-increase.ts";
 import { loadPolicyBalances, lockPool } from "./balances.ts";
-import { KINDS, currentPolicy, reclaim, topUpFloors } from "./service.ts";
 import { planReset, rebalanceSlot } from "./rules.ts";
+import { currentPolicy, KINDS, reclaim, topUpFloors } from "./service.ts";
 
 export const CYCLE_RESET = "CYCLE_RESET";
 export const REBALANCE = "REBALANCE";
@@ -147,7 +147,9 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
       const outcome: RunOutcome = {
         summary:
           `Cycle ${slot.toISOString().slice(0, 10)} opened for ${kinds[0]?.members ?? 0} member(s); limits ${policy.monthlyResetToFloor ? "reset to the floor" : "re-established"}.` +
-          (shortfall.length ? ` Pool short by ${shortfall.map((kind) => `${kind.shortfall} ${kind.kind.toLowerCase()}`).join(", ")} tokens.` : ""),
+          (shortfall.length
+            ? ` Pool short by ${shortfall.map((kind) => `${kind.shortfall} ${kind.kind.toLowerCase()}`).join(", ")} tokens.`
+            : ""),
         kinds,
       };
       await finish(tx, runId, outcome, now);
@@ -194,7 +196,10 @@ export async function rebalance(runtime: Runtime, organizationId: string, slot: 
       const runId = await claim(tx, organizationId, REBALANCE, slot, now);
       if (!runId) return null;
       const policy = await currentPolicy(tx, organizationId);
-      const { cycleAnchorDay } = await tx.organization.findUniqueOrThrow({ where: { id: organizationId }, select: { cycleAnchorDay: true } });
+      const { cycleAnchorDay } = await tx.organization.findUniqueOrThrow({
+        where: { id: organizationId },
+        select: { cycleAnchorDay: true },
+      });
       const cycle = cycleAt(cycleAnchorDay, now);
       const kinds: KindOutcome[] = [];
       for (const kind of KINDS) {

@@ -6,16 +6,16 @@ import { AppError } from "../errors.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import { BumpMethodEnum, PresetNameEnum, RebalanceFrequencyEnum, TokenKindEnum, TriggerModeEnum } from "../schema/enums.ts";
 import { toPolicyValues } from "./cache.ts";
-import { type FixedPresetName, PRESETS, type PolicyValues } from "./presets.ts";
+import { type FixedPresetName, type PolicyValues, PRESETS } from "./presets.ts";
 import { nextRebalance, type PolicyInput, rebalanceSlot } from "./rules.ts";
-import { CYCLE_RESET, REBALANCE, type KindOutcome, type RunOutcome } from "./scheduled.ts";
+import { CYCLE_RESET, type KindOutcome, REBALANCE, type RunOutcome } from "./scheduled.ts";
 import {
-  type DistributionOutcome,
-  type ReclamationCandidate,
   activatePreset,
+  type DistributionOutcome,
   distributeNow,
   previewDistribution,
   previewReclamation,
+  type ReclamationCandidate,
   reclaimNow,
   removeOverride,
   setOverride,
@@ -31,7 +31,9 @@ builder.objectType(DistributionPolicyRef, {
     ceiling: t.field({ type: "SafeInt", nullable: true, description: "null means unlimited.", resolve: (p) => p.ceiling }),
     autoIncrease: t.exposeBoolean("autoIncrease"),
     triggerMode: t.field({ type: TriggerModeEnum, resolve: (p) => p.triggerMode }),
-    triggerPercent: t.exposeFloat("triggerPercent", { description: "Percent of the allocation used at which a bump fires (10-99 for FLAT_THRESHOLD)." }),
+    triggerPercent: t.exposeFloat("triggerPercent", {
+      description: "Percent of the allocation used at which a bump fires (10-99 for FLAT_THRESHOLD).",
+    }),
     cooldownMinutes: t.exposeInt("cooldownMinutes"),
     bumpMethod: t.field({ type: BumpMethodEnum, resolve: (p) => p.bumpMethod }),
     bumpAmount: t.exposeFloat("bumpAmount", { description: "Tokens for FLAT; percent for the percent methods." }),
@@ -57,7 +59,8 @@ builder.objectType(DistributionPresetRef, {
     policy: t.field({
       type: DistributionPolicyRef,
       description: "The preset's values; for CUSTOM, the organisation's current values (STANDARD's for callers without one).",
-      resolve: async (preset, _args, context): Promise<PolicyValues> => preset.policy ?? { ...(await ownPolicy(context)), preset: "CUSTOM" as const },
+      resolve: async (preset, _args, context): Promise<PolicyValues> =>
+        preset.policy ?? { ...(await ownPolicy(context)), preset: "CUSTOM" as const },
     }),
   }),
 });
@@ -98,7 +101,8 @@ builder.objectType(MemberAllocationChangeRef, {
   fields: (t) => ({
     member: t.prismaField({
       type: "Member",
-      resolve: (query, change, _args, context) => context.runtime.prisma.member.findUniqueOrThrow({ ...query, where: { id: change.memberId } }),
+      resolve: (query, change, _args, context) =>
+        context.runtime.prisma.member.findUniqueOrThrow({ ...query, where: { id: change.memberId } }),
     }),
     kind: t.field({ type: TokenKindEnum, resolve: (change) => change.kind }),
     before: t.field({ type: "SafeInt", resolve: (change) => change.before }),
@@ -110,7 +114,11 @@ const DistributionPreviewRef = builder.objectRef<DistributionOutcome>("Distribut
 builder.objectType(DistributionPreviewRef, {
   fields: (t) => ({
     changes: t.field({ type: [MemberAllocationChangeRef], resolve: (preview) => preview.changes }),
-    totalAfter: t.field({ type: "SafeInt", description: "Σ of every member's limits (both kinds) after the distribution.", resolve: (p) => p.totalAfter }),
+    totalAfter: t.field({
+      type: "SafeInt",
+      description: "Σ of every member's limits (both kinds) after the distribution.",
+      resolve: (p) => p.totalAfter,
+    }),
     shortfall: t.field({
       type: "SafeInt",
       description: "Pool tokens the plan would need beyond what is unallocated (0 if it fits).",
@@ -154,15 +162,34 @@ builder.objectType(RunKindOutcomeRef, {
   fields: (t) => ({
     kind: t.field({ type: TokenKindEnum, resolve: (o) => o.kind }),
     members: t.exposeInt("members"),
-    consumed: t.field({ type: "SafeInt", nullable: true, description: "Cycle reset: tokens consumed in the closed cycle.", resolve: (o) => o.consumed ?? null }),
-    overdraft: t.field({ type: "SafeInt", nullable: true, description: "Cycle reset: tokens used beyond limits.", resolve: (o) => o.overdraft ?? null }),
+    consumed: t.field({
+      type: "SafeInt",
+      nullable: true,
+      description: "Cycle reset: tokens consumed in the closed cycle.",
+      resolve: (o) => o.consumed ?? null,
+    }),
+    overdraft: t.field({
+      type: "SafeInt",
+      nullable: true,
+      description: "Cycle reset: tokens used beyond limits.",
+      resolve: (o) => o.overdraft ?? null,
+    }),
     reclaimed: t.field({ type: "SafeInt", nullable: true, resolve: (o) => o.reclaimed ?? null }),
     reclaimedMembers: t.int({ nullable: true, resolve: (o) => o.reclaimedMembers ?? null }),
     autoIncreased: t.field({ type: "SafeInt", nullable: true, resolve: (o) => o.autoIncreased ?? null }),
     autoIncreasedMembers: t.int({ nullable: true, resolve: (o) => o.autoIncreasedMembers ?? null }),
-    toppedUp: t.field({ type: "SafeInt", nullable: true, description: "Tokens given to bring members up to their floor.", resolve: (o) => o.toppedUp ?? null }),
+    toppedUp: t.field({
+      type: "SafeInt",
+      nullable: true,
+      description: "Tokens given to bring members up to their floor.",
+      resolve: (o) => o.toppedUp ?? null,
+    }),
     toppedUpMembers: t.int({ nullable: true, resolve: (o) => o.toppedUpMembers ?? null }),
-    shortfall: t.field({ type: "SafeInt", description: "Tokens the run wanted to give beyond what the pool had.", resolve: (o) => o.shortfall }),
+    shortfall: t.field({
+      type: "SafeInt",
+      description: "Tokens the run wanted to give beyond what the pool had.",
+      resolve: (o) => o.shortfall,
+    }),
   }),
 });
 
@@ -200,7 +227,8 @@ builder.objectType(PolicyScheduleRef, {
   fields: (t) => ({
     nextCycleReset: t.field({
       type: "DateTime",
-      description: "The next cycle start; a reset that is due (the clock passed a cycle start) shows that start: it runs at the scheduler's next tick.",
+      description:
+        "The next cycle start; a reset that is due (the clock passed a cycle start) shows that start: it runs at the scheduler's next tick.",
       resolve: (schedule, _args, context) => {
         const cycle = cycleAt(schedule.cycleAnchorDay, context.runtime.clock.now());
         return schedule.currentCycleStart < cycle.start ? cycle.start : cycle.end;
@@ -268,7 +296,11 @@ builder.prismaObjectFields("Organization", (t) => ({
 // Queries and mutations
 
 const PRESET_LIST = [
-  ...(Object.keys(PRESETS) as FixedPresetName[]).map((name) => ({ name, description: PRESETS[name].description, policy: PRESETS[name].policy })),
+  ...(Object.keys(PRESETS) as FixedPresetName[]).map((name) => ({
+    name,
+    description: PRESETS[name].description,
+    policy: PRESETS[name].policy,
+  })),
   { name: "CUSTOM" as const, description: "Specific manual requirements: every parameter configured by hand.", policy: null },
 ];
 
@@ -323,7 +355,8 @@ builder.mutationFields((t) => ({
   }),
   distributeNow: t.field({
     type: DistributionPreviewRef,
-    description: "Raises every non-suspended member to its ceiling (floor where unlimited), fairly when the pool is short; never lowers a limit.",
+    description:
+      "Raises every non-suspended member to its ceiling (floor where unlimited), fairly when the pool is short; never lowers a limit.",
     authScopes: { admin: true },
     resolve: (_root, _args, context) => {
       const admin = requireAdmin(context);

@@ -6,7 +6,7 @@ import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
-import { type PolicyBalance, loadPolicyBalances, lockPool } from "./balances.ts";
+import { loadPolicyBalances, lockPool, type PolicyBalance } from "./balances.ts";
 import { policyChanged, toPolicyValues } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
 import { activate, distributionTarget, editPolicy, type PolicyInput, planFill, reclaimable } from "./rules.ts";
@@ -19,7 +19,11 @@ export async function currentPolicy(client: Tx, organizationId: string): Promise
   return toPolicyValues(row);
 }
 
-async function savePolicy(runtime: Runtime, organizationId: string, change: (current: PolicyValues) => PolicyValues): Promise<PolicyValues> {
+async function savePolicy(
+  runtime: Runtime,
+  organizationId: string,
+  change: (current: PolicyValues) => PolicyValues,
+): Promise<PolicyValues> {
   const saved = await inTransaction(runtime, async (tx, events) => {
     // The row lock serialises concurrent edits: each applies to the other's result.
     await tx.$queryRawUnsafe(`SELECT 1 FROM "DistributionPolicy" WHERE "organizationId" = $1::uuid FOR UPDATE`, organizationId);
@@ -75,13 +79,22 @@ export async function setOverride(runtime: Runtime, organizationId: string, memb
       for (const kind of KINDS) {
         const effectiveFloor = floor ?? (kind === "INFERENCE" ? policy.inferenceFloor : policy.trainingFloor);
         if (ceiling < effectiveFloor) {
-          throw badInput("input.ceiling", `input.ceiling (${ceiling}) must be at least the member's ${kind.toLowerCase()} floor (${effectiveFloor}).`);
+          throw badInput(
+            "input.ceiling",
+            `input.ceiling (${ceiling}) must be at least the member's ${kind.toLowerCase()} floor (${effectiveFloor}).`,
+          );
         }
       }
     }
     await tx.member.update({
       where: { id: memberId },
-      data: { hasOverride: true, overrideFloor: floor, overrideCeiling: ceiling, overrideUnlimitedCeiling: unlimitedCeiling, overrideExcluded: input.excluded ?? false },
+      data: {
+        hasOverride: true,
+        overrideFloor: floor,
+        overrideCeiling: ceiling,
+        overrideUnlimitedCeiling: unlimitedCeiling,
+        overrideExcluded: input.excluded ?? false,
+      },
     });
     for (const kind of KINDS) await topUpFloors(tx, { organizationId, kind, policy, memberId, reference: null }, events);
     await announceBounds(tx, organizationId, memberId, events);
@@ -131,8 +144,16 @@ export async function topUpFloors(
   events: PendingEvents,
   locked?: PolicyBalance[],
 ): Promise<FillOutcome> {
-  const balances = (locked ?? (await loadPolicyBalances(tx, { ...run, lock: true }))).filter((balance) => !balance.suspended && balance.limit < balance.floor);
-  const outcome = await fill(tx, run, balances.map((balance) => ({ memberId: balance.memberId, limit: balance.limit, target: balance.floor })), "FLOOR_TOP_UP", events);
+  const balances = (locked ?? (await loadPolicyBalances(tx, { ...run, lock: true }))).filter(
+    (balance) => !balance.suspended && balance.limit < balance.floor,
+  );
+  const outcome = await fill(
+    tx,
+    run,
+    balances.map((balance) => ({ memberId: balance.memberId, limit: balance.limit, target: balance.floor })),
+    "FLOOR_TOP_UP",
+    events,
+  );
   const raised = new Map(outcome.changes.map((change) => [change.memberId, change.after]));
   for (const balance of balances) balance.limit = raised.get(balance.memberId) ?? balance.limit;
   return outcome;
@@ -161,7 +182,8 @@ async function fill(
         changes: changes.map((change) => ({ memberId: change.memberId, delta: change.after - change.before })),
         reference: run.reference,
         actorId: run.actorId ?? null,
-        note: type === "FLOOR_TOP_UP" ? "Topped up to the floor." : "Distribute now: raised towards the ceiling (the floor where unlimited).",
+        note:
+          type === "FLOOR_TOP_UP" ? "Topped up to the floor." : "Distribute now: raised towards the ceiling (the floor where unlimited).",
       },
       events,
     );
@@ -189,7 +211,13 @@ export async function distribute(
   for (const kind of KINDS) {
     const balances = await loadPolicyBalances(tx, { organizationId: run.organizationId, kind, policy: run.policy, lock: events !== null });
     const items = balances.filter((balance) => !balance.suspended).map((balance) => ({ ...balance, target: distributionTarget(balance) }));
-    const result = await fill(tx, { organizationId: run.organizationId, kind, reference: null, actorId: run.actorId }, items, "DISTRIBUTION", events);
+    const result = await fill(
+      tx,
+      { organizationId: run.organizationId, kind, reference: null, actorId: run.actorId },
+      items,
+      "DISTRIBUTION",
+      events,
+    );
     const raised = new Map(result.changes.map((change) => [change.memberId, change.after]));
     outcome.changes.push(...result.changes);
     outcome.shortfall += result.shortfall;
@@ -225,7 +253,15 @@ export interface ReclamationCandidate {
 /** Reclaims (with `events`; previews with null) every limit above its projected need, back to the pool. */
 export async function reclaim(
   tx: Tx,
-  run: { organizationId: string; kind: TokenKind; policy: PolicyValues; cycleAnchorDay: number; now: Date; actorId: string | null; reference: string | null },
+  run: {
+    organizationId: string;
+    kind: TokenKind;
+    policy: PolicyValues;
+    cycleAnchorDay: number;
+    now: Date;
+    actorId: string | null;
+    reference: string | null;
+  },
   events: PendingEvents | null,
   locked?: PolicyBalance[],
 ): Promise<ReclamationCandidate[]> {
@@ -261,16 +297,26 @@ export async function reclaim(
   return candidates;
 }
 
-async function reclaimAll(runtime: Runtime, organizationId: string, actorId: string | null, apply: boolean): Promise<ReclamationCandidate[]> {
+async function reclaimAll(
+  runtime: Runtime,
+  organizationId: string,
+  actorId: string | null,
+  apply: boolean,
+): Promise<ReclamationCandidate[]> {
   return inTransaction(
     runtime,
     async (tx, events) => {
       const policy = await currentPolicy(tx, organizationId);
-      const { cycleAnchorDay } = await tx.organization.findUniqueOrThrow({ where: { id: organizationId }, select: { cycleAnchorDay: true } });
+      const { cycleAnchorDay } = await tx.organization.findUniqueOrThrow({
+        where: { id: organizationId },
+        select: { cycleAnchorDay: true },
+      });
       const now = runtime.clock.now();
       const candidates: ReclamationCandidate[] = [];
       for (const kind of KINDS) {
-        candidates.push(...(await reclaim(tx, { organizationId, kind, policy, cycleAnchorDay, now, actorId, reference: null }, apply ? events : null)));
+        candidates.push(
+          ...(await reclaim(tx, { organizationId, kind, policy, cycleAnchorDay, now, actorId, reference: null }, apply ? events : null)),
+        );
       }
       return candidates;
     },

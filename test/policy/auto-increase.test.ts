@@ -18,7 +18,10 @@ describe.sequential("auto-increase", () => {
     clock.set(DAY10);
     const org = await policyOrg(server, { members: 1, fund: 20_000_000 });
     const [id] = org.memberIds as [string];
-    const { subscription, client } = subscribe(await org.as(id), `subscription { balanceChanged(kind: INFERENCE) { limit used lastAutoIncreaseAt } }`);
+    const { subscription, client } = subscribe(
+      await org.as(id),
+      `subscription { balanceChanged(kind: INFERENCE) { limit used lastAutoIncreaseAt } }`,
+    );
     try {
       await balanceSubscriptionLive(org, id, subscription);
       await org.use(id, 399_999);
@@ -75,7 +78,9 @@ describe.sequential("auto-increase", () => {
     const org = await policyOrg(server, { fund: 20_000_000, members: 2 });
     await org.policy({ ceiling: 1_000_000 }); // STANDARD otherwise: 25 %, near max 0.8 → 50 %
     const [near, far] = org.memberIds as [string, string];
-    await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, { input: { memberId: near, inference: 700_000 } });
+    await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, {
+      input: { memberId: near, inference: 700_000 },
+    });
     await org.use(far, 400_000); // 500K is below 0.8 × 1M: 25 % → 625K
     expect((await org.balance(far)).limit).toBe(625_000);
     await org.use(near, 560_000); // 700K: below 800K, 25 % → 875K
@@ -109,7 +114,9 @@ describe.sequential("auto-increase", () => {
     clock.set(DAY10);
     const org = await policyOrg(server, { fund: 20_000_000, members: 2 });
     const [excluded, plain] = org.memberIds as [string, string];
-    await org.admin.execute(`mutation($input: OverrideInput!) { setOverride(input: $input) { id } }`, { input: { memberId: excluded, excluded: true } });
+    await org.admin.execute(`mutation($input: OverrideInput!) { setOverride(input: $input) { id } }`, {
+      input: { memberId: excluded, excluded: true },
+    });
     await org.use(excluded, 450_000);
     expect((await org.balance(excluded)).limit).toBe(500_000);
     await org.policy({ autoIncrease: false });

@@ -5,7 +5,7 @@ import { ManualClock } from "../../src/clock.ts";
 import { subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { BALANCE_FIELDS, POLICY_FIELDS, balanceSubscriptionLive, currentPolicy, policyOrg } from "./support.ts";
+import { BALANCE_FIELDS, balanceSubscriptionLive, currentPolicy, POLICY_FIELDS, policyOrg } from "./support.ts";
 
 // In the future: access tokens are issued on this clock but verified against the real time.
 const clock = new ManualClock("2027-03-11T00:00:00Z");
@@ -18,10 +18,43 @@ describe("presets", () => {
     const { presets } = await org.admin.execute(`query { presets { name description policy { ${POLICY_FIELDS} } } }`);
     const byName = Object.fromEntries(presets.map((preset: { name: string }) => [preset.name, preset]));
     expect(Object.keys(byName)).toEqual(["CONSERVATIVE", "STANDARD", "AGGRESSIVE", "DYNAMIC", "CUSTOM"]);
-    expect(byName.CONSERVATIVE.policy).toMatchObject({ inferenceFloor: 200_000, trainingFloor: 200_000, ceiling: 1_000_000, triggerMode: "FLAT_THRESHOLD", triggerPercent: 90, cooldownMinutes: 240, bumpMethod: "PERCENT_OF_CURRENT", bumpAmount: 25, reclamation: false, rebalanceFrequency: "OFF" });
-    expect(byName.STANDARD.policy).toMatchObject({ inferenceFloor: 500_000, ceiling: 5_000_000, triggerPercent: 80, cooldownMinutes: 60, bumpAmount: 25, nearMaxThreshold: 0.8, nearMaxBump: 50 });
-    expect(byName.AGGRESSIVE.policy).toMatchObject({ inferenceFloor: 1_000_000, ceiling: null, triggerPercent: 75, cooldownMinutes: 30, bumpMethod: "FLAT", bumpAmount: 500_000 });
-    expect(byName.DYNAMIC.policy).toMatchObject({ ceiling: null, triggerMode: "TIERED", bumpMethod: "PERCENT_OF_REMAINING", reclamation: true, rebalanceFrequency: "DAILY", bufferDays: 3 });
+    expect(byName.CONSERVATIVE.policy).toMatchObject({
+      inferenceFloor: 200_000,
+      trainingFloor: 200_000,
+      ceiling: 1_000_000,
+      triggerMode: "FLAT_THRESHOLD",
+      triggerPercent: 90,
+      cooldownMinutes: 240,
+      bumpMethod: "PERCENT_OF_CURRENT",
+      bumpAmount: 25,
+      reclamation: false,
+      rebalanceFrequency: "OFF",
+    });
+    expect(byName.STANDARD.policy).toMatchObject({
+      inferenceFloor: 500_000,
+      ceiling: 5_000_000,
+      triggerPercent: 80,
+      cooldownMinutes: 60,
+      bumpAmount: 25,
+      nearMaxThreshold: 0.8,
+      nearMaxBump: 50,
+    });
+    expect(byName.AGGRESSIVE.policy).toMatchObject({
+      inferenceFloor: 1_000_000,
+      ceiling: null,
+      triggerPercent: 75,
+      cooldownMinutes: 30,
+      bumpMethod: "FLAT",
+      bumpAmount: 500_000,
+    });
+    expect(byName.DYNAMIC.policy).toMatchObject({
+      ceiling: null,
+      triggerMode: "TIERED",
+      bumpMethod: "PERCENT_OF_REMAINING",
+      reclamation: true,
+      rebalanceFrequency: "DAILY",
+      bufferDays: 3,
+    });
     expect(byName.CUSTOM.policy).toMatchObject({ preset: "CUSTOM", triggerPercent: 85, inferenceFloor: 500_000 });
     for (const preset of presets) expect(preset.description.length).toBeGreaterThan(10);
   });
@@ -55,10 +88,22 @@ describe("presets", () => {
 describe("updateDistributionPolicy", () => {
   it("any changed field makes the policy CUSTOM; preset in the input starts from that preset", async () => {
     const org = await policyOrg(server);
-    expect(await org.policy({ triggerPercent: 85, cooldownMinutes: 15 })).toMatchObject({ preset: "CUSTOM", triggerPercent: 85, cooldownMinutes: 15, inferenceFloor: 500_000 });
+    expect(await org.policy({ triggerPercent: 85, cooldownMinutes: 15 })).toMatchObject({
+      preset: "CUSTOM",
+      triggerPercent: 85,
+      cooldownMinutes: 15,
+      inferenceFloor: 500_000,
+    });
     expect(await org.policy({ preset: "AGGRESSIVE" })).toMatchObject({ preset: "AGGRESSIVE", ceiling: null, cooldownMinutes: 30 });
-    expect(await org.policy({ preset: "AGGRESSIVE", ceiling: 8_000_000 })).toMatchObject({ preset: "CUSTOM", ceiling: 8_000_000, bumpMethod: "FLAT" });
-    expect(await org.policy({ unlimitedCeiling: true, nearMaxThreshold: null, nearMaxBump: null })).toMatchObject({ ceiling: null, nearMaxThreshold: null });
+    expect(await org.policy({ preset: "AGGRESSIVE", ceiling: 8_000_000 })).toMatchObject({
+      preset: "CUSTOM",
+      ceiling: 8_000_000,
+      bumpMethod: "FLAT",
+    });
+    expect(await org.policy({ unlimitedCeiling: true, nearMaxThreshold: null, nearMaxBump: null })).toMatchObject({
+      ceiling: null,
+      nearMaxThreshold: null,
+    });
     expect((await org.status()).activePreset).toBe("CUSTOM");
   });
 
@@ -81,7 +126,10 @@ describe("updateDistributionPolicy", () => {
       [{ inferenceFloor: 9_000_000 }, "policy.ceiling"],
     ];
     for (const [policy, field] of cases) {
-      const error = await org.admin.errorOf(`mutation($policy: DistributionPolicyInput!) { updateDistributionPolicy(policy: $policy) { preset } }`, { policy });
+      const error = await org.admin.errorOf(
+        `mutation($policy: DistributionPolicyInput!) { updateDistributionPolicy(policy: $policy) { preset } }`,
+        { policy },
+      );
       expect({ policy, code: error.extensions?.code, field: error.extensions?.field }).toEqual({ policy, code: "BAD_USER_INPUT", field });
     }
     const fractional = await org.admin.errorOf(`mutation { updateDistributionPolicy(policy: { trainingFloor: 1.5 }) { preset } }`);
@@ -93,7 +141,9 @@ describe("updateDistributionPolicy", () => {
     const org = await policyOrg(server, { members: 1, fund: 1_000_000 });
     const member = await org.as(org.memberIds[0]!);
     expect((await member.errorOf(`mutation { activatePreset(preset: DYNAMIC) { preset } }`)).extensions?.code).toBe("FORBIDDEN");
-    expect((await member.errorOf(`mutation { updateDistributionPolicy(policy: { triggerPercent: 50 }) { preset } }`)).extensions?.code).toBe("FORBIDDEN");
+    expect(
+      (await member.errorOf(`mutation { updateDistributionPolicy(policy: { triggerPercent: 50 }) { preset } }`)).extensions?.code,
+    ).toBe("FORBIDDEN");
     expect((await member.errorOf(`mutation { distributeNow { shortfall } }`)).extensions?.code).toBe("FORBIDDEN");
     expect((await member.errorOf(`query { previewReclamation { totalReclaimable } }`)).extensions?.code).toBe("FORBIDDEN");
     expect((await org.operator.errorOf(`mutation { activatePreset(preset: DYNAMIC) { preset } }`)).extensions?.code).toBe("FORBIDDEN");
@@ -115,11 +165,16 @@ describe("overrides", () => {
     expect(setOverride.inference).toMatchObject({ limit: 2_000_000, floor: 2_000_000, ceiling: null });
     expect(setOverride.training).toEqual({ limit: 2_000_000, floor: 2_000_000, ceiling: null });
     expect((await org.balance(other)).ceiling).toBe(5_000_000);
-    const { organization } = await org.admin.execute(`query { organization { members(first: 50, filter: { overridesOnly: true }) { edges { node { id } } } } }`);
+    const { organization } = await org.admin.execute(
+      `query { organization { members(first: 50, filter: { overridesOnly: true }) { edges { node { id } } } } }`,
+    );
     expect(organization.members.edges.map((edge: any) => edge.node.id)).toEqual([power]);
     await org.conserved();
 
-    const { removeOverride } = await org.admin.execute(`mutation($id: ID!) { removeOverride(memberId: $id) { override { floor } inference { limit floor ceiling } } }`, { id: power });
+    const { removeOverride } = await org.admin.execute(
+      `mutation($id: ID!) { removeOverride(memberId: $id) { override { floor } inference { limit floor ceiling } } }`,
+      { id: power },
+    );
     expect(removeOverride).toEqual({ override: null, inference: { limit: 2_000_000, floor: 500_000, ceiling: 5_000_000 } });
   });
 
@@ -138,7 +193,10 @@ describe("overrides", () => {
       expect({ input, code: error.extensions?.code, field: error.extensions?.field }).toEqual({ input, code: "BAD_USER_INPUT", field });
     }
     expect((await org.admin.errorOf(doc, { input: { memberId: stranger.memberIds[0], floor: 1 } })).extensions?.code).toBe("NOT_FOUND");
-    expect((await org.admin.errorOf(`mutation($id: ID!) { removeOverride(memberId: $id) { id } }`, { id: stranger.memberIds[0] })).extensions?.code).toBe("NOT_FOUND");
+    expect(
+      (await org.admin.errorOf(`mutation($id: ID!) { removeOverride(memberId: $id) { id } }`, { id: stranger.memberIds[0] })).extensions
+        ?.code,
+    ).toBe("NOT_FOUND");
     const { member } = await org.admin.execute(`query($id: ID!) { member(id: $id) { override { floor } } }`, { id: org.memberIds[0] });
     expect(member.override).toBeNull();
   });
@@ -151,7 +209,9 @@ describe("distribution", () => {
     const org = await policyOrg(server, { members: 3, fund: 30_000_000 });
     const [a, b, suspended] = org.memberIds as [string, string, string];
     await org.admin.execute(`mutation($id: ID!) { setMemberSuspended(memberId: $id, suspended: true) { id } }`, { id: suspended });
-    await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, { input: { memberId: b, inference: 6_000_000 } });
+    await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, {
+      input: { memberId: b, inference: 6_000_000 },
+    });
     const before = await org.conserved();
 
     const { previewDistribution } = await org.admin.execute(`query { previewDistribution { ${PREVIEW} } }`);
@@ -195,7 +255,9 @@ describe("distribution", () => {
   it("previews a draft policy without saving it", async () => {
     const org = await policyOrg(server, { members: 1, fund: 10_000_000 });
     const { previewDistribution } = await org.admin.execute(`query { previewDistribution(policy: { ceiling: 1000000 }) { ${PREVIEW} } }`);
-    expect(previewDistribution.changes.find((change: any) => change.member.id === org.memberIds[0] && change.kind === "TRAINING")).toMatchObject({ before: 500_000, after: 1_000_000 });
+    expect(
+      previewDistribution.changes.find((change: any) => change.member.id === org.memberIds[0] && change.kind === "TRAINING"),
+    ).toMatchObject({ before: 500_000, after: 1_000_000 });
     expect(await currentPolicy(org.admin)).toMatchObject({ preset: "STANDARD", ceiling: 5_000_000 });
     const error = await org.admin.errorOf(`query { previewDistribution(policy: { triggerPercent: 3 }) { shortfall } }`);
     expect(error.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "policy.triggerPercent" });
@@ -207,9 +269,13 @@ describe("reclamation", () => {
     const org = await policyOrg(server, { members: 3, fund: 20_000_000 });
     const [light, heavy, excluded] = org.memberIds as [string, string, string];
     for (const id of org.memberIds) {
-      await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, { input: { memberId: id, inference: 3_000_000 } });
+      await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, {
+        input: { memberId: id, inference: 3_000_000 },
+      });
     }
-    await org.admin.execute(`mutation($input: OverrideInput!) { setOverride(input: $input) { id } }`, { input: { memberId: excluded, excluded: true } });
+    await org.admin.execute(`mutation($input: OverrideInput!) { setOverride(input: $input) { id } }`, {
+      input: { memberId: excluded, excluded: true },
+    });
     await org.use(light, 100_000); // 10 of 31 days: projected 310K, +10 % = 341K, floor 500K → need 500K
     await org.use(heavy, 900_000); // projected 2.79M + 10 % = 3.069M > 3M: nothing to reclaim
     await org.use(excluded, 100_000);
@@ -217,7 +283,9 @@ describe("reclamation", () => {
     const doc = `candidates { member { id } kind limit projectedNeed reclaimable } totalReclaimable`;
     const { previewReclamation } = await org.admin.execute(`query { previewReclamation { ${doc} } }`);
     const inference = previewReclamation.candidates.filter((candidate: any) => candidate.kind === "INFERENCE");
-    expect(inference).toEqual([{ member: { id: light }, kind: "INFERENCE", limit: 3_000_000, projectedNeed: 500_000, reclaimable: 2_500_000 }]);
+    expect(inference).toEqual([
+      { member: { id: light }, kind: "INFERENCE", limit: 3_000_000, projectedNeed: 500_000, reclaimable: 2_500_000 },
+    ]);
     const before = await org.conserved();
     expect((await org.balance(light)).limit).toBe(3_000_000);
 
@@ -237,7 +305,12 @@ describe("schedule", () => {
     const seed = await seedOrganization(server);
     const doc = `query { organization { schedule { nextCycleReset rebalanceFrequency nextRebalance lastRuns { job } } } }`;
     const { organization } = await seed.admin.execute(doc);
-    expect(organization.schedule).toEqual({ nextCycleReset: "2027-04-01T00:00:00.000Z", rebalanceFrequency: "OFF", nextRebalance: null, lastRuns: [] });
+    expect(organization.schedule).toEqual({
+      nextCycleReset: "2027-04-01T00:00:00.000Z",
+      rebalanceFrequency: "OFF",
+      nextRebalance: null,
+      lastRuns: [],
+    });
     await seed.admin.execute(`mutation { activatePreset(preset: DYNAMIC) { preset } }`);
     const dynamic = await seed.admin.execute(doc);
     expect(dynamic.organization.schedule).toMatchObject({ rebalanceFrequency: "DAILY", nextRebalance: "2027-03-11T00:00:00.000Z" });

@@ -1,13 +1,13 @@
 // The distribution policy's pure rules: exhaustive cases and properties (fast-check).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PRESETS, type PolicyValues } from "../../src/policy/presets.ts";
+import { type PolicyValues, PRESETS } from "../../src/policy/presets.ts";
 import {
   activate,
+  type BumpState,
   baseBump,
   boundBump,
   bumpDue,
-  type BumpState,
   DAY_MS,
   distributionTarget,
   editPolicy,
@@ -32,7 +32,16 @@ const at = (iso: string) => new Date(iso);
 const token = fc.bigInt({ min: 0n, max: 10n ** 12n });
 
 function state(partial: Partial<BumpState>): BumpState {
-  return { limit: 1_000_000n, used: 0n, ceiling: null, lastAutoIncreaseAt: null, lastTier: 0, preemptiveBumpCycle: null, skipped: false, ...partial };
+  return {
+    limit: 1_000_000n,
+    used: 0n,
+    ceiling: null,
+    lastAutoIncreaseAt: null,
+    lastTier: 0,
+    preemptiveBumpCycle: null,
+    skipped: false,
+    ...partial,
+  };
 }
 
 function badField(run: () => unknown): string | undefined {
@@ -48,9 +57,48 @@ function badField(run: () => unknown): string | undefined {
 
 describe("presets", () => {
   it("carry the contract's table", () => {
-    const row = (p: PolicyValues) => [p.inferenceFloor, p.trainingFloor, p.ceiling, p.triggerMode, p.triggerPercent, p.cooldownMinutes, p.bumpMethod, p.bumpAmount, p.nearMaxThreshold, p.nearMaxBump, p.reclamation, p.rebalanceFrequency];
-    expect(row(CONSERVATIVE)).toEqual([200_000n, 200_000n, 1_000_000n, "FLAT_THRESHOLD", 90, 240, "PERCENT_OF_CURRENT", 25, null, null, false, "OFF"]);
-    expect(row(STANDARD)).toEqual([500_000n, 500_000n, 5_000_000n, "FLAT_THRESHOLD", 80, 60, "PERCENT_OF_CURRENT", 25, 0.8, 50, false, "OFF"]);
+    const row = (p: PolicyValues) => [
+      p.inferenceFloor,
+      p.trainingFloor,
+      p.ceiling,
+      p.triggerMode,
+      p.triggerPercent,
+      p.cooldownMinutes,
+      p.bumpMethod,
+      p.bumpAmount,
+      p.nearMaxThreshold,
+      p.nearMaxBump,
+      p.reclamation,
+      p.rebalanceFrequency,
+    ];
+    expect(row(CONSERVATIVE)).toEqual([
+      200_000n,
+      200_000n,
+      1_000_000n,
+      "FLAT_THRESHOLD",
+      90,
+      240,
+      "PERCENT_OF_CURRENT",
+      25,
+      null,
+      null,
+      false,
+      "OFF",
+    ]);
+    expect(row(STANDARD)).toEqual([
+      500_000n,
+      500_000n,
+      5_000_000n,
+      "FLAT_THRESHOLD",
+      80,
+      60,
+      "PERCENT_OF_CURRENT",
+      25,
+      0.8,
+      50,
+      false,
+      "OFF",
+    ]);
     expect(row(AGGRESSIVE)).toEqual([1_000_000n, 1_000_000n, null, "FLAT_THRESHOLD", 75, 30, "FLAT", 500_000, null, null, false, "OFF"]);
     expect(row(DYNAMIC)).toEqual([500_000n, 500_000n, null, "TIERED", 75, 60, "PERCENT_OF_REMAINING", 25, null, null, true, "DAILY"]);
     for (const preset of [CONSERVATIVE, STANDARD, AGGRESSIVE, DYNAMIC]) {
@@ -75,7 +123,11 @@ describe("editPolicy", () => {
     expect(editPolicy(STANDARD, { preset: "DYNAMIC", bufferDays: 5 })).toEqual({ ...DYNAMIC, bufferDays: 5, preset: "CUSTOM" });
     expect(editPolicy(STANDARD, { preset: "CUSTOM" })).toEqual({ ...STANDARD, preset: "CUSTOM" });
     expect(editPolicy(STANDARD, { unlimitedCeiling: true }).ceiling).toBeNull();
-    expect(editPolicy(STANDARD, { nearMaxThreshold: null, nearMaxBump: null })).toMatchObject({ nearMaxThreshold: null, nearMaxBump: null, preset: "CUSTOM" });
+    expect(editPolicy(STANDARD, { nearMaxThreshold: null, nearMaxBump: null })).toMatchObject({
+      nearMaxThreshold: null,
+      nearMaxBump: null,
+      preset: "CUSTOM",
+    });
     expect(editPolicy(AGGRESSIVE, { ceiling: 3_000_000 })).toMatchObject({ ceiling: 3_000_000n, preset: "CUSTOM" });
   });
 
@@ -153,7 +205,15 @@ describe("triggers and tiers", () => {
   });
 
   it("TIERED sits in tiers 1, 2, 3 at 75 %, 90 %, 99.9 %", () => {
-    const cases: [bigint, number][] = [[749n, 0], [750n, 1], [899n, 1], [900n, 2], [998n, 2], [999n, 3], [1200n, 3]];
+    const cases: [bigint, number][] = [
+      [749n, 0],
+      [750n, 1],
+      [899n, 1],
+      [900n, 2],
+      [998n, 2],
+      [999n, 3],
+      [1200n, 3],
+    ];
     for (const [used, tier] of cases) expect([used, tierOf(DYNAMIC, 1000n, used)]).toEqual([used, tier]);
     expect(tierOf(DYNAMIC, 10_000n, 9_989n)).toBe(2);
     expect(tierOf(DYNAMIC, 10_000n, 9_990n)).toBe(3);
@@ -163,7 +223,8 @@ describe("triggers and tiers", () => {
     fc.assert(
       fc.property(token, token, token, (limit, a, b) => {
         const [low, high] = a < b ? [a, b] : [b, a];
-        for (const policy of [STANDARD, DYNAMIC, CONSERVATIVE]) expect(tierOf(policy, limit, low)).toBeLessThanOrEqual(tierOf(policy, limit, high));
+        for (const policy of [STANDARD, DYNAMIC, CONSERVATIVE])
+          expect(tierOf(policy, limit, low)).toBeLessThanOrEqual(tierOf(policy, limit, high));
       }),
     );
   });
@@ -187,12 +248,19 @@ describe("bump sizes", () => {
 
   it("property: a bounded bump never passes the ceiling nor the pool", () => {
     fc.assert(
-      fc.property(token, token, fc.option(token), token, fc.constantFrom(STANDARD, DYNAMIC, AGGRESSIVE, CONSERVATIVE), (limit, used, ceiling, pool, policy) => {
-        const bump = boundBump(baseBump(policy, limit, used, ceiling) * 3n, limit, ceiling, pool);
-        expect(bump >= 0n).toBe(true);
-        expect(bump <= pool).toBe(true);
-        if (ceiling !== null) expect(bump === 0n || limit + bump <= ceiling).toBe(true);
-      }),
+      fc.property(
+        token,
+        token,
+        fc.option(token),
+        token,
+        fc.constantFrom(STANDARD, DYNAMIC, AGGRESSIVE, CONSERVATIVE),
+        (limit, used, ceiling, pool, policy) => {
+          const bump = boundBump(baseBump(policy, limit, used, ceiling) * 3n, limit, ceiling, pool);
+          expect(bump >= 0n).toBe(true);
+          expect(bump <= pool).toBe(true);
+          if (ceiling !== null) expect(bump === 0n || limit + bump <= ceiling).toBe(true);
+        },
+      ),
     );
   });
 });
@@ -217,21 +285,35 @@ describe("bumpDue", () => {
 
   it("gives one pre-emptive bump per cycle within the buffer days when the projection passes the limit", () => {
     const late = at("2026-03-29T00:00:00Z"); // 3 days before the end
-    const onPace = 28n * 1_000_000n / 31n; // projected exactly at the limit
+    const onPace = (28n * 1_000_000n) / 31n; // projected exactly at the limit
     const policy = { ...DYNAMIC, bufferDays: 3 };
     expect(bumpDue(policy, state({ used: 700_000n }), cycle, late)).toBeNull(); // projection 775K < 1M... below the tier too
     expect(projectedUse(onPace + 10_000n, cycle, late) > 1_000_000n).toBe(true);
     const due = bumpDue({ ...policy, triggerMode: "FLAT_THRESHOLD", triggerPercent: 99 }, state({ used: onPace + 10_000n }), cycle, late);
     expect(due?.reason).toBe("PREEMPTIVE");
-    expect(bumpDue({ ...policy, triggerMode: "FLAT_THRESHOLD", triggerPercent: 99 }, state({ used: onPace + 10_000n, preemptiveBumpCycle: cycle.start }), cycle, late)).toBeNull();
-    expect(bumpDue({ ...policy, triggerMode: "FLAT_THRESHOLD", triggerPercent: 99 }, state({ used: onPace + 10_000n }), cycle, at("2026-03-28T23:59:00Z"))).toBeNull();
+    expect(
+      bumpDue(
+        { ...policy, triggerMode: "FLAT_THRESHOLD", triggerPercent: 99 },
+        state({ used: onPace + 10_000n, preemptiveBumpCycle: cycle.start }),
+        cycle,
+        late,
+      ),
+    ).toBeNull();
+    expect(
+      bumpDue(
+        { ...policy, triggerMode: "FLAT_THRESHOLD", triggerPercent: 99 },
+        state({ used: onPace + 10_000n }),
+        cycle,
+        at("2026-03-28T23:59:00Z"),
+      ),
+    ).toBeNull();
   });
 
   it("property: after a trigger bump, lastTier is below the tier that fired (the next bump needs a new crossing)", () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 1n, max: 10n ** 9n }), fc.bigInt({ min: 0n, max: 10n ** 9n }), (limit, used) => {
         const decision = bumpDue(DYNAMIC, state({ limit, used }), cycle, at("2026-03-10T00:00:00Z"));
-        if (!decision || decision.reason !== "TRIGGER") return;
+        if (decision?.reason !== "TRIGGER") return;
         expect(tierAfter(DYNAMIC, limit + decision.amount, used)).toBeLessThanOrEqual(decision.tier);
       }),
     );
@@ -250,28 +332,41 @@ describe("fair fill", () => {
 
   it("property: grants sum to min(available, Σ needs), never exceed needs, and differ by at most one among unmet needs", () => {
     fc.assert(
-      fc.property(fc.array(fc.bigInt({ min: 0n, max: 10n ** 7n }), { maxLength: 40 }), fc.bigInt({ min: 0n, max: 10n ** 8n }), (needs, available) => {
-        const grants = fairFill(needs, available);
-        const total = needs.reduce((sum, need) => sum + need, 0n);
-        expect(grants.reduce((sum, grant) => sum + grant, 0n)).toBe(available < total ? available : total);
-        grants.forEach((grant, index) => expect(grant >= 0n && grant <= needs[index]!).toBe(true));
-        const unmet = grants.filter((grant, index) => grant < needs[index]!);
-        if (unmet.length > 0) {
-          const low = unmet.reduce((a, b) => (a < b ? a : b));
-          expect(unmet.every((grant) => grant >= low && grant <= low + 1n)).toBe(true);
-          // nobody met holds more than an unmet one could get
-          grants.forEach((grant, index) => {
-            if (grant === needs[index]) expect(grant <= low + 1n).toBe(true);
-          });
-        }
-      }),
+      fc.property(
+        fc.array(fc.bigInt({ min: 0n, max: 10n ** 7n }), { maxLength: 40 }),
+        fc.bigInt({ min: 0n, max: 10n ** 8n }),
+        (needs, available) => {
+          const grants = fairFill(needs, available);
+          const total = needs.reduce((sum, need) => sum + need, 0n);
+          expect(grants.reduce((sum, grant) => sum + grant, 0n)).toBe([available, total].sort((a, b) => (a < b ? -1 : 1))[0]);
+          for (const [index, grant] of grants.entries()) expect(grant >= 0n && grant <= needs[index]!).toBe(true);
+          const unmet = grants.filter((grant, index) => grant < needs[index]!);
+          if (unmet.length > 0) {
+            const low = [...unmet].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))[0]!;
+            expect(unmet.every((grant) => grant >= low && grant <= low + 1n)).toBe(true);
+            // nobody met holds more than an unmet one could get
+            grants.forEach((grant, index) => {
+              if (grant === needs[index]) expect(grant <= low + 1n).toBe(true);
+            });
+          }
+        },
+      ),
     );
   });
 
   it("plans distribution to the ceiling (floor when unlimited) and reports the shortfall; never lowers", () => {
     expect(distributionTarget({ floor: 5n, ceiling: 50n })).toBe(50n);
     expect(distributionTarget({ floor: 5n, ceiling: null })).toBe(5n);
-    expect(planFill([{ limit: 0n, target: 100n }, { limit: 90n, target: 100n }, { limit: 500n, target: 100n }], 60n)).toEqual({ grants: [50n, 10n, 0n], shortfall: 50n });
+    expect(
+      planFill(
+        [
+          { limit: 0n, target: 100n },
+          { limit: 90n, target: 100n },
+          { limit: 500n, target: 100n },
+        ],
+        60n,
+      ),
+    ).toEqual({ grants: [50n, 10n, 0n], shortfall: 50n });
   });
 });
 
@@ -285,7 +380,10 @@ describe("reclamation", () => {
     expect(projectedNeed({ used: 0n, reserved: 0n, floor: 0n }, cycle, tenth)).toBe(0n);
     expect(projectedNeed({ used: 100_000n, reserved: 400_000n, floor: 0n }, cycle, tenth)).toBe(500_000n);
     expect(projectedNeed({ used: 100_000n, reserved: 0n, floor: 0n }, cycle, at("2026-03-01T23:59:59Z"))).toBeNull();
-    expect(reclaimable({ limit: 1_000_000n, used: 100_000n, reserved: 0n, floor: 0n }, cycle, tenth)).toEqual({ projectedNeed: 341_000n, reclaimable: 659_000n });
+    expect(reclaimable({ limit: 1_000_000n, used: 100_000n, reserved: 0n, floor: 0n }, cycle, tenth)).toEqual({
+      projectedNeed: 341_000n,
+      reclaimable: 659_000n,
+    });
     expect(reclaimable({ limit: 300_000n, used: 100_000n, reserved: 0n, floor: 0n }, cycle, tenth)).toBeNull();
   });
 
@@ -313,25 +411,24 @@ describe("cycle reset", () => {
       0n,
     );
     expect(plan.consumed).toBe(1400n);
-    expect(plan.members.map((m) => [m.consumed, m.overdraft, m.newLimit])).toEqual([[400n, 0n, 300n], [1000n, 500n, 300n]]);
+    expect(plan.members.map((m) => [m.consumed, m.overdraft, m.newLimit])).toEqual([
+      [400n, 0n, 300n],
+      [1000n, 500n, 300n],
+    ]);
     expect(plan.shortfall).toBe(400n);
     expect(plan.poolAfter).toBe(0n);
   });
 
   it("property: conservation — pool + Σ limits + consumed is unchanged by a reset", () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.record({ limit: token, used: token, target: token }), { maxLength: 30 }),
-        token,
-        (members, pool) => {
-          const plan = planReset(members, pool);
-          const before = pool + members.reduce((sum, member) => sum + member.limit, 0n);
-          const after = plan.poolAfter + plan.members.reduce((sum, member) => sum + member.newLimit, 0n) + plan.consumed;
-          expect(after).toBe(before);
-          expect(plan.poolAfter >= 0n).toBe(true);
-          plan.members.forEach((member, index) => expect(member.newLimit <= members[index]!.target).toBe(true));
-        },
-      ),
+      fc.property(fc.array(fc.record({ limit: token, used: token, target: token }), { maxLength: 30 }), token, (members, pool) => {
+        const plan = planReset(members, pool);
+        const before = pool + members.reduce((sum, member) => sum + member.limit, 0n);
+        const after = plan.poolAfter + plan.members.reduce((sum, member) => sum + member.newLimit, 0n) + plan.consumed;
+        expect(after).toBe(before);
+        expect(plan.poolAfter >= 0n).toBe(true);
+        for (const [index, member] of plan.members.entries()) expect(member.newLimit <= members[index]!.target).toBe(true);
+      }),
     );
   });
 });
@@ -350,12 +447,16 @@ describe("rebalancing slots", () => {
 
   it("property: a slot contains its instant and the next slot follows it", () => {
     fc.assert(
-      fc.property(fc.date({ min: new Date("2020-01-01"), max: new Date("2035-01-01"), noInvalidDate: true }), fc.constantFrom("HOURLY", "DAILY", "WEEKLY" as const), (date, frequency) => {
-        const slot = rebalanceSlot(frequency, date)!;
-        const next = nextRebalance(frequency, date)!;
-        expect(slot <= date && date < next).toBe(true);
-        expect(rebalanceSlot(frequency, next)!.getTime()).toBe(next.getTime());
-      }),
+      fc.property(
+        fc.date({ min: new Date("2020-01-01"), max: new Date("2035-01-01"), noInvalidDate: true }),
+        fc.constantFrom("HOURLY", "DAILY", "WEEKLY" as const),
+        (date, frequency) => {
+          const slot = rebalanceSlot(frequency, date)!;
+          const next = nextRebalance(frequency, date)!;
+          expect(slot <= date && date < next).toBe(true);
+          expect(rebalanceSlot(frequency, next)!.getTime()).toBe(next.getTime());
+        },
+      ),
     );
   });
 });

@@ -54,10 +54,9 @@ export async function policyOrg(
   const seed = await seedOrganization(server, options.cycleAnchorDay ? { cycleAnchorDay: options.cycleAnchorDay } : {});
   const bought: Record<Kind, number> = { INFERENCE: 0, TRAINING: 0 };
   const modelKey = unique("model");
-  await seed.admin.execute(
-    `mutation($input: ModelInput!) { upsertModel(input: $input) { id } }`,
-    { input: { key: modelKey, inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" } },
-  );
+  await seed.admin.execute(`mutation($input: ModelInput!) { upsertModel(input: $input) { id } }`, {
+    input: { key: modelKey, inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" },
+  });
   const org: PolicyOrg = {
     ...seed,
     memberIds: [],
@@ -76,7 +75,9 @@ export async function policyOrg(
     },
     async balance(memberId, kind = "INFERENCE") {
       const field = kind === "INFERENCE" ? "inference" : "training";
-      const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { ${field} { ${BALANCE_FIELDS} } } }`, { id: memberId });
+      const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { ${field} { ${BALANCE_FIELDS} } } }`, {
+        id: memberId,
+      });
       return member[field];
     },
     async status(kind = "INFERENCE") {
@@ -129,7 +130,11 @@ export async function currentPolicy(admin: Api): Promise<Record<string, unknown>
  * Waits until a fresh balance subscription delivers events: pokes the member (removeOverride re-announces its
  * balance without moving tokens) until one arrives, so a change made next cannot precede the subscription.
  */
-export async function balanceSubscriptionLive(org: Seed, memberId: string, subscription: { next(predicate?: (event: any) => boolean, timeoutMs?: number): Promise<unknown> }): Promise<void> {
+export async function balanceSubscriptionLive(
+  org: Seed,
+  memberId: string,
+  subscription: { next(predicate?: (event: any) => boolean, timeoutMs?: number): Promise<unknown> },
+): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt++) {
     await org.admin.execute(`mutation($id: ID!) { removeOverride(memberId: $id) { id } }`, { id: memberId });
     try {
