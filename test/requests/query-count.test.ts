@@ -1,0 +1,70 @@
+// Pins the SQL statements behind a review page and a bulk approval: the same for 5 requests as for 40 (no N+1).
+import { describe, expect, it } from "vitest";
+import { seedOrganization } from "../support/factories.ts";
+import { startServer } from "../support/server.ts";
+
+let counting = false;
+const statements: string[] = [];
+const server = await startServer({
+  onQuery: (sql) => {
+    if (counting) statements.push(sql);
+  },
+});
+
+const PAGE = `query { tokenRequests(first: 50, orderBy: OLDEST) {
+  totalCount
+  pageInfo { hasNextPage endCursor }
+  edges { cursor node {
+    id amount reason status balanceAtRequest currentBalance ageSeconds createdAt decidedAt decisionNote autoApproved
+    member { email name team { name } inference { remaining } }
+    decidedBy { email }
+    decisions { status automatic actor { email } note createdAt }
+  } }
+} }`;
+const APPROVE = `mutation { approveTokenRequests(allPending: true, note: "ok") {
+  succeeded failed outcomes { ok errorCode request { id status member { email } decisions { status actor { email } } } }
+} }`;
+
+async function organizationWith(count: number) {
+  const seed = await seedOrganization(server);
+  await seed.fund(count * 600_000);
+  const ids = await seed.addMembers(Array.from({ length: count }, (_, i) => ({ name: `Member ${i}`, teamName: `Team ${i % 3}` })));
+  for (const id of ids) {
+    const member = await seed.as(id);
+    await member.execute(`mutation { requestTokens(amount: 1000, reason: "more") { id } }`);
+  }
+  return seed;
+}
+
+async function measure<T>(work: () => Promise<T>): Promise<{ result: T; count: number }> {
+  statements.length = 0;
+  counting = true;
+  try {
+    const result = await work();
+    return { result, count: statements.length };
+  } finally {
+    counting = false;
+  }
+}
+
+describe.sequential("token request query counts", () => {
+  it("runs a constant number of SQL statements for a review page and for a bulk approval, whatever the count", async () => {
+    const small = await organizationWith(5);
+    const large = await organizationWith(40);
+
+    const pageSmall = await measure(() => small.admin.execute(PAGE));
+    const pageLarge = await measure(() => large.admin.execute(PAGE));
+    expect(pageSmall.result.tokenRequests.edges).toHaveLength(5);
+    expect(pageLarge.result.tokenRequests.edges).toHaveLength(40);
+    expect(pageLarge.count).toBe(pageSmall.count);
+    expect(pageSmall.count).toBeLessThanOrEqual(12);
+
+    const approveSmall = await measure(() => small.admin.execute(APPROVE));
+    const approveLarge = await measure(() => large.admin.execute(APPROVE));
+    expect(approveSmall.result.approveTokenRequests.succeeded).toBe(5);
+    expect(approveLarge.result.approveTokenRequests.succeeded).toBe(40);
+    expect(approveLarge.result.approveTokenRequests.outcomes[0].request.decisions[0].status).toBe("APPROVED");
+    expect(approveLarge.count).toBe(approveSmall.count);
+    expect(approveSmall.count).toBeLessThanOrEqual(25);
+  });
+});
