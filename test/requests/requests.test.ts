@@ -120,7 +120,44 @@ describe("requestTokens", () => {
   });
 });
 
+describe("who may ask", () => {
+  it("two requests of one member at once: the database lets exactly one be pending", async () => {
+    const { seed, members } = await team(1, 0);
+    const results = await Promise.all([members[0]!.request(REQUEST, { amount: 10 }), members[0]!.request(REQUEST, { amount: 20 })]);
+    expect(results.filter((result) => result.data?.requestTokens).length).toBe(1);
+    expect(results.flatMap((result) => result.errors ?? []).map((error) => error.extensions?.code)).toEqual(["REQUEST_ALREADY_PENDING"]);
+    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(1);
+  });
+
+  it("admins may ask for themselves; suspended members, services and anonymous callers may not", async () => {
+    const { seed, ids, members } = await team(1, 0);
+    expect((await ask(seed.admin, 100)).member.id).toBe(seed.adminId);
+    await seed.admin.execute(`mutation($id: ID!) { setMemberSuspended(memberId: $id, suspended: true) { id } }`, { id: ids[0] });
+    expect((await members[0]!.errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("FORBIDDEN");
+    const service = await seed.serviceKey();
+    expect((await service.errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("FORBIDDEN");
+    expect((await service.errorOf(COUNT)).extensions?.code).toBe("FORBIDDEN");
+    expect((await seed.admin.as(null).errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("UNAUTHENTICATED");
+  });
+});
+
 describe("cancelTokenRequest", () => {
+  it("a cancel racing an approval: one of them wins and the limit matches", async () => {
+    const { seed, ids, members } = await team(1, 1_000_000);
+    const request = await ask(members[0]!, 100_000);
+    const [cancel, approve] = await Promise.all([
+      members[0]!.request(CANCEL, { id: request.id }),
+      seed.admin.execute(APPROVE, { ids: [request.id] }),
+    ]);
+    const approved = approve.approveTokenRequests.succeeded === 1;
+    if (approved) expect(cancel.errors?.[0]?.extensions?.code).toBe("CONFLICT");
+    else {
+      expect(cancel.data?.cancelTokenRequest.status).toBe("CANCELLED");
+      expect(approve.approveTokenRequests.outcomes[0].errorCode).toBe("ALREADY_DECIDED");
+    }
+    expect(await limitOf(seed, ids[0]!)).toBe(approved ? FLOOR + 100_000 : FLOOR);
+  });
+
   it("lets the requester withdraw a pending request, recorded in the audit trail, and ask again", async () => {
     const { seed, ids, members } = await team(2, 0);
     const request = await ask(members[0]!, 1000);
