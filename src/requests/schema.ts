@@ -150,11 +150,8 @@ function listWhere(context: Context, args: ListArgs): Prisma.TokenRequestWhereIn
   if (scope.memberId) where.memberId = scope.memberId;
   if (args.status) where.status = args.status;
   if (args.kind) where.kind = args.kind;
-  if (args.memberId) {
-    const memberId = decodeId(String(args.memberId), "Member", "memberId");
-    // A member naming someone else simply sees nothing.
-    where.memberId = scope.memberId && scope.memberId !== memberId ? "00000000-0000-0000-0000-000000000000" : memberId;
-  }
+  // Kept beside the scope's own memberId, so a member naming someone else simply sees nothing.
+  if (args.memberId) where.AND = [{ memberId: decodeId(String(args.memberId), "Member", "memberId") }];
   const member: Prisma.MemberWhereInput = {};
   if (args.teamId) member.teamId = decodeId(String(args.teamId), "Team", "teamId");
   const search = args.search?.trim();
