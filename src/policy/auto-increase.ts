@@ -70,6 +70,7 @@ export async function autoIncrease(
   const none = { members: 0, tokens: 0n, shortfall: 0n };
   if (!run.policy.autoIncrease) return none;
   const balances = locked ?? (await loadPolicyBalances(tx, { ...run, lock: true }));
+  if (!run.memberId) await forgetStaleTiers(tx, run, balances);
   const due: { balance: PolicyBalance; memberId: string; limit: bigint; used: bigint; decision: BumpDecision }[] = [];
   for (const balance of balances) {
     const decision = bumpDue(run.policy, { ...balance, skipped: balance.suspended || balance.excluded }, run.cycle, run.now);
@@ -125,4 +126,24 @@ export async function autoIncrease(
     if (item.decision.reason === "PREEMPTIVE") item.balance.preemptiveBumpCycle = run.cycle.start;
   }
   return { members: given.length, tokens: given.reduce((sum, item) => sum + item.grant, 0n), shortfall };
+}
+
+/**
+ * A limit raised by other means (an admin, an approved request) can leave lastTier above the tier the balance
+ * now sits in, which would skip that tier's next crossing; rebalancing runs lower it to the current tier.
+ */
+async function forgetStaleTiers(tx: Tx, run: AutoIncreaseRun, balances: PolicyBalance[]): Promise<void> {
+  if (run.policy.triggerMode !== "TIERED") return;
+  const stale = balances.filter((balance) => balance.lastTier > tierOf(run.policy, balance.limit, balance.used));
+  if (stale.length === 0) return;
+  for (const balance of stale) balance.lastTier = tierOf(run.policy, balance.limit, balance.used);
+  await tx.$executeRawUnsafe(
+    `UPDATE "Balance" AS b SET "lastTier" = c.tier
+       FROM unnest($3::uuid[], $4::int[]) AS c(member_id, tier)
+      WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid`,
+    run.organizationId,
+    run.kind,
+    stale.map((balance) => balance.memberId),
+    stale.map((balance) => balance.lastTier),
+  );
 }

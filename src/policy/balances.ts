@@ -46,7 +46,7 @@ export async function loadPolicyBalances(
   },
 ): Promise<PolicyBalance[]> {
   const rows = await tx.$queryRawUnsafe<Row[]>(
-    `SELECT b."memberId", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt", b."lastTier", b."preemptiveBumpCycle",
+    `SELECT /* policy balances */ b."memberId", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt", b."lastTier", b."preemptiveBumpCycle",
             m."suspended", m."hasOverride", m."overrideFloor", m."overrideCeiling", m."overrideUnlimitedCeiling", m."overrideExcluded"
        FROM "Balance" b JOIN "Member" m ON m."id" = b."memberId"
       WHERE b."organizationId" = $1::uuid AND b."kind" = $2::"TokenKind" ${query.memberId ? `AND b."memberId" = $3::uuid` : ""}

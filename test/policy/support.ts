@@ -49,9 +49,12 @@ export const BALANCE_FIELDS = "limit used remaining reserved floor ceiling lastA
  */
 export async function policyOrg(
   server: TestServer,
-  options: { members?: number; fund?: number; preset?: string; cycleAnchorDay?: number } = {},
+  options: { members?: number; fund?: number; preset?: string; cycleAnchorDay?: number; planBudget?: string } = {},
 ): Promise<PolicyOrg> {
-  const seed = await seedOrganization(server, options.cycleAnchorDay ? { cycleAnchorDay: options.cycleAnchorDay } : {});
+  const seed = await seedOrganization(server, {
+    ...(options.cycleAnchorDay ? { cycleAnchorDay: options.cycleAnchorDay } : {}),
+    ...(options.planBudget ? { planBudget: options.planBudget } : {}),
+  });
   const bought: Record<Kind, number> = { INFERENCE: 0, TRAINING: 0 };
   const modelKey = unique("model");
   await seed.admin.execute(`mutation($input: ModelInput!) { upsertModel(input: $input) { id } }`, {
