@@ -25,9 +25,9 @@ const setAllocation = (org: PolicyOrg, memberId: string, inference: number) =>
   org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, { input: { memberId, inference } });
 
 describe.sequential("cycle reset", () => {
-  it("at the cycle start returns used to 0 and limits to the floor, moving consumption out of the books, once", async () => {
+  it("at the cycle start returns used to 0 and limits to the floor, moving consumption out of the books, once; reservations stay", async () => {
     clock.set("2027-03-11T00:00:00.000Z");
-    const org = await policyOrg(server, { members: 3, fund: 10_000_000 });
+    const org = await policyOrg(server, { members: 3, fund: 10_000_000, planBudget: "1000.00" });
     const [a, b, c] = org.memberIds as [string, string, string];
     await setAllocation(org, a, 2_000_000);
     await org.use(a, 1_500_000);
@@ -36,8 +36,16 @@ describe.sequential("cycle reset", () => {
     const before = await org.conserved();
     expect(before.INFERENCE.used).toBe(1_800_000 + 0);
 
+    clock.set("2027-03-31T23:59:00.000Z");
+    const { authorizeUsage } = await org.admin.execute(
+      `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input: $input) { allowed } }`,
+      { input: { memberId: b, modelKey: org.modelKey, estimatedTokens: 50_000 } },
+    );
+    expect(authorizeUsage.allowed).toBe(true);
+
     clock.set("2027-04-01T00:00:30.000Z");
     await server.app.scheduler.runOnce();
+    expect(await org.balance(b)).toMatchObject({ limit: 500_000, used: 0, reserved: 50_000 }); // the open reservation stays
     const after = await org.conserved();
     expect(after.INFERENCE).toMatchObject({ used: 0, consumedInClosedPeriods: 1_800_000, allocated: 4 * 500_000 }); // the admin too
     expect(after.TRAINING).toMatchObject({ used: 0, consumedInClosedPeriods: 390_000 });
