@@ -75,6 +75,12 @@ export async function setOverride(runtime: Runtime, organizationId: string, memb
     const member = await tx.member.findUnique({ where: { id: memberId }, select: { organizationId: true } });
     if (!member || member.organizationId !== organizationId) throw notFound("Member");
     const policy = await currentPolicy(tx, organizationId);
+    if (floor !== null && ceiling === null && !unlimitedCeiling && policy.ceiling !== null && floor > policy.ceiling) {
+      throw badInput(
+        "input.floor",
+        `input.floor (${floor}) is above the policy ceiling (${policy.ceiling}); give a ceiling or unlimitedCeiling too.`,
+      );
+    }
     if (ceiling !== null) {
       for (const kind of KINDS) {
         const effectiveFloor = floor ?? (kind === "INFERENCE" ? policy.inferenceFloor : policy.trainingFloor);

@@ -187,6 +187,7 @@ describe("overrides", () => {
       [{ ceiling: 100_000 }, "input.ceiling"],
       [{ floor: 3_000_000, ceiling: 2_000_000 }, "input.ceiling"],
       [{ ceiling: 9_000_000, unlimitedCeiling: true }, "input.ceiling"],
+      [{ floor: 6_000_000 }, "input.floor"],
     ];
     for (const [input, field] of cases) {
       const error = await org.admin.errorOf(doc, { input: { memberId: org.memberIds[0], ...input } });
