@@ -95,7 +95,12 @@ export async function topUsage(
 }
 
 /** Requests, tokens and cost over the whole range (the MODEL dimension covers every usage row). */
-export async function rangeTotals(runtime: Runtime, organizationId: string, range: TimeRange, cursor: Date | null): Promise<Omit<UsageTotals, "key">> {
+export async function rangeTotals(
+  runtime: Runtime,
+  organizationId: string,
+  range: TimeRange,
+  cursor: Date | null,
+): Promise<Omit<UsageTotals, "key">> {
   const models = await topUsage(runtime, organizationId, range, cursor, "MODEL", "COST", 1_000_000);
   return models.reduce(
     (sum, row) => ({ requests: sum.requests + row.requests, tokens: sum.tokens + row.tokens, cost: sum.cost.plus(row.cost) }),
@@ -214,4 +219,3 @@ export async function rollUpUsage(runtime: Runtime): Promise<number> {
 }
 
 registerJob({ name: "usage-rollup", run: (runtime) => rollUpUsage(runtime).then(() => undefined) });
-

@@ -74,7 +74,9 @@ registerRoute("/export/usage.csv", async (_request, response, { runtime, url, pr
   const caller = await principal();
   if (caller.kind === "ANONYMOUS") {
     response.writeHead(401, { "content-type": "application/json", "www-authenticate": "Bearer" });
-    response.end(JSON.stringify({ error: { code: "UNAUTHENTICATED", message: "Authentication required: send Authorization: Bearer <token>." } }));
+    response.end(
+      JSON.stringify({ error: { code: "UNAUTHENTICATED", message: "Authentication required: send Authorization: Bearer <token>." } }),
+    );
     return;
   }
   if (!isAdmin(caller) || caller.kind !== "MEMBER") throw forbidden("Only an organisation admin may export usage.");

@@ -58,7 +58,10 @@ export function summarizeSpend<M extends { key: string }>(input: {
   const spent = input.models.reduce((sum, row) => sum.plus(row.spend), new Decimal(0));
   const byModel = input.models
     .map((row) => ({ ...row, percent: percentOf(row.spend, spent) }))
-    .sort((a, b) => b.spend.comparedTo(a.spend) || b.requests - a.requests || (a.model.key < b.model.key ? -1 : a.model.key > b.model.key ? 1 : 0));
+    .sort(
+      (a, b) =>
+        b.spend.comparedTo(a.spend) || b.requests - a.requests || (a.model.key < b.model.key ? -1 : a.model.key > b.model.key ? 1 : 0),
+    );
   return {
     cycleStart: input.cycleStart,
     cycleEnd: input.cycleEnd,

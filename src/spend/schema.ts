@@ -6,8 +6,8 @@ import { decodeId, requireAdmin } from "../auth/access.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { Model } from "../db/generated/client.ts";
-import type { SpendAlertEvent } from "../events.ts";
 import { badInput, notFound } from "../errors.ts";
+import type { SpendAlertEvent } from "../events.ts";
 import { MemberRef } from "../members/schema.ts";
 import { ModelRef } from "../models/schema.ts";
 import { cycleAt } from "../organizations/cycle.ts";
@@ -165,8 +165,13 @@ builder.objectType(AnalyticsRef, {
       limit: t.arg.int({ defaultValue: 10, required: true }),
       by: t.arg({ type: UsageRankingEnum, defaultValue: "REQUESTS", required: true }),
     };
-    const top = (scope: AnalyticsScope, context: Context, dimension: "APP" | "ASSISTANT" | "MEMBER" | "MODEL", by: UsageRanking, limit: number) =>
-      topUsage(context.runtime, scope.organizationId, scope.range, scope.rolledThrough, dimension, by, checkedLimit(limit));
+    const top = (
+      scope: AnalyticsScope,
+      context: Context,
+      dimension: "APP" | "ASSISTANT" | "MEMBER" | "MODEL",
+      by: UsageRanking,
+      limit: number,
+    ) => topUsage(context.runtime, scope.organizationId, scope.range, scope.rolledThrough, dimension, by, checkedLimit(limit));
     return {
       from: t.field({ type: "DateTime", resolve: (scope) => scope.range.from }),
       to: t.field({ type: "DateTime", resolve: (scope) => scope.range.to }),
@@ -275,7 +280,9 @@ const SpendThresholdRef = builder.prismaNode("SpendThreshold", {
       resolve: (threshold) =>
         thresholdAmount(
           threshold.percent,
-          threshold.model ? threshold.model.cap?.toString() ?? null : threshold.organization.planBudget.add(threshold.organization.overageLimit).toString(),
+          threshold.model
+            ? (threshold.model.cap?.toString() ?? null)
+            : threshold.organization.planBudget.add(threshold.organization.overageLimit).toString(),
         ),
     }),
     lastAlert: t.field({
@@ -299,7 +306,8 @@ builder.objectType(SpendAlertRef, {
       type: "SpendThreshold",
       nullable: true,
       description: "null when the threshold has since been removed.",
-      resolve: (query, alert, _args, context) => context.runtime.prisma.spendThreshold.findUnique({ ...query, where: { id: alert.thresholdId } }),
+      resolve: (query, alert, _args, context) =>
+        context.runtime.prisma.spendThreshold.findUnique({ ...query, where: { id: alert.thresholdId } }),
     }),
     model: t.prismaField({
       type: "Model",

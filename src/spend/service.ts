@@ -54,7 +54,10 @@ export async function setSpendThresholds(
       if (!model || model.organizationId !== organizationId) throw notFound("Model");
     }
     // NULL modelIds are distinct to the unique index, so two admins saving at once are serialised here instead.
-    await tx.$queryRawUnsafe(`SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l`, `spend-thresholds:${organizationId}`);
+    await tx.$queryRawUnsafe(
+      `SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l`,
+      `spend-thresholds:${organizationId}`,
+    );
     const existing = await tx.spendThreshold.findMany({ where: { organizationId, modelId }, select: { id: true, percent: true } });
     const stale = existing.filter((row) => !wanted.includes(row.percent)).map((row) => row.id);
     const missing = wanted.filter((percent) => !existing.some((row) => row.percent === percent));

@@ -40,7 +40,9 @@ async function alertingOrg() {
 /** Charges `cents` hundredths of a euro on `modelKey` (1,000 tokens at 10 per million). */
 const spend = (org: Org, modelKey: string, cents: number, service: Api = org.service) => {
   clock.advance(1000);
-  return service.execute(RECORD, { input: { memberId: org.memberId, modelKey, inputTokens: cents * 1000, outputTokens: 0, idempotencyKey: unique("idem") } });
+  return service.execute(RECORD, {
+    input: { memberId: org.memberId, modelKey, inputTokens: cents * 1000, outputTokens: 0, idempotencyKey: unique("idem") },
+  });
 };
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
@@ -55,7 +57,9 @@ describe.sequential("spend alerts", () => {
       { id: expect.any(String), percent: 80, amount: "8.00", model: null, lastAlert: null },
     ]);
     const modelLevel = await org.admin.execute(SET, { percents: [50], modelId: capped.id });
-    expect(modelLevel.setSpendThresholds).toEqual([{ id: expect.any(String), percent: 50, amount: "1.00", model: { key: "capped" }, lastAlert: null }]);
+    expect(modelLevel.setSpendThresholds).toEqual([
+      { id: expect.any(String), percent: 50, amount: "1.00", model: { key: "capped" }, lastAlert: null },
+    ]);
 
     const other = await alertingOrg();
     await other.org.admin.execute(SET, { percents: [1] });
@@ -66,7 +70,13 @@ describe.sequential("spend alerts", () => {
       await spend(org, "open", 400); // 4.00 of 10: 40 %
       await spend(org, "open", 100); // 5.00: 50 %
       const half = await subscription.next();
-      expect(half.spendAlert).toMatchObject({ percent: 50, spend: "5.00", cycleStart: "2027-05-01T00:00:00.000Z", model: null, threshold: { percent: 50 } });
+      expect(half.spendAlert).toMatchObject({
+        percent: 50,
+        spend: "5.00",
+        cycleStart: "2027-05-01T00:00:00.000Z",
+        model: null,
+        threshold: { percent: 50 },
+      });
 
       await spend(org, "capped", 50); // capped 0.50 of 2.00
       await spend(org, "capped", 60); // capped 1.10: 55 % of its cap
@@ -129,9 +139,15 @@ describe.sequential("spend alerts", () => {
 
   it("refuses bad thresholds naming the field, foreign models, and anyone but admins", async () => {
     const { org, capped } = await alertingOrg();
-    expect((await org.admin.errorOf(SET, { percents: [50, 0] })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "percents[1]" });
+    expect((await org.admin.errorOf(SET, { percents: [50, 0] })).extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "percents[1]",
+    });
     expect((await org.admin.errorOf(SET, { percents: [1001] })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "percents[0]" });
-    expect((await org.admin.errorOf(SET, { percents: [50], modelId: "nope" })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "modelId" });
+    expect((await org.admin.errorOf(SET, { percents: [50], modelId: "nope" })).extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "modelId",
+    });
     const other = await alertingOrg();
     expect((await other.org.admin.errorOf(SET, { percents: [50], modelId: capped.id })).extensions?.code).toBe("NOT_FOUND");
     expect((await other.org.admin.execute(THRESHOLDS)).spendThresholds).toEqual([]);

@@ -36,9 +36,21 @@ async function dataSet() {
   ]);
   await org.model("m-ten", { input: "10", output: "10" });
   await org.model("m-one", { input: "1", output: "1" });
-  const emails = await org.admin.execute(`query($a: ID!, $b: ID!) { a: member(id: $a) { email } b: member(id: $b) { email } }`, { a: alice, b: bob });
-  const use = (memberId: string, modelKey: string, inputTokens: number, outputTokens: number, app: string | null, assistant: string | null) =>
-    org.service.execute(RECORD, { input: { memberId, modelKey, inputTokens, outputTokens, app, assistant, idempotencyKey: unique("idem") } });
+  const emails = await org.admin.execute(`query($a: ID!, $b: ID!) { a: member(id: $a) { email } b: member(id: $b) { email } }`, {
+    a: alice,
+    b: bob,
+  });
+  const use = (
+    memberId: string,
+    modelKey: string,
+    inputTokens: number,
+    outputTokens: number,
+    app: string | null,
+    assistant: string | null,
+  ) =>
+    org.service.execute(RECORD, {
+      input: { memberId, modelKey, inputTokens, outputTokens, app, assistant, idempotencyKey: unique("idem") },
+    });
   return { org, alice: alice!, bob: bob!, aliceEmail: emails.a.email as string, bobEmail: emails.b.email as string, use };
 }
 
@@ -55,7 +67,8 @@ describe.sequential("analytics", () => {
     await use(bob, "m-ten", 500, 500, "Writer", null); // 0.01
 
     const range = { from: "2027-03-10T00:00:00Z", to: "2027-03-13T00:00:00Z" };
-    const query = async (by: string, vars: Record<string, unknown> = range) => (await org.admin.execute(ANALYTICS, { ...vars, by })).analytics;
+    const query = async (by: string, vars: Record<string, unknown> = range) =>
+      (await org.admin.execute(ANALYTICS, { ...vars, by })).analytics;
 
     const [byRequests, rollupBefore] = await readsRollup(() => query("REQUESTS"));
     expect(rollupBefore).toBe(false);
@@ -188,7 +201,9 @@ describe.sequential("analytics", () => {
     expect(ttfv.buckets.map((bucket: any) => bucket.members)).toEqual([0, 2, 1, 0, 0]);
     expect(ttfv.buckets[0]).toEqual({ label: "under 1 hour", minSeconds: 0, maxSeconds: 3600, members: 0 });
 
-    const none = await org.admin.execute(`query { analytics(from: "2020-01-01T00:00:00Z", to: "2020-02-01T00:00:00Z") { medianTimeToFirstValueSeconds timeToFirstValue { membersCreated } } }`);
+    const none = await org.admin.execute(
+      `query { analytics(from: "2020-01-01T00:00:00Z", to: "2020-02-01T00:00:00Z") { medianTimeToFirstValueSeconds timeToFirstValue { membersCreated } } }`,
+    );
     expect(none.analytics).toEqual({ medianTimeToFirstValueSeconds: null, timeToFirstValue: { membersCreated: 0 } });
   });
 });

@@ -3,7 +3,6 @@ import { Decimal } from "decimal.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { formatMoney } from "../../src/schema/scalars.ts";
-import { parseCsv } from "./csv.ts";
 import {
   csvField,
   csvRecord,
@@ -24,6 +23,7 @@ import {
   utcDayCeil,
   utcDayFloor,
 } from "../../src/spend/rules.ts";
+import { parseCsv } from "./csv.ts";
 
 const DAY = 86_400_000;
 const badField = (field: string) => expect.objectContaining({ extensions: expect.objectContaining({ code: "BAD_USER_INPUT", field }) });
@@ -110,17 +110,22 @@ describe("spend thresholds", () => {
 
   it("fires exactly when spend reaches percent × base (property)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 0, max: 200_000 }), (pct100, base, spend) => {
-        const percent = pct100 / 100;
-        const reached = reachedThresholds([{ id: "t", modelId: null, percent }], {
-          organizationSpend: String(spend),
-          envelope: String(base),
-          modelId: "m",
-          modelSpend: "0",
-          cap: null,
-        });
-        expect(reached.length === 1).toBe(new Decimal(spend).times(100).gte(new Decimal(base).times(percent)));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.integer({ min: 0, max: 200_000 }),
+        (pct100, base, spend) => {
+          const percent = pct100 / 100;
+          const reached = reachedThresholds([{ id: "t", modelId: null, percent }], {
+            organizationSpend: String(spend),
+            envelope: String(base),
+            modelId: "m",
+            modelSpend: "0",
+            cap: null,
+          });
+          expect(reached.length === 1).toBe(new Decimal(spend).times(100).gte(new Decimal(base).times(percent)));
+        },
+      ),
     );
   });
 });
@@ -231,9 +236,12 @@ describe("CSV", () => {
 
   it("round-trips any fields through an RFC 4180 parser (property)", () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ unit: fc.constantFrom("a", ",", '"', "\n", "\r", " ", "é") }), { minLength: 1, maxLength: 6 }), (fields) => {
-        expect(parseCsv(csvRecord(fields))).toEqual([fields]);
-      }),
+      fc.property(
+        fc.array(fc.string({ unit: fc.constantFrom("a", ",", '"', "\n", "\r", " ", "é") }), { minLength: 1, maxLength: 6 }),
+        (fields) => {
+          expect(parseCsv(csvRecord(fields))).toEqual([fields]);
+        },
+      ),
     );
   });
 

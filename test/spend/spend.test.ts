@@ -89,7 +89,13 @@ describe("spendChanged", () => {
       await record(org, "live", 100_000, 150_000); // 2.50
       const update = await subscription.next((event) => event.spendChanged.spent === "2.50");
       expect(update.spendChanged.ratio).toBe(0.05);
-      expect(update.spendChanged.byModel[0]).toMatchObject({ model: { key: "live" }, spend: "2.50", percent: 100, requests: 1, tokens: 250_000 });
+      expect(update.spendChanged.byModel[0]).toMatchObject({
+        model: { key: "live" },
+        spend: "2.50",
+        percent: 100,
+        requests: 1,
+        tokens: 250_000,
+      });
 
       // a burst: the last value always arrives, and emissions are at least ~100 ms apart
       const before = subscription.events.length;
@@ -161,7 +167,11 @@ describe("a burst against a nearly reached cap", () => {
     for (const denied of calls.filter((c) => !c.allowed)) expect(denied.denialReason).toBe("MODEL_CAP_REACHED");
     // every allowed call uses its full estimate
     await Promise.all(
-      onPremium.map((c) => org.service.execute(COMMIT, { input: { reservationId: c.reservation.id, inputTokens: 10_000, outputTokens: 0, idempotencyKey: unique("c") } })),
+      onPremium.map((c) =>
+        org.service.execute(COMMIT, {
+          input: { reservationId: c.reservation.id, inputTokens: 10_000, outputTokens: 0, idempotencyKey: unique("c") },
+        }),
+      ),
     );
     const spent = Number(await premiumSpend(org));
     expect(spent).toBeGreaterThanOrEqual(1);
@@ -179,7 +189,11 @@ describe("a burst against a nearly reached cap", () => {
     expect(fellBack).toHaveLength(15);
     expect(fellBack.every((c) => c.routedModel.key === "budget" && c.reservation.model.key === "budget")).toBe(true);
     await Promise.all(
-      calls.map((c) => org.service.execute(COMMIT, { input: { reservationId: c.reservation.id, inputTokens: 10_000, outputTokens: 0, idempotencyKey: unique("c") } })),
+      calls.map((c) =>
+        org.service.execute(COMMIT, {
+          input: { reservationId: c.reservation.id, inputTokens: 10_000, outputTokens: 0, idempotencyKey: unique("c") },
+        }),
+      ),
     );
     expect(Number(await premiumSpend(org))).toBeLessThanOrEqual(1.1);
     const { organization } = await org.admin.execute(SPEND);
