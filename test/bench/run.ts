@@ -5,8 +5,9 @@ import { usageBench } from "./usage.bench.ts";
 import { requestsBench } from "./requests.bench.ts";
 import { rebalanceBench } from "./rebalance.bench.ts";
 import { spendBench } from "./spend.bench.ts";
+import { membersBench } from "./members.bench.ts";
 
-const BENCHES: BenchModule[] = [usageBench, rebalanceBench, spendBench, requestsBench];
+const BENCHES: BenchModule[] = [usageBench, rebalanceBench, spendBench, requestsBench, membersBench];
 
 const filter = process.argv[2]?.toLowerCase();
 for (const bench of BENCHES.filter((b) => !filter || b.name.toLowerCase().includes(filter))) {
