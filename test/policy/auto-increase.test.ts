@@ -110,10 +110,13 @@ describe.sequential("auto-increase", () => {
     await org.conserved();
   });
 
-  it("skips excluded members and organisations with auto-increase off", async () => {
+  it("skips excluded and suspended members, and organisations with auto-increase off", async () => {
     clock.set(DAY10);
-    const org = await policyOrg(server, { fund: 20_000_000, members: 2 });
-    const [excluded, plain] = org.memberIds as [string, string];
+    const org = await policyOrg(server, { fund: 20_000_000, members: 3 });
+    const [excluded, plain, suspended] = org.memberIds as [string, string, string];
+    await org.admin.execute(`mutation($id: ID!) { setMemberSuspended(memberId: $id, suspended: true) { id } }`, { id: suspended });
+    await org.use(suspended, 450_000); // usage that happened is recorded, but a suspended member gets no bump
+    expect((await org.balance(suspended)).limit).toBe(500_000);
     await org.admin.execute(`mutation($input: OverrideInput!) { setOverride(input: $input) { id } }`, {
       input: { memberId: excluded, excluded: true },
     });
