@@ -103,6 +103,18 @@ describe("setMemberSuspended", () => {
     expect((await seed.admin.execute(SUSPEND, { memberId: ids[0], suspended: false })).setMemberSuspended.suspended).toBe(false);
   });
 
+  it("a suspended member is denied usage until reinstated", async () => {
+    const { seed, ids } = await directory();
+    await seed.admin.execute(`mutation { upsertModel(input: { key: "m", inputPricePerMillion: "1.00", outputPricePerMillion: "1.00" }) { id } }`);
+    const service = await seed.serviceKey();
+    const AUTHORIZE = `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input: $input) { allowed denialReason } }`;
+    const input = { memberId: ids[0], modelKey: "m", estimatedTokens: 1000 };
+    await seed.admin.execute(SUSPEND, { memberId: ids[0], suspended: true });
+    expect((await service.execute(AUTHORIZE, { input })).authorizeUsage).toEqual({ allowed: false, denialReason: "MEMBER_SUSPENDED" });
+    await seed.admin.execute(SUSPEND, { memberId: ids[0], suspended: false });
+    expect((await service.execute(AUTHORIZE, { input })).authorizeUsage).toEqual({ allowed: true, denialReason: null });
+  });
+
   it("refuses plain members, other organisations and anonymous callers", async () => {
     const { seed, ids } = await directory();
     const other = await directory();
