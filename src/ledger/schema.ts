@@ -66,13 +66,18 @@ builder.mutationFields((t) => ({
 }));
 
 builder.prismaObjectFields(OrganizationRef, (t) => ({
-  purchases: t.relatedConnection("purchases", {
-    description: "Token purchases, newest first (admins).",
-    authScopes: { admin: true, operator: true },
-    totalCount: true,
-    cursor: "id",
-    query: () => ({ orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
-  }),
+  purchases: t.relatedConnection(
+    "purchases",
+    {
+      description: "Token purchases, newest first (admins).",
+      authScopes: { admin: true, operator: true },
+      totalCount: true,
+      cursor: "id",
+      query: () => ({ orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+    },
+    { name: "PurchaseConnection" },
+    { name: "PurchaseEdge" },
+  ),
 }));
 
 const AllocationStatusRef = builder.objectRef<AllocationStatus>("AllocationStatus");

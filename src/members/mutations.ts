@@ -61,24 +61,29 @@ async function membersInOrder(context: Context, query: MemberQuery, ids: string[
 }
 
 builder.prismaObjectFields(OrganizationRef, (t) => ({
-  members: t.relatedConnection("members", {
-    description: "Members, oldest first (admins, services and the operator).",
-    authScopes: { admin: true, operator: true, service: true },
-    totalCount: true,
-    cursor: "id",
-    args: { filter: t.arg({ type: MemberFilter }) },
-    query: ({ filter }) => {
-      const where: Prisma.MemberWhereInput = {};
-      const search = filter?.search?.trim();
-      if (search) {
-        if (search.length > 200) throw badInput("filter.search", "filter.search must be at most 200 characters.");
-        where.OR = [{ email: { contains: search, mode: "insensitive" } }, { name: { contains: search, mode: "insensitive" } }];
-      }
-      if (filter?.teamId) where.teamId = decodeId(String(filter.teamId), "Team", "filter.teamId");
-      if (filter?.overridesOnly) where.hasOverride = true;
-      return { where, orderBy: [{ createdAt: "asc" }, { id: "asc" }] };
+  members: t.relatedConnection(
+    "members",
+    {
+      description: "Members, oldest first (admins, services and the operator).",
+      authScopes: { admin: true, operator: true, service: true },
+      totalCount: true,
+      cursor: "id",
+      args: { filter: t.arg({ type: MemberFilter }) },
+      query: ({ filter }) => {
+        const where: Prisma.MemberWhereInput = {};
+        const search = filter?.search?.trim();
+        if (search) {
+          if (search.length > 200) throw badInput("filter.search", "filter.search must be at most 200 characters.");
+          where.OR = [{ email: { contains: search, mode: "insensitive" } }, { name: { contains: search, mode: "insensitive" } }];
+        }
+        if (filter?.teamId) where.teamId = decodeId(String(filter.teamId), "Team", "filter.teamId");
+        if (filter?.overridesOnly) where.hasOverride = true;
+        return { where, orderBy: [{ createdAt: "asc" }, { id: "asc" }] };
+      },
     },
-  }),
+    { name: "MemberConnection" },
+    { name: "MemberEdge" },
+  ),
   defaultLimits: t.field({
     type: DrawLimitsRef,
     description: "Daily and monthly caps on what each member may use, unless overridden for the member.",
