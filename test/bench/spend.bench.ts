@@ -11,7 +11,16 @@ import { openDatabase } from "../../src/db/database.ts";
 import { cycleAt } from "../../src/organizations/cycle.ts";
 import type { Runtime } from "../../src/runtime.ts";
 import { rollUpUsage } from "../../src/spend/analytics.ts";
-import { BenchClient, type BenchModule, type BenchResult, createBenchDatabase, OPERATOR_KEY, round, startBenchServer } from "./support.ts";
+import {
+  BenchClient,
+  type BenchModule,
+  type BenchResult,
+  createBenchDatabase,
+  OPERATOR_KEY,
+  round,
+  runLoad,
+  startBenchServer,
+} from "./support.ts";
 
 const ROWS = Number(process.env.BENCH_SPEND_ROWS ?? 1_000_000);
 const MEMBERS = 1000;
@@ -167,6 +176,69 @@ async function streamExport(url: string, token: string, pid: number) {
   return { status, rows: lines - 1, bytes, seconds, firstByteMs, baseline, peak, quarters };
 }
 
+const HOT_PATH_OPS = 6000;
+const HOT_PATH_CONCURRENCY = 64;
+const RECORD = `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { id } }`;
+
+/**
+ * recordUsage throughput of an organisation without spend thresholds (the alert check costs no query) and
+ * with thresholds that are not reached (one query per charged batch): what alerts cost the hot path.
+ */
+async function hotPath(url: string): Promise<BenchResult[]> {
+  const operator = new BenchClient(url, OPERATOR_KEY, 4);
+  const { createOrganization } = await operator.execute(
+    `mutation { createOrganization(input: { name: "Alerts bench", adminEmail: "admin@alerts.bench", planBudget: "1000000" }) {
+      members(first: 1) { edges { node { id } } } } }`,
+  );
+  const { issueAccessToken } = await operator.execute(`mutation($id: ID!) { issueAccessToken(memberId: $id, ttlSeconds: 86400) }`, {
+    id: createOrganization.members.edges[0].node.id,
+  });
+  const admin = operator.as(issueAccessToken);
+  for (const kind of ["INFERENCE", "TRAINING"]) {
+    await admin.execute(`mutation($kind: TokenKind!) { purchaseTokens(tokens: 200000000, kind: $kind) { id } }`, { kind });
+  }
+  const { addMembers } = await admin.execute(`mutation($members: [MemberInput!]!) { addMembers(members: $members) { id } }`, {
+    members: Array.from({ length: 100 }, (_, i) => ({ email: `m${i}@alerts.bench` })),
+  });
+  const members = (addMembers as { id: string }[]).map((m) => m.id);
+  await admin.execute(`mutation { upsertModel(input: { key: "hot", inputPricePerMillion: "1", outputPricePerMillion: "2" }) { id } }`);
+  const { createApiKey } = await admin.execute(`mutation { createApiKey(name: "bench") { secret } }`);
+  const service = new BenchClient(url, createApiKey.secret, HOT_PATH_CONCURRENCY);
+  const load = (prefix: string) =>
+    runLoad(HOT_PATH_OPS, HOT_PATH_CONCURRENCY, 30_000, (i) =>
+      service.execute(RECORD, {
+        input: {
+          memberId: members[i % members.length],
+          modelKey: "hot",
+          inputTokens: 30,
+          outputTokens: 20,
+          idempotencyKey: `${prefix}-${i}`,
+        },
+      }),
+    );
+  await load("warm");
+  const without = await load("none");
+  await admin.execute(`mutation { setSpendThresholds(percents: [50, 80, 100]) { id } }`);
+  const withThresholds = await load("some");
+  operator.close();
+  admin.close();
+  service.close();
+  const describe = (name: string, result: Awaited<ReturnType<typeof runLoad>>): BenchResult => ({
+    name,
+    metrics: {
+      "ops/s": round(result.opsPerSecond, 0),
+      "p50 ms": round(result.p50, 1),
+      "p95 ms": round(result.p95, 1),
+      errors: result.errors,
+      ...(result.firstError ? { "first error": result.firstError.slice(0, 160) } : {}),
+    },
+  });
+  return [
+    describe(`recordUsage, no spend thresholds (${HOT_PATH_CONCURRENCY} in flight, 100 members)`, without),
+    describe("recordUsage, 3 spend thresholds not reached", withThresholds),
+  ];
+}
+
 export const spendBench: BenchModule = {
   name: "spend views over 1M usage rows",
   async run(): Promise<BenchResult[]> {
@@ -239,6 +311,7 @@ export const spendBench: BenchModule = {
           "RSS by quarter": csv.quarters.map((mb) => round(mb, 0)).join(" / "),
         },
       });
+      results.push(...(await hotPath(server.url)));
     } finally {
       await sql.end();
       await server.stop();
