@@ -1,5 +1,5 @@
 // Model spend: the cycle summary read from the per-model rollups, and the admins' spend thresholds.
-import { Repeater } from "@graphql-yoga/subscription";
+import { Repeater, SlidingBuffer } from "@graphql-yoga/subscription";
 import { Decimal } from "decimal.js";
 import type { Model } from "../db/generated/client.ts";
 import { notFound } from "../errors.ts";
@@ -77,7 +77,8 @@ export const SPEND_EMIT_INTERVAL_MS = 100;
 /**
  * The current summary at once, then a fresh one after each spendChanged event of the organisation. Bursts are
  * coalesced: while a summary is being read or the interval has not passed, further events only mark it stale,
- * and one more summary is read afterwards, so the last one sent always reflects the last change.
+ * and one more summary is read afterwards, so the last one sent always reflects the last change. A subscriber
+ * that reads slowly gets the newest summary (a sliding buffer of one), never a backlog of old ones.
  */
 export function liveSpendSummary(runtime: Runtime, organizationId: string): Repeater<SpendSummary> {
   return new Repeater<SpendSummary>(async (push, stop) => {
@@ -124,5 +125,5 @@ export function liveSpendSummary(runtime: Runtime, organizationId: string): Repe
       if (!busy) schedule();
     }
     stop();
-  });
+  }, new SlidingBuffer(1));
 }
