@@ -33,10 +33,11 @@ src AS (
          md."inputPricePerMillion" AS input_price, md."outputPricePerMillion" AS output_price,
          NULL::uuid AS reservation_id, ${cycleStartOf("$2")} AS cycle_start
     FROM item i
-    JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind" AND b."organizationId" = i.organization_id
+    JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
     JOIN "Organization" o ON o."id" = i.organization_id
     JOIN "Model" md ON md."organizationId" = i.organization_id AND md."key" = i.model_key
-   WHERE i.reservation_id IS NULL
+   -- IS TRUE keeps the planner on the balance's primary key (member, kind) rather than the organisation index.
+   WHERE i.reservation_id IS NULL AND (b."organizationId" = i.organization_id) IS TRUE
   UNION ALL
   SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
          r."memberId", r."kind", r."modelId",

@@ -55,6 +55,8 @@ export async function startBenchServer(env: Record<string, string>): Promise<{ u
       ...env,
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
+    // BENCH_PROFILE=<dir> writes a CPU profile of the server process there.
+    execArgv: [...process.execArgv, ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])],
   });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("bench server did not start within 60 s")), 60_000);
