@@ -74,8 +74,14 @@ function describe(name: string, load: LoadResult, extra: Record<string, string |
   };
 }
 
+/** Each phase starts from clean hot rows: thousands of updates of one row leave dead versions to step over. */
+async function vacuum(pool: pg.Pool): Promise<void> {
+  await pool.query(`VACUUM "Balance", "ModelCycleSpend", "Reservation"`);
+}
+
 /** recordUsage over HTTP for `members`; checks that the database's used grew by exactly what was charged. */
 async function httpRecord(name: string, seeded: Seeded, pool: pg.Pool, members: Seeded["members"], count: number, prefix: string) {
+  await vacuum(pool);
   const before = await usedOf(pool, members.map((m) => m.raw));
   const load = await runLoad(count, CONCURRENCY, MAX_MS, (i) =>
     seeded.service.execute(RECORD, {
@@ -89,6 +95,7 @@ async function httpRecord(name: string, seeded: Seeded, pool: pg.Pool, members: 
 
 /** The same charge statement the service runs, straight through `pg`: one charge per statement (autocommit, one round trip). */
 async function rawRecord(name: string, seeded: Seeded, pool: pg.Pool, members: Seeded["members"], count: number, prefix: string) {
+  await vacuum(pool);
   const before = await usedOf(pool, members.map((m) => m.raw));
   const load = await runLoad(count, CONCURRENCY, MAX_MS, (i) => {
     const now = new Date();
