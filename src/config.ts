@@ -28,6 +28,7 @@ export interface Config {
   maxQueryDepth: number;
   maxQueryTokens: number;
   maxAliases: number;
+  maxQueryCost: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Set when the operator key was generated at this start, so it can be printed once. */
   generatedOperatorKey: boolean;
@@ -139,6 +140,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueryDepth: integer(env, "MAX_QUERY_DEPTH", 12, 2, 100),
     maxQueryTokens: integer(env, "MAX_QUERY_TOKENS", 2000, 100, 100_000),
     maxAliases: integer(env, "MAX_ALIASES", 30, 1, 1000),
+    maxQueryCost: integer(env, "MAX_QUERY_COST", 50_000, 100, 10_000_000),
     logLevel,
     generatedOperatorKey,
   };

@@ -1,5 +1,6 @@
 // Turns the bearer credential of an HTTP request or a graphql-ws connection into a Principal.
 import { decodeGlobalID } from "@pothos/plugin-relay";
+import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { PrismaClient } from "../db/generated/client.ts";
 import { unauthenticated } from "../errors.ts";
@@ -14,11 +15,13 @@ export class Authenticator {
   readonly #prisma: PrismaClient;
   readonly #config: Config;
   readonly #jwt: JwtVerifier;
+  readonly #clock: Clock;
 
-  constructor(prisma: PrismaClient, config: Config, jwt: JwtVerifier) {
+  constructor(prisma: PrismaClient, config: Config, jwt: JwtVerifier, clock: Clock) {
     this.#prisma = prisma;
     this.#config = config;
     this.#jwt = jwt;
+    this.#clock = clock;
   }
 
   /** `header` is the Authorization header (or connection_init's `authorization`). Invalid credentials throw. */
@@ -28,7 +31,7 @@ export class Authenticator {
     if (!credential) return anonymous;
     if (safeEqual(credential, this.#config.operatorApiKey)) return { kind: "OPERATOR" };
     if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(credential);
-    const subject = await this.#jwt.verify(credential);
+    const subject = await this.#jwt.verify(credential, this.#clock.now());
     if (!subject) throw unauthenticated("The access token is invalid or expired.");
     const memberId = memberIdOfSubject(subject);
     if (!memberId) throw unauthenticated("The access token names no member.");

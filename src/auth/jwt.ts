@@ -4,8 +4,8 @@ import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import type { Config } from "../config.ts";
 
 export interface JwtVerifier {
-  /** The subject (`sub`: a member id) of a valid token, or null. */
-  verify(token: string): Promise<string | null>;
+  /** The subject (`sub`: a member id) of a token valid at `now`, or null. */
+  verify(token: string, now: Date): Promise<string | null>;
   issue(memberId: string, ttlSeconds: number, now: Date): Promise<string>;
 }
 
@@ -19,15 +19,16 @@ export function createJwtVerifier(config: Config): JwtVerifier {
   const subject = (payload: JWTPayload) => (typeof payload.sub === "string" && payload.sub ? payload.sub : null);
 
   return {
-    async verify(token) {
+    async verify(token, now) {
+      // Expiry is judged on the server's one clock, the same that stamped the token at issue.
       try {
-        const { payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], ...claims });
+        const { payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], currentDate: now, ...claims });
         return subject(payload);
       } catch {
         if (!jwks) return null;
       }
       try {
-        const { payload } = await jwtVerify(token, jwks, claims);
+        const { payload } = await jwtVerify(token, jwks, { currentDate: now, ...claims });
         return subject(payload);
       } catch {
         return null;

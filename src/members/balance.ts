@@ -5,6 +5,7 @@ import type { Context } from "../context.ts";
 import type { DistributionPolicy } from "../db/generated/client.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
 import type { BalanceSnapshot } from "../events.ts";
+import { cachedPolicy } from "../policy/cache.ts";
 import { type MemberOverride, effectiveBounds } from "../policy/presets.ts";
 
 export interface BalanceView {
@@ -55,6 +56,18 @@ export async function balanceView(
   const policy = (await policyLoader(context).load(balance.organizationId)) ?? NO_POLICY;
   const override = member ?? (await memberOverrideLoader(context).load(balance.memberId)) ?? NO_OVERRIDE;
   return { ...balance, ...effectiveBounds(policy, override, balance.kind) };
+}
+
+/**
+ * A balance event as a subscriber sees it. One context serves a whole subscription, so per-context caches
+ * would keep a stale floor and ceiling: the policy comes from the process-wide cache (evicted on every
+ * policy change) and the member's override is read again for each event.
+ */
+export async function liveBalanceView(context: Context, snapshot: BalanceSnapshot): Promise<BalanceView> {
+  const cached = await cachedPolicy(context.runtime, snapshot.organizationId);
+  memberOverrideLoader(context).clear(snapshot.memberId);
+  const override = (await memberOverrideLoader(context).load(snapshot.memberId)) ?? NO_OVERRIDE;
+  return { ...fromSnapshot(snapshot), ...effectiveBounds(cached?.policy ?? NO_POLICY, override, snapshot.kind) };
 }
 
 export function fromSnapshot(snapshot: BalanceSnapshot): Omit<BalanceView, "floor" | "ceiling"> {

@@ -7,7 +7,7 @@ import type { Balance } from "../db/generated/client.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
 import type { MemberOverride } from "../policy/presets.ts";
 import { badInput, notFound } from "../errors.ts";
-import { type BalanceView, balanceView, fromSnapshot } from "./balance.ts";
+import { type BalanceView, balanceView, liveBalanceView } from "./balance.ts";
 
 export const TeamRef = builder.prismaNode("Team", {
   id: { field: "id" },
@@ -172,7 +172,7 @@ builder.subscriptionFields((t) => ({
       const events = context.runtime.pubsub.subscribe("balanceChanged", memberId);
       return args.kind ? filterAsync(events, (event) => event.kind === args.kind) : events;
     },
-    resolve: (event, _args, context) => balanceView(context, fromSnapshot(event), null),
+    resolve: (event, _args, context) => liveBalanceView(context, event),
   }),
 }));
 

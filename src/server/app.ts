@@ -44,13 +44,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   const pubsubHandle = createAppPubSub(config.redisUrl);
   const jwt = createJwtVerifier(config);
-  const authenticator = new Authenticator(db.prisma, config, jwt);
+  const clock = options.clock ?? systemClock;
+  const authenticator = new Authenticator(db.prisma, config, jwt, clock);
   const runtime: Runtime = {
     config,
     db,
     prisma: db.prisma,
     pubsub: pubsubHandle.pubsub,
-    clock: options.clock ?? systemClock,
+    clock,
     jwt,
     authenticator,
   };

@@ -88,7 +88,7 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
         maxAliases: { n: config.maxAliases },
         maxTokens: { n: config.maxQueryTokens },
         maxDirectives: { n: 50 },
-        costLimit: { maxCost: 20_000 },
+        costLimit: { maxCost: config.maxQueryCost },
         blockFieldSuggestion: { enabled: config.production },
       }),
       inputErrorPlugin(),

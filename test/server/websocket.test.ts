@@ -32,6 +32,30 @@ describe("subscriptions over graphql-ws", () => {
     await client.dispose();
   });
 
+  it("shows the floor and ceiling in force at each event, also after a policy change mid-subscription", async () => {
+    const seed = await seedOrganization(server);
+    await seed.fund(5_000_000);
+    const [memberId] = await seed.addMembers([{}]);
+    const member = await seed.as(memberId!);
+    const { subscription, client } = subscribe(member, `subscription { balanceChanged(kind: INFERENCE) { limit floor ceiling } }`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 600_000 });
+    expect((await subscription.next((e) => e.balanceChanged.limit === 600_000)).balanceChanged).toEqual({
+      limit: 600_000,
+      floor: 500_000,
+      ceiling: 5_000_000,
+    });
+    await seed.admin.execute(`mutation { activatePreset(preset: CONSERVATIVE) { preset } }`);
+    await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 700_000 });
+    expect((await subscription.next((e) => e.balanceChanged.limit === 700_000)).balanceChanged).toEqual({
+      limit: 700_000,
+      floor: 200_000,
+      ceiling: 1_000_000,
+    });
+    subscription.close();
+    await client.dispose();
+  });
+
   it("hides other members' balances from a plain member and other organisations' from admins", async ({ expect }) => {
     const [seed, other] = await Promise.all([seedOrganization(server), seedOrganization(server)]);
     await seed.fund(2_000_000);
