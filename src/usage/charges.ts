@@ -1,17 +1,17 @@
 // Group commit for usage charges. Every charge must update its member's balance row and its model's
 // cycle-spend row, and a row lock is held until the transaction's commit is flushed to disk; charged one
 // by one, a busy member or model would take one disk flush per charge. So the charges that arrive while a
-// batch is being written wait and go together in the next one: one statement, one transaction, one flush.
-// An idle server writes a lone charge at once; under load batches grow by themselves.
+// batch is being written wait and go together in the next one: one statement (its own transaction), one
+// round trip, one flush. An idle server writes a lone charge at once; under load batches grow by themselves.
 import type { Decimal } from "decimal.js";
 import type { TokenKind } from "../db/generated/enums.ts";
 import { balanceSnapshot } from "../ledger/allocations.ts";
-import { inTransaction } from "../ledger/tx.ts";
 import { dayStart } from "../organizations/cycle.ts";
 import { autoIncreaseAfterUsage } from "../policy/auto-increase.ts";
-import type { PendingEvents } from "../pubsub.ts";
+import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import { checkSpendAlerts } from "../spend/alerts.ts";
+import { lazyTransaction } from "./lazy-transaction.ts";
 import { CHARGE_SQL } from "./statements.ts";
 
 /** One usage to charge, as CHARGE_SQL reads it (`ord` is given by the batch). */
@@ -127,19 +127,29 @@ export function chargeUsage(runtime: Runtime, item: ChargeItem): Promise<Charged
 }
 
 /**
- * Writes one batch in one transaction with the auto-increase and spend-alert hooks, then publishes each
- * charge's balance (in order) and the spend change. Rows come back in the items' order.
+ * Writes one batch with one statement (atomic on its own, one round trip), publishes each charge's balance
+ * (in order) and the spend change, then runs the auto-increase and spend-alert hooks, which begin their own
+ * transaction only if they have something to change. Rows come back in the items' order.
  */
 async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promise<ChargedRow[]> {
   const now = runtime.clock.now();
   const payload = JSON.stringify(items.map((item, ord) => ({ ...item, ord })));
-  let charged: ChargedRow[] = [];
-  await inTransaction(runtime, async (tx, events) => {
-    charged = await tx.$queryRawUnsafe<ChargedRow[]>(CHARGE_SQL, payload, sqlTimestamp(now), sqlDate(dayStart(now)));
-    // The charges' own events are queued before anything the hooks change (a bump), which is newer.
-    queueChargeEvents(charged, events, now);
-    await runHooks(tx, runtime, charged, events);
-  });
+  const charged = await runtime.prisma.$queryRawUnsafe<ChargedRow[]>(CHARGE_SQL, payload, sqlTimestamp(now), sqlDate(dayStart(now)));
+  const chargeEvents = new PendingEvents();
+  queueChargeEvents(charged, chargeEvents, now);
+  chargeEvents.publish(runtime.pubsub);
+
+  const hookEvents = new PendingEvents();
+  const hooks = lazyTransaction(runtime);
+  try {
+    await runHooks(hooks.tx, runtime, charged, hookEvents);
+    await hooks.commit();
+    hookEvents.publish(runtime.pubsub);
+  } catch (error) {
+    // The usage is recorded either way; a bump or alert missed here is given by the next charge or rebalancing run.
+    await hooks.rollback(error);
+    console.error("Usage hooks (auto-increase, spend alerts) failed after a charge:", error);
+  }
   return charged;
 }
 
