@@ -8,12 +8,11 @@ import type { BalanceSnapshot } from "../events.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import { balanceSnapshot } from "../ledger/allocations.ts";
 import type { BalanceView } from "../members/balance.ts";
-import { cycleAt } from "../organizations/cycle.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
 import { type ChargeItem, type ChargedRow, chargeUsage, sqlTimestamp } from "./charges.ts";
 import { type AuthorizationDecision, type ModelStanding, decideAuthorization, limitsInForce, reservationCost } from "./rules.ts";
-import { RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
+import { MODEL_STANDING_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {
@@ -82,7 +81,6 @@ interface MemberStandingRow {
   planBudget: Decimal;
   overageLimit: Decimal;
   automaticFallback: boolean;
-  cycleAnchorDay: number;
   defaultDailyLimit: bigint | null;
   defaultMonthlyLimit: bigint | null;
   limit: bigint | null;
@@ -118,34 +116,25 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
   if (actor.onlyMemberId && actor.onlyMemberId !== input.memberId) throw notFound("Member");
   const now = runtime.clock.now();
 
-  const [standing] = await runtime.prisma.$queryRawUnsafe<MemberStandingRow[]>(
-    `SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
-            o."planBudget", o."overageLimit", o."automaticFallback", o."cycleAnchorDay", o."defaultDailyLimit", o."defaultMonthlyLimit",
-            b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay"
-       FROM "Member" m
-       JOIN "Organization" o ON o."id" = m."organizationId"
-       LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = $3::"TokenKind"
-      WHERE m."id" = $1::uuid AND m."organizationId" = $2::uuid`,
-    input.memberId,
-    actor.organizationId,
-    input.kind,
-  );
+  // Both reads at once: the member's standing, and every model's with this cycle's spend.
+  const [[standing], modelRows] = await Promise.all([
+    runtime.prisma.$queryRawUnsafe<MemberStandingRow[]>(
+      `SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
+              o."planBudget", o."overageLimit", o."automaticFallback", o."defaultDailyLimit", o."defaultMonthlyLimit",
+              b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay"
+         FROM "Member" m
+         JOIN "Organization" o ON o."id" = m."organizationId"
+         LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = $3::"TokenKind"
+        WHERE m."id" = $1::uuid AND m."organizationId" = $2::uuid`,
+      input.memberId,
+      actor.organizationId,
+      input.kind,
+    ),
+    runtime.prisma.$queryRawUnsafe<ModelStandingRow[]>(MODEL_STANDING_SQL, actor.organizationId, sqlTimestamp(now)),
+  ]);
   if (!standing) throw notFound("Member");
 
-  const { start: cycleStart } = cycleAt(standing.cycleAnchorDay, now);
-  const models = (
-    await runtime.prisma.$queryRawUnsafe<ModelStandingRow[]>(
-      `SELECT md."id", md."key", md."inputPricePerMillion", md."outputPricePerMillion", md."enabled", md."cap",
-              COALESCE(s."spend", 0) AS "cycleSpend",
-              COALESCE((SELECT sum(r."estimatedCost") FROM "Reservation" r
-                         WHERE r."organizationId" = md."organizationId" AND r."modelId" = md."id" AND r."status" = 'OPEN'), 0) AS "openReservationCost"
-         FROM "Model" md
-         LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = md."organizationId" AND s."modelId" = md."id" AND s."cycleStart" = $2::timestamp
-        WHERE md."organizationId" = $1::uuid`,
-      actor.organizationId,
-      sqlTimestamp(cycleStart),
-    )
-  ).map(
+  const models = modelRows.map(
     (row): ModelStanding => ({
       ...row,
       cycleSpend: row.cycleSpend.toString(),

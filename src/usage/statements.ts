@@ -123,6 +123,20 @@ WINDOW later AS (PARTITION BY u."memberId", u."kind" ORDER BY i.ord DESC ROWS BE
  ORDER BY i.ord`;
 
 /**
+ * What authorizeUsage needs of each model of organisation $1 at $2 (now): prices, switch, cap, spend in the
+ * cycle containing $2, and the estimated cost of its open reservations.
+ */
+export const MODEL_STANDING_SQL = `
+SELECT md."id", md."key", md."inputPricePerMillion", md."outputPricePerMillion", md."enabled", md."cap",
+       COALESCE(s."spend", 0) AS "cycleSpend",
+       COALESCE((SELECT sum(r."estimatedCost") FROM "Reservation" r
+                  WHERE r."organizationId" = md."organizationId" AND r."modelId" = md."id" AND r."status" = 'OPEN'), 0) AS "openReservationCost"
+  FROM "Organization" o
+  JOIN "Model" md ON md."organizationId" = o."id"
+  LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = o."id" AND s."modelId" = md."id" AND s."cycleStart" = ${cycleStartOf("$2")}
+ WHERE o."id" = $1::uuid`;
+
+/**
  * authorizeUsage's hold: $1 reservation id, $2 organisation, $3 member, $4 kind, $5 model, $6 tokens,
  * $7 estimated cost, $8 expiresAt, $9 now. The conditional update takes the tokens only if they are still
  * available, so two authorizations racing for the last tokens cannot both win. No row: not available.
