@@ -7,6 +7,8 @@ import { AUTHORIZE, COMMIT, RECORD, RELEASE, key, usageOrganization } from "./se
 // Mid-cycle, mid-day: a few hours of moves never cross a cycle boundary.
 const clock = new ManualClock("2027-05-12T09:00:00Z"); // ahead of real time: issued tokens stay valid
 const server = await startServer({ clock, env: { RESERVATION_TTL_SECONDS: "120" } });
+// On PostgreSQL, a second process of the same deployment sweeps at the same time.
+const second = server.databaseUrl ? await startServer({ clock, databaseUrl: server.databaseUrl, env: { RESERVATION_TTL_SECONDS: "120" } }) : null;
 const RESERVATION = `query($id: ID!) { node(id: $id) { ... on Reservation { status tokens } } }`;
 
 // One clock for the file: these tests move it, so they run one after the other.
@@ -37,6 +39,20 @@ describe.sequential("usage over time", () => {
     expect(commitUsage.balance).toMatchObject({ used: 3_500, reserved: 500 });
     await server.app.scheduler.runOnce(); // nothing more to expire
     expect(await org.balance()).toMatchObject({ used: 3_500, reserved: 500 });
+  });
+
+  it.skipIf(!second)("expires each reservation exactly once when two server processes sweep at once", async () => {
+    const org = await usageOrganization(server);
+    await org.model("m", { input: "1", output: "1" });
+    const held = await Promise.all(
+      Array.from({ length: 40 }, () => org.service.execute(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 250 } })),
+    );
+    expect(await org.balance()).toMatchObject({ reserved: 10_000 });
+    clock.advance(121_000);
+    await Promise.all([server.app.scheduler.runOnce(), second!.app.scheduler.runOnce(), server.app.scheduler.runOnce()]);
+    expect(await org.balance()).toMatchObject({ reserved: 0, used: 0 });
+    const statuses = await Promise.all(held.map(({ authorizeUsage }) => org.service.execute(RESERVATION, { id: authorizeUsage.reservation.id })));
+    expect(statuses.every(({ node }) => node.status === "EXPIRED")).toBe(true);
   });
 
   it("resets the daily draw limit at 00:00 UTC", async () => {

@@ -196,6 +196,21 @@ describe("commitUsage and releaseReservation", () => {
   });
 });
 
+describe("racing commits of one reservation", () => {
+  it("records every usage committed at once under different keys and closes the reservation once", async () => {
+    const org = await usageOrganization(server);
+    await org.model("m", { input: "1", output: "1" });
+    const { reservation } = await authorize(org, "m", 1_000);
+    const receipts = await Promise.all(
+      [10, 20, 30, 40, 50].map((inputTokens) =>
+        org.service.execute(COMMIT, { input: { reservationId: reservation.id, inputTokens, outputTokens: 0, idempotencyKey: key() } }),
+      ),
+    );
+    expect(new Set(receipts.map((receipt) => receipt.commitUsage.id)).size).toBe(5);
+    expect(await org.balance()).toMatchObject({ used: 150, reserved: 0 });
+  });
+});
+
 describe("idempotency", () => {
   it("returns the first receipt for a retried commit and charges once", async () => {
     const org = await usageOrganization(server);
