@@ -8,7 +8,7 @@ import { CHARGE_SQL } from "../../src/usage/statements.ts";
 import { type BenchModule, type BenchResult, BenchClient, OPERATOR_KEY, type LoadResult, createBenchDatabase, round, runLoad, startBenchServer } from "./support.ts";
 
 const MEMBERS = 100;
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE ?? 16);
 const SPREAD_OPS = Number(process.env.BENCH_OPS ?? 20_000);
 const ONE_MEMBER_OPS = Number(process.env.BENCH_ONE_MEMBER_OPS ?? 10_000);
@@ -126,6 +126,10 @@ async function run(): Promise<BenchResult[]> {
   const server = await startBenchServer({ DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(POOL_SIZE) });
   const pool = new pg.Pool({ connectionString: database.url, max: POOL_SIZE });
   const results: BenchResult[] = [];
+  // Interrupted: still stop the server and drop the database.
+  const interrupted = () => void server.stop().finally(() => database.drop().finally(() => process.exit(130)));
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   try {
     const seeded = await seed(server.url);
     const one = [seeded.members[0]!];
@@ -151,6 +155,8 @@ async function run(): Promise<BenchResult[]> {
     results.push(describe(`authorizeUsage + commitUsage pairs, ${MEMBERS} members`, pairs, { "reserved left": rows[0].reserved }));
     seeded.service.close();
   } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
     await pool.end();
     await server.stop();
     await database.drop();
