@@ -5,6 +5,7 @@ import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import { unauthenticated } from "../errors.ts";
 import { BalanceRef } from "../members/schema.ts";
+import { ModelRef } from "../models/schema.ts";
 import { TokenKindEnum, UsageDenialReasonEnum } from "../schema/enums.ts";
 import "./reservations.ts";
 import { type Authorization, type UsageActor, type UsageReceipt, authorizeUsage, commitUsage, recordUsage, releaseReservation } from "./service.ts";
@@ -19,7 +20,7 @@ function actorOf(context: Context): UsageActor {
   throw unauthenticated();
 }
 
-builder.prismaNode("Reservation", {
+const ReservationRef = builder.prismaNode("Reservation", {
   id: { field: "id" },
   select: { id: true, organizationId: true, memberId: true },
   fields: (t) => ({
@@ -47,20 +48,14 @@ builder.objectType(UsageAuthorizationRef, {
       nullable: true,
       resolve: ({ decision }) => (decision.allowed ? null : decision.reason),
     }),
-    routedModel: t.prismaField({
-      type: "Model",
+    routedModel: t.field({
+      type: ModelRef,
       nullable: true,
       description: "The model to call: the requested one, or a cheaper fallback when its cap is reached.",
-      resolve: (query, { decision }, _args, context) =>
-        decision.routed ? context.runtime.prisma.model.findUnique({ ...query, where: { id: decision.routed.id } }) : null,
+      resolve: ({ routedModel }) => routedModel,
     }),
     fellBack: t.boolean({ resolve: ({ decision }) => decision.fellBack }),
-    reservation: t.prismaField({
-      type: "Reservation",
-      nullable: true,
-      resolve: (query, { reservation }, _args, context) =>
-        reservation ? context.runtime.prisma.reservation.findUnique({ ...query, where: { id: reservation.id } }) : null,
-    }),
+    reservation: t.field({ type: ReservationRef, nullable: true, resolve: ({ reservation }) => reservation }),
   }),
 });
 

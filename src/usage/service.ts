@@ -3,6 +3,7 @@
 // auto-increase and spend-alert hooks see it and commit with it. Events are published after commit.
 import { createHash, randomBytes } from "node:crypto";
 import { Decimal } from "decimal.js";
+import { Prisma, type Model, type Reservation } from "../db/generated/client.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
 import type { BalanceSnapshot } from "../events.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
@@ -23,7 +24,10 @@ export interface UsageActor {
 
 export interface Authorization {
   decision: AuthorizationDecision;
-  reservation: { id: string; expiresAt: Date } | null;
+  /** The routed model's full row, so answering needs no further query. */
+  routedModel: Model | null;
+  /** The reservation held, as stored. */
+  reservation: Reservation | null;
 }
 
 export interface UsageReceipt {
@@ -90,13 +94,7 @@ interface MemberStandingRow {
   usedDay: Date | null;
 }
 
-interface ModelStandingRow {
-  id: string;
-  key: string;
-  inputPricePerMillion: Decimal;
-  outputPricePerMillion: Decimal;
-  enabled: boolean;
-  cap: Decimal | null;
+interface ModelStandingRow extends Model {
   cycleSpend: Decimal;
   openReservationCost: Decimal;
 }
@@ -136,7 +134,9 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
 
   const models = modelRows.map(
     (row): ModelStanding => ({
-      ...row,
+      id: row.id,
+      key: row.key,
+      enabled: row.enabled,
       cycleSpend: row.cycleSpend.toString(),
       openReservationCost: row.openReservationCost.toString(),
       inputPricePerMillion: row.inputPricePerMillion.toString(),
@@ -165,10 +165,12 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
     estimatedTokens,
     now,
   });
-  if (!decision.allowed) return { decision, reservation: null };
+  const routedModel = decision.routed ? (modelRows.find((row) => row.id === decision.routed!.id) ?? null) : null;
+  if (!decision.allowed) return { decision, routedModel, reservation: null };
 
   const reservationId = newId(now);
   const expiresAt = new Date(now.getTime() + runtime.config.reservationTtlSeconds * 1000);
+  const estimatedCost = reservationCost(estimatedTokens, decision.routed);
   const [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(
     RESERVE_SQL,
     reservationId,
@@ -177,14 +179,29 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
     input.kind,
     decision.routed.id,
     estimatedTokens.toString(),
-    reservationCost(estimatedTokens, decision.routed).toFixed(),
+    estimatedCost.toFixed(),
     sqlTimestamp(expiresAt),
     sqlTimestamp(now),
   );
   // Another authorization took the tokens between our read and this conditional update.
-  if (!balance) return { decision: { allowed: false, reason: "INSUFFICIENT_BALANCE", routed: decision.routed, fellBack: decision.fellBack }, reservation: null };
+  if (!balance) {
+    return { decision: { allowed: false, reason: "INSUFFICIENT_BALANCE", routed: decision.routed, fellBack: decision.fellBack }, routedModel, reservation: null };
+  }
   publishBalance(runtime, balanceSnapshot(balance));
-  return { decision, reservation: { id: reservationId, expiresAt } };
+  const reservation: Reservation = {
+    id: reservationId,
+    organizationId: actor.organizationId,
+    memberId: input.memberId,
+    modelId: decision.routed.id,
+    kind: input.kind,
+    tokens: estimatedTokens,
+    estimatedCost: new Prisma.Decimal(estimatedCost.toFixed()),
+    status: "OPEN",
+    expiresAt,
+    createdAt: now,
+    closedAt: null,
+  };
+  return { decision, routedModel, reservation };
 }
 
 // ---------------------------------------------------------------- charge

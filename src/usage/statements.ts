@@ -127,7 +127,7 @@ WINDOW later AS (PARTITION BY u."memberId", u."kind" ORDER BY i.ord DESC ROWS BE
  * cycle containing $2, and the estimated cost of its open reservations.
  */
 export const MODEL_STANDING_SQL = `
-SELECT md."id", md."key", md."inputPricePerMillion", md."outputPricePerMillion", md."enabled", md."cap",
+SELECT md.*,
        COALESCE(s."spend", 0) AS "cycleSpend",
        COALESCE((SELECT sum(r."estimatedCost") FROM "Reservation" r
                   WHERE r."organizationId" = md."organizationId" AND r."modelId" = md."id" AND r."status" = 'OPEN'), 0) AS "openReservationCost"
