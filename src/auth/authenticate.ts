@@ -1,6 +1,5 @@
 // Turns the bearer credential of an HTTP request or a graphql-ws connection into a Principal.
 import { decodeGlobalID } from "@pothos/plugin-relay";
-import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { PrismaClient } from "../db/generated/client.ts";
 import { unauthenticated } from "../errors.ts";
@@ -15,13 +14,11 @@ export class Authenticator {
   readonly #prisma: PrismaClient;
   readonly #config: Config;
   readonly #jwt: JwtVerifier;
-  readonly #clock: Clock;
 
-  constructor(prisma: PrismaClient, config: Config, jwt: JwtVerifier, clock: Clock) {
+  constructor(prisma: PrismaClient, config: Config, jwt: JwtVerifier) {
     this.#prisma = prisma;
     this.#config = config;
     this.#jwt = jwt;
-    this.#clock = clock;
   }
 
   /** `header` is the Authorization header (or connection_init's `authorization`). Invalid credentials throw. */
@@ -31,7 +28,7 @@ export class Authenticator {
     if (!credential) return anonymous;
     if (safeEqual(credential, this.#config.operatorApiKey)) return { kind: "OPERATOR" };
     if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(credential);
-    const subject = await this.#jwt.verify(credential, this.#clock.now());
+    const subject = await this.#jwt.verify(credential);
     if (!subject) throw unauthenticated("The access token is invalid or expired.");
     const memberId = memberIdOfSubject(subject);
     if (!memberId) throw unauthenticated("The access token names no member.");

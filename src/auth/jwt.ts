@@ -4,9 +4,9 @@ import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import type { Config } from "../config.ts";
 
 export interface JwtVerifier {
-  /** The subject (`sub`: a member id) of a token valid at `now`, or null. */
-  verify(token: string, now: Date): Promise<string | null>;
-  issue(memberId: string, ttlSeconds: number, now: Date): Promise<string>;
+  /** The subject (`sub`: a member id) of a valid token, or null. */
+  verify(token: string): Promise<string | null>;
+  issue(memberId: string, ttlSeconds: number): Promise<string>;
 }
 
 export function createJwtVerifier(config: Config): JwtVerifier {
@@ -19,24 +19,24 @@ export function createJwtVerifier(config: Config): JwtVerifier {
   const subject = (payload: JWTPayload) => (typeof payload.sub === "string" && payload.sub ? payload.sub : null);
 
   return {
-    async verify(token, now) {
-      // Expiry is judged on the server's one clock, the same that stamped the token at issue.
+    async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], currentDate: now, ...claims });
+        const { payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], ...claims });
         return subject(payload);
       } catch {
         if (!jwks) return null;
       }
       try {
-        const { payload } = await jwtVerify(token, jwks, { currentDate: now, ...claims });
+        const { payload } = await jwtVerify(token, jwks, claims);
         return subject(payload);
       } catch {
         return null;
       }
     },
-    async issue(memberId, ttlSeconds, now) {
-      // `sub` is the member id exactly as the API shows it (Member.id).
-      const issuedAt = Math.floor(now.getTime() / 1000);
+    async issue(memberId, ttlSeconds) {
+      // `sub` is the member id exactly as the API shows it (Member.id). Token lifetimes are security, not
+      // product time: issue and expiry both follow the system clock, never the (injectable) business clock.
+      const issuedAt = Math.floor(Date.now() / 1000);
       let jwt = new SignJWT({})
         .setProtectedHeader({ alg: "HS256", typ: "JWT" })
         .setSubject(encodeGlobalID("Member", memberId))

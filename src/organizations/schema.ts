@@ -131,7 +131,7 @@ builder.mutationFields((t) => ({
       const member = await context.runtime.prisma.member.findUnique({ where: { id: memberId }, select: { id: true, organizationId: true } });
       if (!member) throw notFound("Member");
       assertMemberVisible(context, member);
-      return context.runtime.jwt.issue(member.id, ttl, context.runtime.clock.now());
+      return context.runtime.jwt.issue(member.id, ttl);
     },
   }),
 }));

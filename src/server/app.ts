@@ -45,7 +45,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const pubsubHandle = createAppPubSub(config.redisUrl);
   const jwt = createJwtVerifier(config);
   const clock = options.clock ?? systemClock;
-  const authenticator = new Authenticator(db.prisma, config, jwt, clock);
+  const authenticator = new Authenticator(db.prisma, config, jwt);
   const runtime: Runtime = {
     config,
     db,

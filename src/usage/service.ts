@@ -13,7 +13,7 @@ import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
 import { type ChargeItem, type ChargedRow, chargeUsage, sqlTimestamp } from "./charges.ts";
 import { type AuthorizationDecision, type ModelStanding, decideAuthorization, limitsInForce, reservationCost } from "./rules.ts";
-import { MODEL_STANDING_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
+import { CAP_POSITION_SQL, LOCK_MODEL_SQL, MODEL_STANDING_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {
@@ -107,7 +107,7 @@ export interface AuthorizeInput {
 }
 
 /** Runs the contract's checks in order and, when allowed, holds a reservation of the estimated tokens. */
-export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input: AuthorizeInput): Promise<Authorization> {
+export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input: AuthorizeInput, attempt = 1): Promise<Authorization> {
   const estimatedTokens = tokens(input.estimatedTokens, "input.estimatedTokens");
   const modelKey = input.modelKey.trim();
   if (modelKey.length < 1 || modelKey.length > 100) throw badInput("input.modelKey", "input.modelKey must be 1 to 100 characters.");
@@ -171,8 +171,7 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
   const reservationId = newId(now);
   const expiresAt = new Date(now.getTime() + runtime.config.reservationTtlSeconds * 1000);
   const estimatedCost = reservationCost(estimatedTokens, decision.routed);
-  const [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(
-    RESERVE_SQL,
+  const hold = [
     reservationId,
     actor.organizationId,
     input.memberId,
@@ -182,7 +181,19 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
     estimatedCost.toFixed(),
     sqlTimestamp(expiresAt),
     sqlTimestamp(now),
-  );
+  ];
+  let balance: BalanceRow | undefined;
+  if (decision.routed.cap === null) {
+    [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(RESERVE_SQL, ...hold);
+  } else {
+    const held = await holdUnderCap(runtime, actor.organizationId, decision.routed.id, new Decimal(decision.routed.cap), now, hold);
+    if (held === "capped") {
+      // Others filled the cap since our read: decide again on fresh numbers (that may route to a fallback).
+      if (attempt < 3) return authorizeUsage(runtime, actor, input, attempt + 1);
+      return { decision: { allowed: false, reason: "MODEL_CAP_REACHED", routed: decision.routed, fellBack: decision.fellBack }, routedModel, reservation: null };
+    }
+    balance = held;
+  }
   // Another authorization took the tokens between our read and this conditional update.
   if (!balance) {
     return { decision: { allowed: false, reason: "INSUFFICIENT_BALANCE", routed: decision.routed, fellBack: decision.fellBack }, routedModel, reservation: null };
@@ -202,6 +213,28 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
     closedAt: null,
   };
   return { decision, routedModel, reservation };
+}
+
+/**
+ * Holds a reservation on a capped model only while the model is below its cap. The model row lock makes
+ * concurrent holds on it take turns, and each reads the position in a fresh statement after the lock, so
+ * a burst overshoots the cap by at most one reservation's estimate.
+ */
+async function holdUnderCap(
+  runtime: Runtime,
+  organizationId: string,
+  modelId: string,
+  cap: Decimal,
+  now: Date,
+  hold: string[],
+): Promise<BalanceRow | undefined | "capped"> {
+  return runtime.prisma.$transaction(async (tx) => {
+    await tx.$queryRawUnsafe(LOCK_MODEL_SQL, modelId);
+    const [row] = await tx.$queryRawUnsafe<{ position: { toString(): string } }[]>(CAP_POSITION_SQL, organizationId, modelId, sqlTimestamp(now));
+    if (new Decimal(row?.position.toString() ?? "0").gte(cap)) return "capped" as const;
+    const [balance] = await tx.$queryRawUnsafe<BalanceRow[]>(RESERVE_SQL, ...hold);
+    return balance;
+  });
 }
 
 // ---------------------------------------------------------------- charge

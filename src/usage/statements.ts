@@ -156,6 +156,21 @@ reservation AS (
 )
 SELECT b.* FROM balance b, reservation r`;
 
+/**
+ * A capped model's position, read after its row is locked (see holdUnderCap): this cycle's spend plus the
+ * estimated cost of its open reservations. $1 organisation, $2 model, $3 now.
+ */
+export const CAP_POSITION_SQL = `
+SELECT COALESCE((SELECT s."spend" FROM "ModelCycleSpend" s
+                  WHERE s."organizationId" = o."id" AND s."modelId" = $2::uuid AND s."cycleStart" = ${cycleStartOf("$3")}), 0)
+     + COALESCE((SELECT sum(r."estimatedCost") FROM "Reservation" r
+                  WHERE r."organizationId" = o."id" AND r."modelId" = $2::uuid AND r."status" = 'OPEN'), 0) AS "position"
+  FROM "Organization" o
+ WHERE o."id" = $1::uuid`;
+
+/** Serializes holds on one capped model: $1 model. */
+export const LOCK_MODEL_SQL = `SELECT "id" FROM "Model" WHERE "id" = $1::uuid FOR UPDATE`;
+
 /** releaseReservation: $1 reservation, $2 organisation, $3 member restriction (null: any), $4 now. */
 export const RELEASE_SQL = `
 WITH released AS (
