@@ -9,8 +9,8 @@ import { isNodeVisible } from "./auth/access.ts";
 import { isAdmin } from "./auth/principal.ts";
 import type { Context } from "./context.ts";
 import type { PrismaClient } from "./db/generated/client.ts";
-import { getDatamodel } from "./db/generated/pothos-types.ts";
 import type PrismaTypes from "./db/generated/pothos-types.ts";
+import { getDatamodel } from "./db/generated/pothos-types.ts";
 import { forbidden, unauthenticated } from "./errors.ts";
 
 export const builder = new SchemaBuilder<{
@@ -48,8 +48,7 @@ export const builder = new SchemaBuilder<{
       member: context.principal.kind === "MEMBER",
       service: context.principal.kind === "SERVICE",
     }),
-    unauthorizedError: (_parent, context) =>
-      context.principal.kind === "ANONYMOUS" ? unauthenticated() : forbidden(),
+    unauthorizedError: (_parent, context) => (context.principal.kind === "ANONYMOUS" ? unauthenticated() : forbidden()),
   },
   prisma: {
     client: (context) => context.runtime.prisma as PrismaClient,

@@ -23,14 +23,11 @@ export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not
 export const forbidden = (message = "You are not allowed to do this.") => new AppError("FORBIDDEN", message);
 export const unauthenticated = (message = "Authentication required.") => new AppError("UNAUTHENTICATED", message);
 /** `field` names the offending input, e.g. "input.amount". */
-export const badInput = (field: string, message: string) =>
-  new AppError("BAD_USER_INPUT", message, { field });
+export const badInput = (field: string, message: string) => new AppError("BAD_USER_INPUT", message, { field });
 export const insufficientPool = (needed: bigint, available: bigint) =>
-  new AppError(
-    "INSUFFICIENT_POOL",
-    `The pool has ${available} tokens; this needs ${needed}. Buy tokens or lower the amount.`,
-    { needed: Number(needed), available: Number(available) },
-  );
+  new AppError("INSUFFICIENT_POOL", `The pool has ${available} tokens; this needs ${needed}. Buy tokens or lower the amount.`, {
+    needed: Number(needed),
+    available: Number(available),
+  });
 export const conflict = (message: string) => new AppError("CONFLICT", message);
-export const rateLimited = (message: string, retryAfterSeconds: number) =>
-  new AppError("RATE_LIMITED", message, { retryAfterSeconds });
+export const rateLimited = (message: string, retryAfterSeconds: number) => new AppError("RATE_LIMITED", message, { retryAfterSeconds });

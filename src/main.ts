@@ -1,9 +1,9 @@
 // Entry point: read the configuration, start the server, stop gracefully on SIGTERM/SIGINT.
-import { ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { buildApp } from "./server/app.ts";
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
@@ -16,7 +16,9 @@ async function main(): Promise<void> {
   const app = await buildApp({ config, processMetrics: true });
   const url = await app.start();
   const where = config.databaseUrl ? "PostgreSQL" : `embedded PGlite in ${config.dataDir}`;
-  console.log(`Tokenwarden listening on ${url.replace("127.0.0.1", config.host === "0.0.0.0" ? "localhost" : config.host)}/graphql (${where}${config.redisUrl ? ", events through Redis" : ""})`);
+  console.log(
+    `Tokenwarden listening on ${url.replace("127.0.0.1", config.host === "0.0.0.0" ? "localhost" : config.host)}/graphql (${where}${config.redisUrl ? ", events through Redis" : ""})`,
+  );
   if (config.generatedOperatorKey) {
     console.log(`Operator API key (generated, kept in ${config.dataDir ?? "./.data"}/secrets.json; shown once): ${config.operatorApiKey}`);
   }

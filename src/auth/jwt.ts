@@ -1,6 +1,6 @@
 // Access tokens: HS256 with the server's secret, or an identity provider's JWKS where configured.
 import { encodeGlobalID } from "@pothos/plugin-relay";
-import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload } from "jose";
+import { createRemoteJWKSet, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import type { Config } from "../config.ts";
 
 export interface JwtVerifier {

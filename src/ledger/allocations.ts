@@ -2,8 +2,8 @@
 // Each call is a fixed number of set-based SQL statements inside the caller's transaction:
 // balance rows are locked in member-id order first, then the pool row, so concurrent callers never deadlock.
 import type { LedgerEntryType, TokenKind } from "../db/generated/enums.ts";
-import type { BalanceSnapshot } from "../events.ts";
 import { insufficientPool } from "../errors.ts";
+import type { BalanceSnapshot } from "../events.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Tx } from "./tx.ts";
 

@@ -6,7 +6,7 @@ import type { DistributionPolicy } from "../db/generated/client.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
 import type { BalanceSnapshot } from "../events.ts";
 import { cachedPolicy } from "../policy/cache.ts";
-import { type MemberOverride, effectiveBounds } from "../policy/presets.ts";
+import { effectiveBounds, type MemberOverride } from "../policy/presets.ts";
 
 export interface BalanceView {
   memberId: string;

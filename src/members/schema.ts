@@ -1,12 +1,12 @@
 // Member, Team, Balance, AllocationOverride and DrawLimits types, and the member(id) query.
 import { assertMemberVisible, decodeId } from "../auth/access.ts";
 import { builder } from "../builder.ts";
-import { RoleEnum, TokenKindEnum } from "../schema/enums.ts";
 import type { Context } from "../context.ts";
 import type { Balance } from "../db/generated/client.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
-import type { MemberOverride } from "../policy/presets.ts";
 import { badInput, notFound } from "../errors.ts";
+import type { MemberOverride } from "../policy/presets.ts";
+import { RoleEnum, TokenKindEnum } from "../schema/enums.ts";
 import { type BalanceView, balanceView, liveBalanceView } from "./balance.ts";
 
 export const TeamRef = builder.prismaNode("Team", {
@@ -85,7 +85,15 @@ type MemberWithBalances = MemberOverride & { id: string; organizationId: string;
 function resolveBalance(kind: TokenKind) {
   return (member: MemberWithBalances, _args: unknown, context: Context) => {
     const row = member.balances.find((balance) => balance.kind === kind);
-    const balance = row ?? { memberId: member.id, organizationId: member.organizationId, kind, limit: 0n, used: 0n, reserved: 0n, lastAutoIncreaseAt: null };
+    const balance = row ?? {
+      memberId: member.id,
+      organizationId: member.organizationId,
+      kind,
+      limit: 0n,
+      used: 0n,
+      reserved: 0n,
+      lastAutoIncreaseAt: null,
+    };
     return balanceView(context, balance, member);
   };
 }
@@ -133,7 +141,6 @@ export const MemberRef = builder.prismaNode("Member", {
   }),
 });
 
-
 builder.queryFields((t) => ({
   member: t.prismaField({
     type: "Member",
@@ -166,7 +173,10 @@ builder.subscriptionFields((t) => ({
       } else {
         throw badInput("memberId", "Services must name the member (memberId).");
       }
-      const member = await context.runtime.prisma.member.findUnique({ where: { id: memberId }, select: { id: true, organizationId: true } });
+      const member = await context.runtime.prisma.member.findUnique({
+        where: { id: memberId },
+        select: { id: true, organizationId: true },
+      });
       if (!member) throw notFound("Member");
       assertMemberVisible(context, member);
       const events = context.runtime.pubsub.subscribe("balanceChanged", memberId);

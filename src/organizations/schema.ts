@@ -1,6 +1,6 @@
 // Organization, Viewer, and the operator's mutations.
 import { assertMemberVisible, decodeId, organizationScope } from "../auth/access.ts";
-import { principalName, organizationOf } from "../auth/principal.ts";
+import { organizationOf, principalName } from "../auth/principal.ts";
 import { builder } from "../builder.ts";
 import { badInput, notFound } from "../errors.ts";
 import { cycleAt } from "./cycle.ts";
@@ -50,9 +50,7 @@ builder.objectType(ViewerRef, {
       type: "Organization",
       nullable: true,
       resolve: (query, viewer, _args, context) =>
-        viewer.organizationId
-          ? context.runtime.prisma.organization.findUnique({ ...query, where: { id: viewer.organizationId } })
-          : null,
+        viewer.organizationId ? context.runtime.prisma.organization.findUnique({ ...query, where: { id: viewer.organizationId } }) : null,
     }),
   }),
 });
@@ -128,7 +126,10 @@ builder.mutationFields((t) => ({
       if (!Number.isInteger(ttl) || ttl < 60 || ttl > 30 * 86_400) {
         throw badInput("ttlSeconds", "ttlSeconds must be from 60 to 2592000 (30 days).");
       }
-      const member = await context.runtime.prisma.member.findUnique({ where: { id: memberId }, select: { id: true, organizationId: true } });
+      const member = await context.runtime.prisma.member.findUnique({
+        where: { id: memberId },
+        select: { id: true, organizationId: true },
+      });
       if (!member) throw notFound("Member");
       assertMemberVisible(context, member);
       return context.runtime.jwt.issue(member.id, ttl);

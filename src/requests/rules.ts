@@ -43,7 +43,10 @@ export interface RateDecision {
  */
 export function rateLimit(recent: Date[], now: Date, perHour: number): RateDecision {
   const windowStart = now.getTime() - RATE_WINDOW_SECONDS * 1000;
-  const inWindow = recent.map((at) => at.getTime()).filter((at) => at > windowStart).sort((a, b) => a - b);
+  const inWindow = recent
+    .map((at) => at.getTime())
+    .filter((at) => at > windowStart)
+    .sort((a, b) => a - b);
   if (inWindow.length < perHour) return { allowed: true, retryAfterSeconds: 0 };
   // The request that must leave the window before one more fits.
   const leaving = inWindow[inWindow.length - perHour]!;

@@ -1,7 +1,7 @@
 // TokenRequest and its audit trail; asking, cancelling, bulk decisions, auto-approval settings, and the live streams.
 import { queryFromInfo } from "@pothos/plugin-prisma";
-import type { GraphQLResolveInfo } from "graphql";
 import { encodeGlobalID } from "@pothos/plugin-relay";
+import type { GraphQLResolveInfo } from "graphql";
 import { decodeId, requireAdmin } from "../auth/access.ts";
 import { isAdmin } from "../auth/principal.ts";
 import { builder } from "../builder.ts";
@@ -10,11 +10,18 @@ import type { Prisma } from "../db/generated/client.ts";
 import { badInput, forbidden, unauthenticated } from "../errors.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { TokenKindEnum, TokenRequestStatusEnum } from "../schema/enums.ts";
-import { MAX_DECISION_IDS, ageSeconds, remaining } from "./rules.ts";
-import { type DecisionResult, type RequestLoader, cancelTokenRequest, decideTokenRequests, requestTokens, setAutoApproval } from "./service.ts";
-import { type RequestScope, countPending, pendingCounts, requestChanges } from "./streams.ts";
+import { ageSeconds, MAX_DECISION_IDS, remaining } from "./rules.ts";
+import {
+  cancelTokenRequest,
+  type DecisionResult,
+  decideTokenRequests,
+  type RequestLoader,
+  requestTokens,
+  setAutoApproval,
+} from "./service.ts";
+import { countPending, pendingCounts, type RequestScope, requestChanges } from "./streams.ts";
 
-const TokenRequestDecisionRef = builder.prismaObject("TokenRequestDecision", {
+builder.prismaObject("TokenRequestDecision", {
   description: "One entry of a request's audit trail: who decided what, when and why.",
   fields: (t) => ({
     status: t.field({ type: TokenRequestStatusEnum, resolve: (decision) => decision.status }),
@@ -157,10 +164,7 @@ function listWhere(context: Context, args: ListArgs): Prisma.TokenRequestWhereIn
   const search = args.search?.trim();
   if (search) {
     if (search.length > 200) throw badInput("search", "search must be at most 200 characters.");
-    member.OR = [
-      { email: { contains: search, mode: "insensitive" } },
-      { name: { contains: search, mode: "insensitive" } },
-    ];
+    member.OR = [{ email: { contains: search, mode: "insensitive" } }, { name: { contains: search, mode: "insensitive" } }];
   }
   if (Object.keys(member).length > 0) where.member = member;
   return where;
@@ -211,7 +215,8 @@ function decisionTarget(ids: readonly (string | number)[] | null | undefined, al
   if (allPending) return null;
   if (!ids) throw badInput("ids", "Give the ids of the requests to decide, or allPending: true.");
   if (ids.length === 0) throw badInput("ids", "ids must name at least one request.");
-  if (ids.length > MAX_DECISION_IDS) throw badInput("ids", `ids may name at most ${MAX_DECISION_IDS} requests; use allPending: true for more.`);
+  if (ids.length > MAX_DECISION_IDS)
+    throw badInput("ids", `ids may name at most ${MAX_DECISION_IDS} requests; use allPending: true for more.`);
   return ids.map((id, index) => decodeId(String(id), "TokenRequest", `ids.${index}`));
 }
 
@@ -274,7 +279,9 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, context, info) => {
       const admin = requireAdmin(context);
       const ids = decisionTarget(args.ids, args.allPending);
-      return bulkView(await decideTokenRequests(context.runtime, admin, "APPROVED", { ids, note: args.note }, requestLoader(context, info)));
+      return bulkView(
+        await decideTokenRequests(context.runtime, admin, "APPROVED", { ids, note: args.note }, requestLoader(context, info)),
+      );
     },
   }),
   rejectTokenRequests: t.field({
@@ -285,7 +292,9 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, context, info) => {
       const admin = requireAdmin(context);
       const ids = decisionTarget(args.ids, args.allPending);
-      return bulkView(await decideTokenRequests(context.runtime, admin, "REJECTED", { ids, note: args.note }, requestLoader(context, info)));
+      return bulkView(
+        await decideTokenRequests(context.runtime, admin, "REJECTED", { ids, note: args.note }, requestLoader(context, info)),
+      );
     },
   }),
   setAutoApproval: t.prismaField({

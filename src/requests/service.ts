@@ -6,12 +6,12 @@ import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import {
+  autoApproves,
   MAX_NOTE_LENGTH,
   MAX_REASON_LENGTH,
-  RATE_WINDOW_SECONDS,
-  autoApproves,
   pendingKey,
   planApprovals,
+  RATE_WINDOW_SECONDS,
   rateLimit,
   remaining,
   validateAmount,
@@ -116,7 +116,15 @@ export async function requestTokens(runtime: Runtime, requester: Requester, inpu
         const note = `Approved automatically: at most ${settings.maxAmount} tokens while the pool keeps ${settings.poolReserve}.`;
         await moveAllocations(
           tx,
-          { organizationId, kind, type: "REQUEST_APPROVAL", changes: [{ memberId, delta: amount }], reference: created.id, actorId: null, note },
+          {
+            organizationId,
+            kind,
+            type: "REQUEST_APPROVAL",
+            changes: [{ memberId, delta: amount }],
+            reference: created.id,
+            actorId: null,
+            note,
+          },
           events,
         );
         await tx.tokenRequest.update({
@@ -124,7 +132,15 @@ export async function requestTokens(runtime: Runtime, requester: Requester, inpu
           data: { status: "APPROVED", pendingKey: null, decidedAt: now, decisionNote: note, autoApproved: true },
         });
         await tx.tokenRequestDecision.create({
-          data: { organizationId, requestId: created.id, status: "APPROVED", automatic: true, actorPrincipal: "SYSTEM", note, createdAt: now },
+          data: {
+            organizationId,
+            requestId: created.id,
+            status: "APPROVED",
+            automatic: true,
+            actorPrincipal: "SYSTEM",
+            note,
+            createdAt: now,
+          },
         });
       }
     }
@@ -230,9 +246,7 @@ export async function decideTokenRequests<R>(
     const now = runtime.clock.now();
     const wanted =
       input.ids ??
-      (
-        await tx.tokenRequest.findMany({ where: { organizationId, status: "PENDING" }, select: { id: true } })
-      ).map((row) => row.id);
+      (await tx.tokenRequest.findMany({ where: { organizationId, status: "PENDING" }, select: { id: true } })).map((row) => row.id);
     const locked = await tx.$queryRawUnsafe<LockedRequest[]>(
       `SELECT "id", "memberId", "kind", "amount", "status", "createdAt" FROM "TokenRequest"
         WHERE "id" = ANY($1::uuid[]) AND "organizationId" = $2::uuid
@@ -303,7 +317,9 @@ export async function decideTokenRequests<R>(
         note,
         now,
       );
-      events.add("tokenRequestsChanged", organizationId, { requests: decided.map((row) => ({ requestId: row.id, memberId: row.memberId })) });
+      events.add("tokenRequestsChanged", organizationId, {
+        requests: decided.map((row) => ({ requestId: row.id, memberId: row.memberId })),
+      });
     }
 
     // Named ids answer in the order given; `allPending` answers oldest first.

@@ -29,8 +29,9 @@ function changeBatches(runtime: Runtime, scope: RequestScope): AsyncIterable<Tok
       bulk.return?.();
     });
     const forward = async <T>(source: AsyncIterator<T>, events: (value: T) => TokenRequestEvent[]) => {
-      let next: IteratorResult<T>;
-      while (!(next = await source.next()).done) {
+      for (;;) {
+        const next = await source.next();
+        if (next.done) break;
         const batch = events(next.value).filter(visible);
         if (batch.length > 0) await push(batch);
       }
@@ -45,8 +46,9 @@ export function requestChanges(runtime: Runtime, scope: RequestScope): AsyncIter
   return new Repeater<TokenRequestEvent>(async (push, stop) => {
     const batches = changeBatches(runtime, scope)[Symbol.asyncIterator]();
     stop.then(() => batches.return?.());
-    let next: IteratorResult<TokenRequestEvent[]>;
-    while (!(next = await batches.next()).done) {
+    for (;;) {
+      const next = await batches.next();
+      if (next.done) break;
       for (const event of next.value) await push(event);
     }
     stop();

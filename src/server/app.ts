@@ -78,7 +78,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
       const known = error instanceof AppError;
       if (!known) console.error(`GET ${url.pathname} failed:`, error);
       if (!response.headersSent) {
-        const status = known ? ({ UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404 } as Record<string, number>)[error.code] ?? 400 : 500;
+        const status = known
+          ? (({ UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404 } as Record<string, number>)[error.code] ?? 400)
+          : 500;
         response.writeHead(status, { "content-type": "application/json" });
         response.end(JSON.stringify({ error: known ? { code: error.code, message: error.message } : { code: "INTERNAL_SERVER_ERROR" } }));
       } else {

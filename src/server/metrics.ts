@@ -1,5 +1,5 @@
 // Prometheus metrics for /metrics; one registry per app so tests can run several apps in one process.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export class Metrics {
   readonly registry = new Registry();

@@ -17,7 +17,8 @@ interface ServerContext {
 export type Yoga = YogaServerInstance<ServerContext, Context>;
 
 /** Input coercion failures (our scalars, enums, missing fields) are the caller's mistake: BAD_USER_INPUT. */
-const INPUT_ERROR = /^(Variable "\$[^"]+" got invalid value|Variable "\$[^"]+" of required type|Expected value of type|Argument "[^"]+" of required type|Field "[^"]+" of required type|Int cannot represent|Enum "[^"]+" cannot represent)/;
+const INPUT_ERROR =
+  /^(Variable "\$[^"]+" got invalid value|Variable "\$[^"]+" of required type|Expected value of type|Argument "[^"]+" of required type|Field "[^"]+" of required type|Int cannot represent|Enum "[^"]+" cannot represent)/;
 
 function inputErrorPlugin(): Plugin {
   const relabel = (errors: readonly Error[]) => {
@@ -28,9 +29,11 @@ function inputErrorPlugin(): Plugin {
     }
   };
   return {
-    onValidate: () => ({ result }) => {
-      relabel(result);
-    },
+    onValidate:
+      () =>
+      ({ result }) => {
+        relabel(result);
+      },
     onExecute: () => ({
       onExecuteDone: ({ result }) => {
         if ("errors" in result && result.errors) relabel(result.errors);

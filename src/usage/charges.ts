@@ -99,8 +99,11 @@ class ChargeQueue {
 
   async #write(batch: Waiting[]): Promise<void> {
     try {
-      const rows = await chargeBatch(this.#runtime, batch.map((waiting) => waiting.item));
-      batch.forEach((waiting, index) => waiting.resolve(rows[index]!));
+      const rows = await chargeBatch(
+        this.#runtime,
+        batch.map((waiting) => waiting.item),
+      );
+      for (const [index, waiting] of batch.entries()) waiting.resolve(rows[index]!);
     } catch (error) {
       if (batch.length === 1) {
         batch[0]!.reject(error);
@@ -178,9 +181,19 @@ async function runHooks(tx: HookTx, runtime: Runtime, rows: ChargedRow[], events
     spends.set(`${row.organizationId}:${row.modelId}:${row.cycleStart!.getTime()}`, row);
   }
   for (const row of balances.values()) {
-    await autoIncreaseAfterUsage(tx, runtime, { organizationId: row.organizationId!, memberId: row.memberId!, kind: row.kind!, limit: row.limit!, used: row.used! }, events);
+    await autoIncreaseAfterUsage(
+      tx,
+      runtime,
+      { organizationId: row.organizationId!, memberId: row.memberId!, kind: row.kind!, limit: row.limit!, used: row.used! },
+      events,
+    );
   }
   for (const row of spends.values()) {
-    await checkSpendAlerts(tx, runtime, { organizationId: row.organizationId!, modelId: row.modelId!, cycleStart: row.cycleStart! }, events);
+    await checkSpendAlerts(
+      tx,
+      runtime,
+      { organizationId: row.organizationId!, modelId: row.modelId!, cycleStart: row.cycleStart! },
+      events,
+    );
   }
 }

@@ -34,7 +34,10 @@ export function lazyTransaction(runtime: Runtime): LazyTransaction {
         });
     }));
 
-  const call = (target: (real: Tx) => (...args: unknown[]) => unknown) => (...args: unknown[]) => begin().then((real) => target(real)(...args));
+  const call =
+    (target: (real: Tx) => (...args: unknown[]) => unknown) =>
+    (...args: unknown[]) =>
+      begin().then((real) => target(real)(...args));
   const tx = new Proxy({} as Tx, {
     get(_target, property) {
       if (typeof property !== "string" || property === "then") return undefined;

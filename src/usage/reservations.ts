@@ -15,7 +15,15 @@ export async function expireReservations(runtime: Runtime): Promise<number> {
   let changed = 0;
   for (;;) {
     const balances = await runtime.prisma.$queryRawUnsafe<
-      { memberId: string; organizationId: string; kind: TokenKind; limit: bigint; used: bigint; reserved: bigint; lastAutoIncreaseAt: Date | null }[]
+      {
+        memberId: string;
+        organizationId: string;
+        kind: TokenKind;
+        limit: bigint;
+        used: bigint;
+        reserved: bigint;
+        lastAutoIncreaseAt: Date | null;
+      }[]
     >(EXPIRE_SQL, now, BATCH);
     for (const balance of balances) publishBalance(runtime, balanceSnapshot(balance));
     changed += balances.length;

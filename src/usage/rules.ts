@@ -35,18 +35,27 @@ export interface ModelStanding extends PricedModel {
 }
 
 /** Cost of a call: input and output tokens at the model's prices per million, rounded to 8 decimals. */
-export function usageCost(inputTokens: bigint | number, outputTokens: bigint | number, model: Pick<PricedModel, "inputPricePerMillion" | "outputPricePerMillion">): Decimal {
+export function usageCost(
+  inputTokens: bigint | number,
+  outputTokens: bigint | number,
+  model: Pick<PricedModel, "inputPricePerMillion" | "outputPricePerMillion">,
+): Decimal {
   const input = new Exact(inputTokens.toString()).times(new Exact(model.inputPricePerMillion.toString()));
   const output = new Exact(outputTokens.toString()).times(new Exact(model.outputPricePerMillion.toString()));
   return new Decimal(input.plus(output).div(1_000_000).toDecimalPlaces(MONEY_DECIMALS, Decimal.ROUND_HALF_UP).toFixed());
 }
 
 /** What a reservation holds against the cap: every estimated token at the model's higher price. */
-export function reservationCost(tokens: bigint | number, model: Pick<PricedModel, "inputPricePerMillion" | "outputPricePerMillion">): Decimal {
+export function reservationCost(
+  tokens: bigint | number,
+  model: Pick<PricedModel, "inputPricePerMillion" | "outputPricePerMillion">,
+): Decimal {
   const input = new Exact(model.inputPricePerMillion.toString());
   const output = new Exact(model.outputPricePerMillion.toString());
   const price = Decimal.max(input, output);
-  return new Decimal(new Exact(tokens.toString()).times(price).div(1_000_000).toDecimalPlaces(MONEY_DECIMALS, Decimal.ROUND_HALF_UP).toFixed());
+  return new Decimal(
+    new Exact(tokens.toString()).times(price).div(1_000_000).toDecimalPlaces(MONEY_DECIMALS, Decimal.ROUND_HALF_UP).toFixed(),
+  );
 }
 
 /** Input plus output price: how "expensive" a model is when choosing a fallback. */
@@ -106,7 +115,10 @@ export interface DrawLimits {
 }
 
 /** The member's own draw limits when it has an override, else the organisation's defaults. */
-export function limitsInForce(member: { hasLimitsOverride: boolean; dailyLimit: bigint | null; monthlyLimit: bigint | null }, defaults: DrawLimits): DrawLimits {
+export function limitsInForce(
+  member: { hasLimitsOverride: boolean; dailyLimit: bigint | null; monthlyLimit: bigint | null },
+  defaults: DrawLimits,
+): DrawLimits {
   return member.hasLimitsOverride ? { daily: member.dailyLimit, monthly: member.monthlyLimit } : defaults;
 }
 
@@ -139,7 +151,7 @@ export function decideAuthorization(snapshot: AuthorizationSnapshot): Authorizat
   });
   if (snapshot.suspended) return deny("MEMBER_SUSPENDED");
   const requested = snapshot.requested;
-  if (!requested || !requested.enabled) return deny("MODEL_DISABLED");
+  if (!requested?.enabled) return deny("MODEL_DISABLED");
   if (budgetExhausted(snapshot.organizationSpend, snapshot.planBudget, snapshot.overageLimit)) return deny("BUDGET_EXHAUSTED");
 
   let routed = requested;

@@ -8,7 +8,15 @@ import { BalanceRef } from "../members/schema.ts";
 import { ModelRef } from "../models/schema.ts";
 import { TokenKindEnum, UsageDenialReasonEnum } from "../schema/enums.ts";
 import "./reservations.ts";
-import { type Authorization, type UsageActor, type UsageReceipt, authorizeUsage, commitUsage, recordUsage, releaseReservation } from "./service.ts";
+import {
+  type Authorization,
+  authorizeUsage,
+  commitUsage,
+  recordUsage,
+  releaseReservation,
+  type UsageActor,
+  type UsageReceipt,
+} from "./service.ts";
 
 /** Services and admins act for any member of their organisation; a member only for itself. */
 function actorOf(context: Context): UsageActor {
@@ -62,18 +70,27 @@ builder.objectType(UsageAuthorizationRef, {
 const UsageReceiptRef = builder.objectRef<UsageReceipt>("UsageReceipt");
 builder.objectType(UsageReceiptRef, {
   fields: (t) => ({
-    id: t.id({ description: "Same id for a retried call with the same idempotency key.", resolve: (receipt) => encodeGlobalID("UsageRecord", receipt.id) }),
+    id: t.id({
+      description: "Same id for a retried call with the same idempotency key.",
+      resolve: (receipt) => encodeGlobalID("UsageRecord", receipt.id),
+    }),
     member: t.prismaField({
       type: "Member",
-      resolve: (query, receipt, _args, context) => context.runtime.prisma.member.findUniqueOrThrow({ ...query, where: { id: receipt.memberId } }),
+      resolve: (query, receipt, _args, context) =>
+        context.runtime.prisma.member.findUniqueOrThrow({ ...query, where: { id: receipt.memberId } }),
     }),
     model: t.prismaField({
       type: "Model",
-      resolve: (query, receipt, _args, context) => context.runtime.prisma.model.findUniqueOrThrow({ ...query, where: { id: receipt.modelId } }),
+      resolve: (query, receipt, _args, context) =>
+        context.runtime.prisma.model.findUniqueOrThrow({ ...query, where: { id: receipt.modelId } }),
     }),
     tokens: t.field({ type: "SafeInt", resolve: (receipt) => receipt.tokens }),
     cost: t.field({ type: "Money", resolve: (receipt) => receipt.cost }),
-    balance: t.field({ type: BalanceRef, description: "The member's balance right after this charge.", resolve: (receipt) => receipt.balance }),
+    balance: t.field({
+      type: BalanceRef,
+      description: "The member's balance right after this charge.",
+      resolve: (receipt) => receipt.balance,
+    }),
   }),
 });
 
@@ -82,7 +99,11 @@ const AuthorizeUsageInput = builder.inputType("AuthorizeUsageInput", {
     memberId: t.id({ required: true }),
     modelKey: t.string({ required: true }),
     kind: t.field({ type: TokenKindEnum, required: true, defaultValue: "INFERENCE" }),
-    estimatedTokens: t.field({ type: "SafeInt", required: true, description: "Upper bound of tokens the call may use; this many are reserved." }),
+    estimatedTokens: t.field({
+      type: "SafeInt",
+      required: true,
+      description: "Upper bound of tokens the call may use; this many are reserved.",
+    }),
   }),
 });
 
@@ -141,7 +162,8 @@ builder.mutationFields((t) => ({
     description: "Gives back the tokens an open reservation holds; false when it was already closed.",
     args: { id: t.arg.id({ required: true }) },
     authScopes: usageScopes,
-    resolve: (_root, args, context) => releaseReservation(context.runtime, actorOf(context), decodeId(String(args.id), "Reservation", "id")),
+    resolve: (_root, args, context) =>
+      releaseReservation(context.runtime, actorOf(context), decodeId(String(args.id), "Reservation", "id")),
   }),
   recordUsage: t.field({
     type: UsageReceiptRef,

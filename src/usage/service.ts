@@ -3,16 +3,16 @@
 // auto-increase and spend-alert hooks see it and commit with it. Events are published after commit.
 import { createHash, randomBytes } from "node:crypto";
 import { Decimal } from "decimal.js";
-import { Prisma, type Model, type Reservation } from "../db/generated/client.ts";
+import { type Model, Prisma, type Reservation } from "../db/generated/client.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
-import type { BalanceSnapshot } from "../events.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
+import type { BalanceSnapshot } from "../events.ts";
 import { balanceSnapshot } from "../ledger/allocations.ts";
 import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
-import { type ChargeItem, type ChargedRow, chargeUsage, sqlTimestamp } from "./charges.ts";
-import { type AuthorizationDecision, type ModelStanding, decideAuthorization, limitsInForce, reservationCost } from "./rules.ts";
+import { type ChargedRow, type ChargeItem, chargeUsage, sqlTimestamp } from "./charges.ts";
+import { type AuthorizationDecision, decideAuthorization, limitsInForce, type ModelStanding, reservationCost } from "./rules.ts";
 import { CAP_POSITION_SQL, LOCK_MODEL_SQL, MODEL_STANDING_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
@@ -51,7 +51,6 @@ export function newId(at: Date): string {
   const hex = bytes.toString("hex");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
-
 
 function tokens(value: number, field: string): bigint {
   if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens from 0 to 2^53-1.`);
@@ -190,13 +189,21 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
     if (held === "capped") {
       // Others filled the cap since our read: decide again on fresh numbers (that may route to a fallback).
       if (attempt < 3) return authorizeUsage(runtime, actor, input, attempt + 1);
-      return { decision: { allowed: false, reason: "MODEL_CAP_REACHED", routed: decision.routed, fellBack: decision.fellBack }, routedModel, reservation: null };
+      return {
+        decision: { allowed: false, reason: "MODEL_CAP_REACHED", routed: decision.routed, fellBack: decision.fellBack },
+        routedModel,
+        reservation: null,
+      };
     }
     balance = held;
   }
   // Another authorization took the tokens between our read and this conditional update.
   if (!balance) {
-    return { decision: { allowed: false, reason: "INSUFFICIENT_BALANCE", routed: decision.routed, fellBack: decision.fellBack }, routedModel, reservation: null };
+    return {
+      decision: { allowed: false, reason: "INSUFFICIENT_BALANCE", routed: decision.routed, fellBack: decision.fellBack },
+      routedModel,
+      reservation: null,
+    };
   }
   publishBalance(runtime, balanceSnapshot(balance));
   const reservation: Reservation = {
@@ -230,7 +237,12 @@ async function holdUnderCap(
 ): Promise<BalanceRow | undefined | "capped"> {
   return runtime.prisma.$transaction(async (tx) => {
     await tx.$queryRawUnsafe(LOCK_MODEL_SQL, modelId);
-    const [row] = await tx.$queryRawUnsafe<{ position: { toString(): string } }[]>(CAP_POSITION_SQL, organizationId, modelId, sqlTimestamp(now));
+    const [row] = await tx.$queryRawUnsafe<{ position: { toString(): string } }[]>(
+      CAP_POSITION_SQL,
+      organizationId,
+      modelId,
+      sqlTimestamp(now),
+    );
     if (new Decimal(row?.position.toString() ?? "0").gte(cap)) return "capped" as const;
     const [balance] = await tx.$queryRawUnsafe<BalanceRow[]>(RESERVE_SQL, ...hold);
     return balance;
@@ -313,7 +325,16 @@ export async function recordUsage(runtime: Runtime, actor: UsageActor, input: Re
   const modelKey = input.modelKey.trim();
   if (modelKey.length < 1 || modelKey.length > 100) throw badInput("input.modelKey", "input.modelKey must be 1 to 100 characters.");
   if (actor.onlyMemberId && actor.onlyMemberId !== input.memberId) throw notFound("Member");
-  const hash = payloadHash(["record", input.memberId, modelKey, input.kind, common.input_tokens, common.output_tokens, common.app, common.assistant]);
+  const hash = payloadHash([
+    "record",
+    input.memberId,
+    modelKey,
+    input.kind,
+    common.input_tokens,
+    common.output_tokens,
+    common.app,
+    common.assistant,
+  ]);
   const row = await chargeUsage(runtime, {
     ...common,
     usage_id: newId(runtime.clock.now()),
@@ -328,7 +349,10 @@ export async function recordUsage(runtime: Runtime, actor: UsageActor, input: Re
   return (
     receiptOf(row) ??
     replay(runtime, actor, common.idempotency_key, hash, async () => {
-      const member = await runtime.prisma.member.findFirst({ where: { id: input.memberId, organizationId: actor.organizationId }, select: { id: true } });
+      const member = await runtime.prisma.member.findFirst({
+        where: { id: input.memberId, organizationId: actor.organizationId },
+        select: { id: true },
+      });
       return member ? "Model" : "Member";
     })
   );
@@ -413,7 +437,13 @@ async function replay(
 /** OPEN → RELEASED and the tokens held go back; false when the reservation was already closed. */
 export async function releaseReservation(runtime: Runtime, actor: UsageActor, reservationId: string): Promise<boolean> {
   const now = runtime.clock.now();
-  const [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(RELEASE_SQL, reservationId, actor.organizationId, actor.onlyMemberId, sqlTimestamp(now));
+  const [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(
+    RELEASE_SQL,
+    reservationId,
+    actor.organizationId,
+    actor.onlyMemberId,
+    sqlTimestamp(now),
+  );
   if (balance) {
     publishBalance(runtime, balanceSnapshot(balance));
     return true;

@@ -2,7 +2,7 @@
 // a few graphql-ws connections), then approveTokenRequests(allPending: true) against PostgreSQL. Measures the
 // mutation's duration (target < 1 s) and the time until every subscriber has its new limit. Several rounds.
 import { Api, Subscription } from "../support/client.ts";
-import { type BenchModule, type BenchResult, BenchClient, OPERATOR_KEY, createBenchDatabase, round, startBenchServer } from "./support.ts";
+import { BenchClient, type BenchModule, type BenchResult, createBenchDatabase, OPERATOR_KEY, round, startBenchServer } from "./support.ts";
 
 const MEMBERS = Number(process.env.BENCH_REQUEST_MEMBERS ?? 1000);
 const CONNECTIONS = 10;
@@ -39,7 +39,8 @@ async function run(): Promise<BenchResult[]> {
       `mutation { createOrganization(input: { name: "Bench requests", adminEmail: "admin@bench.example" }) { id members(first: 1) { edges { node { id } } } } }`,
     );
     const tokenFor = async (memberId: string) =>
-      (await operator.execute(`mutation($id: ID!) { issueAccessToken(memberId: $id, ttlSeconds: 86400) }`, { id: memberId })).issueAccessToken as string;
+      (await operator.execute(`mutation($id: ID!) { issueAccessToken(memberId: $id, ttlSeconds: 86400) }`, { id: memberId }))
+        .issueAccessToken as string;
     const adminToken = await tokenFor(createOrganization.members.edges[0].node.id);
     const admin = operator.as(adminToken);
     for (const kind of ["INFERENCE", "TRAINING"]) {
@@ -49,7 +50,11 @@ async function run(): Promise<BenchResult[]> {
       });
     }
     const { addMembers } = await admin.execute(`mutation($members: [MemberInput!]!) { addMembers(members: $members) { id } }`, {
-      members: Array.from({ length: MEMBERS }, (_, i) => ({ email: `member${i}@bench.example`, name: `Member ${i}`, teamName: `Team ${i % 20}` })),
+      members: Array.from({ length: MEMBERS }, (_, i) => ({
+        email: `member${i}@bench.example`,
+        name: `Member ${i}`,
+        teamName: `Team ${i % 20}`,
+      })),
     });
     const memberIds = (addMembers as { id: string }[]).map((member) => member.id);
     const members = (await pooled(memberIds, 20, tokenFor)).map((token) => new Api(server.url, token));
@@ -67,7 +72,9 @@ async function run(): Promise<BenchResult[]> {
     );
     subscriptions.push(...balances);
     // A subscription that answers at once, last on each connection: once it has, the ones before it are in place.
-    const probes = sockets.map((socket) => new Subscription<{ pendingTokenRequestCount: number }>(socket, `subscription { pendingTokenRequestCount }`));
+    const probes = sockets.map(
+      (socket) => new Subscription<{ pendingTokenRequestCount: number }>(socket, `subscription { pendingTokenRequestCount }`),
+    );
     subscriptions.push(...probes);
     await Promise.all(probes.map((probe) => probe.next(() => true, 60_000)));
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -75,7 +82,9 @@ async function run(): Promise<BenchResult[]> {
     const mutationMs: number[] = [];
     const deliveredMs: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      await pooled(members, 20, (member) => member.execute(`mutation($amount: SafeInt!) { requestTokens(amount: $amount) { id } }`, { amount: AMOUNT }));
+      await pooled(members, 20, (member) =>
+        member.execute(`mutation($amount: SafeInt!) { requestTokens(amount: $amount) { id } }`, { amount: AMOUNT }),
+      );
       const expected = FLOOR + AMOUNT * round;
       const arrivals = balances.map((subscription) => subscription.next((event) => event.balanceChanged.limit === expected, 60_000));
       const started = performance.now();
@@ -84,7 +93,9 @@ async function run(): Promise<BenchResult[]> {
       await Promise.all(arrivals);
       const delivered = performance.now();
       if (approveTokenRequests.succeeded !== MEMBERS || approveTokenRequests.failed !== 0) {
-        throw new Error(`Round ${round}: expected ${MEMBERS} approvals, got ${approveTokenRequests.succeeded} ok and ${approveTokenRequests.failed} failed`);
+        throw new Error(
+          `Round ${round}: expected ${MEMBERS} approvals, got ${approveTokenRequests.succeeded} ok and ${approveTokenRequests.failed} failed`,
+        );
       }
       mutationMs.push(answered - started);
       deliveredMs.push(delivered - started);

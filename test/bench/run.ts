@@ -1,11 +1,12 @@
 // `npm run bench [-- <name filter>]`: runs each benchmark module in turn and prints its results.
 // Benchmarks add themselves to BENCHES; each is bounded in count and time and cleans up after itself.
+
+import { membersBench } from "./members.bench.ts";
+import { rebalanceBench } from "./rebalance.bench.ts";
+import { requestsBench } from "./requests.bench.ts";
+import { spendBench } from "./spend.bench.ts";
 import type { BenchModule } from "./support.ts";
 import { usageBench } from "./usage.bench.ts";
-import { requestsBench } from "./requests.bench.ts";
-import { rebalanceBench } from "./rebalance.bench.ts";
-import { spendBench } from "./spend.bench.ts";
-import { membersBench } from "./members.bench.ts";
 
 const BENCHES: BenchModule[] = [usageBench, rebalanceBench, spendBench, requestsBench, membersBench];
 

@@ -1,6 +1,6 @@
 // What benchmarks share: a throwaway PostgreSQL database, the real server in its own process, a keep-alive
 // GraphQL client and a bounded load loop with latency percentiles. Loopback only; everything stops by itself.
-import { fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import pg from "pg";
@@ -105,7 +105,11 @@ export class BenchClient {
         {
           method: "POST",
           agent: this.#agent,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), authorization: `Bearer ${this.#credential}` },
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+            authorization: `Bearer ${this.#credential}`,
+          },
         },
         (response) => {
           const chunks: Buffer[] = [];

@@ -5,7 +5,17 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { newId } from "../../src/usage/service.ts";
 import { CHARGE_SQL } from "../../src/usage/statements.ts";
-import { type BenchModule, type BenchResult, BenchClient, OPERATOR_KEY, type LoadResult, createBenchDatabase, round, runLoad, startBenchServer } from "./support.ts";
+import {
+  BenchClient,
+  type BenchModule,
+  type BenchResult,
+  createBenchDatabase,
+  type LoadResult,
+  OPERATOR_KEY,
+  round,
+  runLoad,
+  startBenchServer,
+} from "./support.ts";
 
 const MEMBERS = 100;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -31,9 +41,13 @@ interface Seeded {
 
 async function seed(url: string): Promise<Seeded> {
   const operator = new BenchClient(url, OPERATOR_KEY, 4);
-  const { createOrganization } = await operator.execute(`mutation { createOrganization(input: { name: "Bench", adminEmail: "admin@bench.example" }) { id members(first: 1) { edges { node { id } } } } }`);
+  const { createOrganization } = await operator.execute(
+    `mutation { createOrganization(input: { name: "Bench", adminEmail: "admin@bench.example" }) { id members(first: 1) { edges { node { id } } } } }`,
+  );
   const adminId: string = createOrganization.members.edges[0].node.id;
-  const { issueAccessToken } = await operator.execute(`mutation($id: ID!) { issueAccessToken(memberId: $id, ttlSeconds: 86400) }`, { id: adminId });
+  const { issueAccessToken } = await operator.execute(`mutation($id: ID!) { issueAccessToken(memberId: $id, ttlSeconds: 86400) }`, {
+    id: adminId,
+  });
   const admin = operator.as(issueAccessToken);
   for (const kind of ["INFERENCE", "TRAINING"]) {
     await admin.execute(`mutation($kind: TokenKind!) { purchaseTokens(tokens: 60000000, kind: $kind) { id } }`, { kind });
@@ -41,7 +55,9 @@ async function seed(url: string): Promise<Seeded> {
   const { addMembers } = await admin.execute(`mutation($members: [MemberInput!]!) { addMembers(members: $members) { id } }`, {
     members: Array.from({ length: MEMBERS }, (_, i) => ({ email: `member${i}@bench.example` })),
   });
-  await admin.execute(`mutation { upsertModel(input: { key: "bench-model", inputPricePerMillion: "1.25", outputPricePerMillion: "5.00" }) { id } }`);
+  await admin.execute(
+    `mutation { upsertModel(input: { key: "bench-model", inputPricePerMillion: "1.25", outputPricePerMillion: "5.00" }) { id } }`,
+  );
   const { createApiKey } = await admin.execute(`mutation { createApiKey(name: "bench") { secret } }`);
   operator.close();
   admin.close();
@@ -54,7 +70,10 @@ async function seed(url: string): Promise<Seeded> {
 
 /** Σ used of the members, straight from the database. */
 async function usedOf(pool: pg.Pool, memberIds: string[]): Promise<bigint> {
-  const { rows } = await pool.query(`SELECT COALESCE(sum("used"), 0)::text AS used FROM "Balance" WHERE "memberId" = ANY($1::uuid[]) AND "kind" = 'INFERENCE'`, [memberIds]);
+  const { rows } = await pool.query(
+    `SELECT COALESCE(sum("used"), 0)::text AS used FROM "Balance" WHERE "memberId" = ANY($1::uuid[]) AND "kind" = 'INFERENCE'`,
+    [memberIds],
+  );
   return BigInt(rows[0].used);
 }
 
@@ -82,13 +101,26 @@ async function vacuum(pool: pg.Pool): Promise<void> {
 /** recordUsage over HTTP for `members`; checks that the database's used grew by exactly what was charged. */
 async function httpRecord(name: string, seeded: Seeded, pool: pg.Pool, members: Seeded["members"], count: number, prefix: string) {
   await vacuum(pool);
-  const before = await usedOf(pool, members.map((m) => m.raw));
+  const before = await usedOf(
+    pool,
+    members.map((m) => m.raw),
+  );
   const load = await runLoad(count, CONCURRENCY, MAX_MS, (i) =>
     seeded.service.execute(RECORD, {
-      input: { memberId: members[i % members.length]!.id, modelKey: "bench-model", inputTokens: INPUT_TOKENS, outputTokens: OUTPUT_TOKENS, idempotencyKey: `${prefix}-${i}` },
+      input: {
+        memberId: members[i % members.length]!.id,
+        modelKey: "bench-model",
+        inputTokens: INPUT_TOKENS,
+        outputTokens: OUTPUT_TOKENS,
+        idempotencyKey: `${prefix}-${i}`,
+      },
     }),
   );
-  const grew = (await usedOf(pool, members.map((m) => m.raw))) - before;
+  const grew =
+    (await usedOf(
+      pool,
+      members.map((m) => m.raw),
+    )) - before;
   const expected = BigInt(load.ops) * CHARGE;
   return { load, result: describe(name, load, { "lost updates": Number(expected - grew), "used grew": grew.toString() }) };
 }
@@ -96,7 +128,10 @@ async function httpRecord(name: string, seeded: Seeded, pool: pg.Pool, members: 
 /** The same charge statement the service runs, straight through `pg`: one charge per statement (autocommit, one round trip). */
 async function rawRecord(name: string, seeded: Seeded, pool: pg.Pool, members: Seeded["members"], count: number, prefix: string) {
   await vacuum(pool);
-  const before = await usedOf(pool, members.map((m) => m.raw));
+  const before = await usedOf(
+    pool,
+    members.map((m) => m.raw),
+  );
   const load = await runLoad(count, CONCURRENCY, MAX_MS, (i) => {
     const now = new Date();
     const item = {
@@ -117,7 +152,11 @@ async function rawRecord(name: string, seeded: Seeded, pool: pg.Pool, members: S
     };
     return pool.query(CHARGE_SQL, [JSON.stringify([item]), now.toISOString().slice(0, 23), now.toISOString().slice(0, 10)]);
   });
-  const grew = (await usedOf(pool, members.map((m) => m.raw))) - before;
+  const grew =
+    (await usedOf(
+      pool,
+      members.map((m) => m.raw),
+    )) - before;
   return { load, result: describe(name, load, { "lost updates": Number(BigInt(load.ops) * CHARGE - grew) }) };
 }
 
@@ -135,7 +174,14 @@ async function run(): Promise<BenchResult[]> {
     const one = [seeded.members[0]!];
     await httpRecord("warm-up", seeded, pool, seeded.members, WARMUP_OPS, "warm");
 
-    const spread = await httpRecord(`recordUsage HTTP, ${MEMBERS} members, ${CONCURRENCY} in flight`, seeded, pool, seeded.members, SPREAD_OPS, "spread");
+    const spread = await httpRecord(
+      `recordUsage HTTP, ${MEMBERS} members, ${CONCURRENCY} in flight`,
+      seeded,
+      pool,
+      seeded.members,
+      SPREAD_OPS,
+      "spread",
+    );
     const rawSpread = await rawRecord(`same statement via pg, ${MEMBERS} members`, seeded, pool, seeded.members, SPREAD_OPS, "raw-spread");
     const single = await httpRecord(`recordUsage HTTP, 1 member, ${CONCURRENCY} in flight`, seeded, pool, one, ONE_MEMBER_OPS, "one");
     const rawSingle = await rawRecord("same statement via pg, 1 member", seeded, pool, one, ONE_MEMBER_OPS, "raw-one");
@@ -145,10 +191,17 @@ async function run(): Promise<BenchResult[]> {
 
     const pairs = await runLoad(PAIR_OPS, CONCURRENCY, MAX_MS, async (i) => {
       const member = seeded.members[i % MEMBERS]!;
-      const { authorizeUsage } = await seeded.service.execute(AUTHORIZE, { input: { memberId: member.id, modelKey: "bench-model", estimatedTokens: 10 } });
+      const { authorizeUsage } = await seeded.service.execute(AUTHORIZE, {
+        input: { memberId: member.id, modelKey: "bench-model", estimatedTokens: 10 },
+      });
       if (!authorizeUsage.allowed) throw new Error("authorization denied");
       await seeded.service.execute(COMMIT, {
-        input: { reservationId: authorizeUsage.reservation.id, inputTokens: INPUT_TOKENS, outputTokens: OUTPUT_TOKENS, idempotencyKey: `pair-${i}` },
+        input: {
+          reservationId: authorizeUsage.reservation.id,
+          inputTokens: INPUT_TOKENS,
+          outputTokens: OUTPUT_TOKENS,
+          idempotencyKey: `pair-${i}`,
+        },
       });
     });
     const { rows } = await pool.query(`SELECT COALESCE(sum("reserved"), 0)::text AS reserved FROM "Balance"`);

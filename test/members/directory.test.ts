@@ -105,7 +105,9 @@ describe("setMemberSuspended", () => {
 
   it("a suspended member is denied usage until reinstated", async () => {
     const { seed, ids } = await directory();
-    await seed.admin.execute(`mutation { upsertModel(input: { key: "m", inputPricePerMillion: "1.00", outputPricePerMillion: "1.00" }) { id } }`);
+    await seed.admin.execute(
+      `mutation { upsertModel(input: { key: "m", inputPricePerMillion: "1.00", outputPricePerMillion: "1.00" }) { id } }`,
+    );
     const service = await seed.serviceKey();
     const AUTHORIZE = `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input: $input) { allowed denialReason } }`;
     const input = { memberId: ids[0], modelKey: "m", estimatedTokens: 1000 };

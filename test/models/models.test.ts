@@ -25,10 +25,25 @@ describe("upsertModel", () => {
       cycleSpend: "0.00",
     });
     const { upsertModel: capped } = await admin.execute(UPSERT, {
-      input: { key: "gpt-4o-mini", displayName: "GPT-4o mini", inputPricePerMillion: "0.20", outputPricePerMillion: "0.80", cap: "125.5", enabled: false },
+      input: {
+        key: "gpt-4o-mini",
+        displayName: "GPT-4o mini",
+        inputPricePerMillion: "0.20",
+        outputPricePerMillion: "0.80",
+        cap: "125.5",
+        enabled: false,
+      },
     });
-    expect(capped).toMatchObject({ id: created.id, displayName: "GPT-4o mini", inputPricePerMillion: "0.20", cap: "125.50", enabled: false });
-    const { upsertModel: kept } = await admin.execute(UPSERT, { input: { key: "gpt-4o-mini", inputPricePerMillion: "0.25", outputPricePerMillion: "1" } });
+    expect(capped).toMatchObject({
+      id: created.id,
+      displayName: "GPT-4o mini",
+      inputPricePerMillion: "0.20",
+      cap: "125.50",
+      enabled: false,
+    });
+    const { upsertModel: kept } = await admin.execute(UPSERT, {
+      input: { key: "gpt-4o-mini", inputPricePerMillion: "0.25", outputPricePerMillion: "1" },
+    });
     expect(kept).toMatchObject({ id: created.id, displayName: "GPT-4o mini", inputPricePerMillion: "0.25", cap: "125.50", enabled: false });
     const { upsertModel: uncapped } = await admin.execute(UPSERT, {
       input: { key: "gpt-4o-mini", inputPricePerMillion: "0.25", outputPricePerMillion: "1", cap: null, enabled: true },
@@ -36,7 +51,9 @@ describe("upsertModel", () => {
     expect(uncapped).toMatchObject({ id: created.id, cap: null, enabled: true });
     const { models } = await admin.execute(`{ models { id key } }`);
     expect(models).toEqual([{ id: created.id, key: "gpt-4o-mini" }]);
-    const { node } = await admin.execute(`query($id: ID!) { node(id: $id) { ... on Model { key inputPricePerMillion } } }`, { id: created.id });
+    const { node } = await admin.execute(`query($id: ID!) { node(id: $id) { ... on Model { key inputPricePerMillion } } }`, {
+      id: created.id,
+    });
     expect(node).toEqual({ key: "gpt-4o-mini", inputPricePerMillion: "0.25" });
   });
 
@@ -92,8 +109,13 @@ describe("upsertModel", () => {
 describe("setAutomaticFallback", () => {
   it("toggles routing for the admin's organisation", async () => {
     const { admin, operator, organizationId } = await seedOrganization(server);
-    expect((await admin.execute(FALLBACK, { enabled: false })).setAutomaticFallback).toEqual({ id: organizationId, automaticFallback: false });
-    const { organization } = await operator.execute(`query($id: ID!) { organization(id: $id) { automaticFallback } }`, { id: organizationId });
+    expect((await admin.execute(FALLBACK, { enabled: false })).setAutomaticFallback).toEqual({
+      id: organizationId,
+      automaticFallback: false,
+    });
+    const { organization } = await operator.execute(`query($id: ID!) { organization(id: $id) { automaticFallback } }`, {
+      id: organizationId,
+    });
     expect(organization.automaticFallback).toBe(false);
     expect((await admin.execute(FALLBACK, { enabled: true })).setAutomaticFallback.automaticFallback).toBe(true);
   });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { graphql } from "../graphql/index.ts";
 import { Api } from "../support/client.ts";
-import { OPERATOR_KEY, startServer } from "../support/server.ts";
 import { unique } from "../support/factories.ts";
+import { OPERATOR_KEY, startServer } from "../support/server.ts";
 
 const server = await startServer();
 const operator = new Api(server.url, OPERATOR_KEY);
@@ -22,7 +22,14 @@ describe("organizations", () => {
   it("lets the operator create an organisation with defaults", async () => {
     const name = unique("acme");
     const { createOrganization: org } = await operator.execute(CREATE, { input: { name, adminEmail: "Boss@Example.com" } });
-    expect(org).toMatchObject({ name, currency: "EUR", planBudget: "0.00", overageLimit: "0.00", cycleAnchorDay: 1, automaticFallback: true });
+    expect(org).toMatchObject({
+      name,
+      currency: "EUR",
+      planBudget: "0.00",
+      overageLimit: "0.00",
+      cycleAnchorDay: 1,
+      automaticFallback: true,
+    });
     expect(new Date(org.cycleEnd).getTime()).toBeGreaterThan(new Date(org.cycleStart).getTime());
   });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.ts";
 import type { Api } from "../support/client.ts";
 import { subscribe } from "../support/client.ts";
-import { seedOrganization, type Seed } from "../support/factories.ts";
+import { type Seed, seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
 
 const clock = new ManualClock(new Date()); // tokens are checked against the real time, so start there
@@ -59,7 +59,8 @@ async function ask(member: Api, amount: number, kind: "INFERENCE" | "TRAINING" =
   return (await member.execute(REQUEST, { amount, kind, reason })).requestTokens;
 }
 
-const poolOf = async (seed: Seed, kind = "INFERENCE") => (await seed.admin.execute(POOL, { kind })).organization.allocationStatus.unallocated as number;
+const poolOf = async (seed: Seed, kind = "INFERENCE") =>
+  (await seed.admin.execute(POOL, { kind })).organization.allocationStatus.unallocated as number;
 const limitOf = async (seed: Seed, id: string) => (await seed.admin.execute(BALANCE, { id })).member.inference.limit as number;
 
 describe("requestTokens", () => {
@@ -191,18 +192,40 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
         {
           ok: true,
           errorCode: null,
-          request: { id: request.id, status: "APPROVED", amount: 5_000_000, member: { id: ids[0] }, decidedBy: { id: seed.adminId }, decisionNote: "Go ahead" },
+          request: {
+            id: request.id,
+            status: "APPROVED",
+            amount: 5_000_000,
+            member: { id: ids[0] },
+            decidedBy: { id: seed.adminId },
+            decisionNote: "Go ahead",
+          },
         },
       ]);
       const live = await balances.subscription.next((event) => event.balanceChanged.limit === FLOOR + 5_000_000);
       expect(live.balanceChanged.remaining).toBe(FLOOR + 5_000_000);
-      await updates.subscription.next((event) => event.tokenRequestUpdated.id === request.id && event.tokenRequestUpdated.status === "APPROVED");
+      await updates.subscription.next(
+        (event) => event.tokenRequestUpdated.id === request.id && event.tokenRequestUpdated.status === "APPROVED",
+      );
       expect(await poolOf(seed)).toBe(1_000_000);
 
-      const { node } = await member.execute(`query($id: ID!) { node(id: $id) { ... on TokenRequest { ${REQUEST_FIELDS} } } }`, { id: request.id });
-      expect(node).toMatchObject({ status: "APPROVED", currentBalance: FLOOR + 5_000_000, balanceAtRequest: FLOOR, decisionNote: "Go ahead" });
+      const { node } = await member.execute(`query($id: ID!) { node(id: $id) { ... on TokenRequest { ${REQUEST_FIELDS} } } }`, {
+        id: request.id,
+      });
+      expect(node).toMatchObject({
+        status: "APPROVED",
+        currentBalance: FLOOR + 5_000_000,
+        balanceAtRequest: FLOOR,
+        decisionNote: "Go ahead",
+      });
       expect(node.decisions).toEqual([
-        expect.objectContaining({ status: "APPROVED", automatic: false, actor: { id: seed.adminId }, actorPrincipal: "ADMIN", note: "Go ahead" }),
+        expect.objectContaining({
+          status: "APPROVED",
+          automatic: false,
+          actor: { id: seed.adminId },
+          actorPrincipal: "ADMIN",
+          note: "Go ahead",
+        }),
       ]);
       // The clock is shared with concurrent tests that move it forward.
       expect(new Date(node.decidedAt).getTime()).toBeGreaterThanOrEqual(new Date(node.createdAt).getTime());
@@ -314,7 +337,10 @@ describe("auto-approval", () => {
   it("approves small requests at once while the pool keeps the reserve; the rest wait for an admin", async () => {
     const { seed, ids, members } = await team(3, 100_000);
     expect((await members[0]!.errorOf(AUTO, { maxAmount: 1, poolReserve: 0 })).extensions?.code).toBe("FORBIDDEN");
-    expect((await seed.admin.errorOf(AUTO, { maxAmount: 0, poolReserve: 0 })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "maxAmount" });
+    expect((await seed.admin.errorOf(AUTO, { maxAmount: 0, poolReserve: 0 })).extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "maxAmount",
+    });
     expect((await seed.admin.errorOf(AUTO, { maxAmount: 10, poolReserve: -1 })).extensions).toMatchObject({
       code: "BAD_USER_INPUT",
       field: "poolReserve",
@@ -324,7 +350,9 @@ describe("auto-approval", () => {
 
     const small = await ask(members[0]!, 50_000);
     expect(small).toMatchObject({ status: "APPROVED", autoApproved: true, decidedBy: null, currentBalance: FLOOR + 50_000 });
-    expect(small.decisions).toEqual([expect.objectContaining({ status: "APPROVED", automatic: true, actor: null, actorPrincipal: "SYSTEM" })]);
+    expect(small.decisions).toEqual([
+      expect.objectContaining({ status: "APPROVED", automatic: true, actor: null, actorPrincipal: "SYSTEM" }),
+    ]);
     expect(await poolOf(seed)).toBe(50_000);
     // Would leave 30K < 40K reserve: waits.
     expect((await ask(members[1]!, 20_000)).status).toBe("PENDING");
@@ -335,7 +363,9 @@ describe("auto-approval", () => {
     await seed.admin.execute(AUTO, { maxAmount: null, poolReserve: 0 });
     const { organization } = await seed.admin.execute(`query { organization { autoApproveMaxAmount autoApprovePoolReserve } }`);
     expect(organization).toEqual({ autoApproveMaxAmount: null, autoApprovePoolReserve: 0 });
-    const { cancelTokenRequest } = await members[1]!.execute(CANCEL, { id: (await members[1]!.execute(LIST, { status: "PENDING" })).tokenRequests.edges[0].node.id });
+    const { cancelTokenRequest } = await members[1]!.execute(CANCEL, {
+      id: (await members[1]!.execute(LIST, { status: "PENDING" })).tokenRequests.edges[0].node.id,
+    });
     expect(cancelTokenRequest.status).toBe("CANCELLED");
     expect((await ask(members[1]!, 1)).status).toBe("PENDING");
   });
@@ -386,9 +416,12 @@ describe("tokenRequests", () => {
     const { seed, members } = await team(1, 0);
     const request = await ask(members[0]!, 1234);
     clock.advance(90_000);
-    const { node } = await seed.admin.execute(`query($id: ID!) { node(id: $id) { ... on TokenRequest { ageSeconds currentBalance balanceAtRequest } } }`, {
-      id: request.id,
-    });
+    const { node } = await seed.admin.execute(
+      `query($id: ID!) { node(id: $id) { ... on TokenRequest { ageSeconds currentBalance balanceAtRequest } } }`,
+      {
+        id: request.id,
+      },
+    );
     expect(node.ageSeconds).toBeGreaterThanOrEqual(90);
     expect(node).toMatchObject({ currentBalance: FLOOR, balanceAtRequest: FLOOR });
   });

@@ -1,14 +1,25 @@
 // Pure rules of token requests: validation, the rolling-hour rate limit, auto-approval, and the approval plan.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ageSeconds, autoApproves, pendingKey, planApprovals, rateLimit, remaining, validateAmount, validateText } from "../../src/requests/rules.ts";
+import {
+  ageSeconds,
+  autoApproves,
+  pendingKey,
+  planApprovals,
+  rateLimit,
+  remaining,
+  validateAmount,
+  validateText,
+} from "../../src/requests/rules.ts";
 
 describe("validateAmount", () => {
   it("accepts positive whole numbers and refuses the rest naming the field", () => {
     expect(validateAmount(1)).toBe(1n);
     expect(validateAmount(Number.MAX_SAFE_INTEGER)).toBe(BigInt(Number.MAX_SAFE_INTEGER));
     for (const bad of [0, -1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1]) {
-      expect(() => validateAmount(bad)).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: "BAD_USER_INPUT", field: "amount" }) }));
+      expect(() => validateAmount(bad)).toThrow(
+        expect.objectContaining({ extensions: expect.objectContaining({ code: "BAD_USER_INPUT", field: "amount" }) }),
+      );
     }
   });
 });
@@ -19,7 +30,9 @@ describe("validateText", () => {
     expect(validateText("   ", "reason", 10)).toBeNull();
     expect(validateText(null, "reason", 10)).toBeNull();
     expect(validateText("x".repeat(10), "reason", 10)).toHaveLength(10);
-    expect(() => validateText("x".repeat(11), "reason", 10)).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ field: "reason" }) }));
+    expect(() => validateText("x".repeat(11), "reason", 10)).toThrow(
+      expect.objectContaining({ extensions: expect.objectContaining({ field: "reason" }) }),
+    );
   });
 });
 

@@ -21,7 +21,9 @@ describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", as
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     const adminOnSecond = new Api(second!.url, seed.admin.credential);
-    await adminOnSecond.execute(`mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 123456 }) { id } }`, { id: memberId });
+    await adminOnSecond.execute(`mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 123456 }) { id } }`, {
+      id: memberId,
+    });
     const event = await subscription.next((e) => e.balanceChanged.limit === 123456);
     expect(event.balanceChanged).toEqual({ limit: 123456, used: 0, remaining: 123456 });
     subscription.close();

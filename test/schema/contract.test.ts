@@ -25,7 +25,7 @@ describe("schema/schema.graphql", () => {
   });
 
   it("would notice a breaking change", () => {
-    const broken = committed.replace(/\n  planBudget: Money!/, "\n  planBudget: Money");
+    const broken = committed.replace(/\n {2}planBudget: Money!/, "\n  planBudget: Money");
     expect(broken).not.toBe(committed);
     expect(findBreakingChanges(buildSchema(contract), buildSchema(broken)).length).toBeGreaterThan(0);
   });

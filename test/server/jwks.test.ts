@@ -1,7 +1,7 @@
 // Access tokens from an identity provider: verified against its JWKS; the role still comes from our database.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, describe, expect, it } from "vitest";
 import { Api } from "../support/client.ts";
 import { OPERATOR_KEY, startServer } from "../support/server.ts";

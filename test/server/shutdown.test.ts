@@ -1,5 +1,5 @@
 // Graceful stop: requests already in flight finish and commit; subscribers are told the server is going away.
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
@@ -17,9 +17,7 @@ describe("graceful shutdown", () => {
     const { subscription, client } = subscribe(member, `subscription { balanceChanged { limit } }`);
     await new Promise((resolve) => setTimeout(resolve, 200));
 
-    const inFlight = Array.from({ length: 20 }, () =>
-      seed.admin.request(`mutation { purchaseTokens(tokens: 1000000) { tokens } }`),
-    );
+    const inFlight = Array.from({ length: 20 }, () => seed.admin.request(`mutation { purchaseTokens(tokens: 1000000) { tokens } }`));
     await new Promise((resolve) => setTimeout(resolve, 5));
     const stopped = server.app.stop();
     const results = await Promise.allSettled(inFlight);

@@ -93,7 +93,10 @@ describe("subscriptions over graphql-ws", () => {
     expect(first).toBe("open");
     await seed.admin.execute(`mutation($id: ID!) { revokeApiKey(id: $id) }`, { id: createApiKey.id });
     const second = await new Promise<unknown>((resolve) => {
-      client.subscribe({ query: BALANCE, variables: { memberId } }, { next: () => {}, error: resolve, complete: () => resolve("complete") });
+      client.subscribe(
+        { query: BALANCE, variables: { memberId } },
+        { next: () => {}, error: resolve, complete: () => resolve("complete") },
+      );
       setTimeout(() => resolve("open"), 2000);
     });
     expect(JSON.stringify(second)).toContain("UNAUTHENTICATED");

@@ -2,7 +2,7 @@
 // graphql-ws for subscriptions. Failures name the operation, the response and the request id.
 import { randomUUID } from "node:crypto";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
-import { print, type DocumentNode } from "graphql";
+import { type DocumentNode, print } from "graphql";
 import { type Client, type ClientOptions, createClient } from "graphql-ws";
 import WebSocket from "ws";
 
@@ -34,7 +34,10 @@ export class Api {
   }
 
   /** The raw response, errors included. */
-  async request<T = any, V = Record<string, unknown>>(document: Document<T, V>, variables?: V): Promise<GraphQLResponse<T> & { requestId: string; status: number }> {
+  async request<T = any, V = Record<string, unknown>>(
+    document: Document<T, V>,
+    variables?: V,
+  ): Promise<GraphQLResponse<T> & { requestId: string; status: number }> {
     const requestId = randomUUID();
     const response = await fetch(`${this.url}/graphql`, {
       method: "POST",
@@ -117,7 +120,12 @@ export class Subscription<T> {
     if (seen) return Promise.resolve(seen);
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`No matching subscription event within ${timeoutMs} ms; got ${JSON.stringify(this.events)} errors ${JSON.stringify(this.errors)}`)),
+        () =>
+          reject(
+            new Error(
+              `No matching subscription event within ${timeoutMs} ms; got ${JSON.stringify(this.events)} errors ${JSON.stringify(this.errors)}`,
+            ),
+          ),
         timeoutMs,
       );
       this.#waiters.push({
@@ -135,7 +143,11 @@ export class Subscription<T> {
   }
 }
 
-export function subscribe<T = any>(api: Api, document: Document<T, any>, variables?: Record<string, unknown>): { subscription: Subscription<T>; client: Client } {
+export function subscribe<T = any>(
+  api: Api,
+  document: Document<T, any>,
+  variables?: Record<string, unknown>,
+): { subscription: Subscription<T>; client: Client } {
   const client = api.ws();
   return { subscription: new Subscription<T>(client, document, variables), client };
 }

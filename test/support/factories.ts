@@ -53,10 +53,9 @@ export async function seedOrganization(
     organizationId,
     as: tokenFor,
     async addMembers(members) {
-      const { addMembers } = await admin.execute(
-        `mutation($members: [MemberInput!]!) { addMembers(members: $members) { id } }`,
-        { members: members.map((member) => ({ email: `${unique("member")}@example.com`, ...member })) },
-      );
+      const { addMembers } = await admin.execute(`mutation($members: [MemberInput!]!) { addMembers(members: $members) { id } }`, {
+        members: members.map((member) => ({ email: `${unique("member")}@example.com`, ...member })),
+      });
       return (addMembers as { id: string }[]).map((member) => member.id);
     },
     async purchase(tokens, kind = "INFERENCE") {

@@ -69,7 +69,11 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL } : {}),
     ...options.env,
   });
-  const app = await buildApp({ config, ...(options.clock ? { clock: options.clock } : {}), ...(options.onQuery ? { onQuery: options.onQuery } : {}) });
+  const app = await buildApp({
+    config,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+  });
   const url = await app.start(0);
   afterAll(async () => {
     await app.stop();

@@ -2,13 +2,15 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.ts";
 import { startServer } from "../support/server.ts";
-import { AUTHORIZE, COMMIT, RECORD, RELEASE, key, usageOrganization } from "./setup.ts";
+import { AUTHORIZE, COMMIT, key, RECORD, RELEASE, usageOrganization } from "./setup.ts";
 
 // Mid-cycle, mid-day: a few hours of moves never cross a cycle boundary.
 const clock = new ManualClock("2027-05-12T09:00:00Z"); // ahead of real time: issued tokens stay valid
 const server = await startServer({ clock, env: { RESERVATION_TTL_SECONDS: "120" } });
 // On PostgreSQL, a second process of the same deployment sweeps at the same time.
-const second = server.databaseUrl ? await startServer({ clock, databaseUrl: server.databaseUrl, env: { RESERVATION_TTL_SECONDS: "120" } }) : null;
+const second = server.databaseUrl
+  ? await startServer({ clock, databaseUrl: server.databaseUrl, env: { RESERVATION_TTL_SECONDS: "120" } })
+  : null;
 const RESERVATION = `query($id: ID!) { node(id: $id) { ... on Reservation { status tokens } } }`;
 
 // One clock for the file: these tests move it, so they run one after the other.
@@ -16,9 +18,13 @@ describe.sequential("usage over time", () => {
   it("expires open reservations past their TTL, gives the tokens back, and still records a late commit", async () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
-    const { authorizeUsage: held } = await org.service.execute(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 4_000 } });
+    const { authorizeUsage: held } = await org.service.execute(AUTHORIZE, {
+      input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 4_000 },
+    });
     expect(new Date(held.reservation.expiresAt).toISOString()).toBe(new Date(clock.now().getTime() + 120_000).toISOString());
-    const { authorizeUsage: released } = await org.service.execute(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1_000 } });
+    const { authorizeUsage: released } = await org.service.execute(AUTHORIZE, {
+      input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1_000 },
+    });
     await org.service.execute(RELEASE, { id: released.reservation.id });
     expect(await org.balance()).toMatchObject({ reserved: 4_000 });
 
@@ -26,7 +32,9 @@ describe.sequential("usage over time", () => {
     expect(await org.balance()).toMatchObject({ reserved: 4_000 });
 
     clock.advance(121_000);
-    const { authorizeUsage: fresh } = await org.service.execute(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 500 } });
+    const { authorizeUsage: fresh } = await org.service.execute(AUTHORIZE, {
+      input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 500 },
+    });
     await server.app.scheduler.runOnce();
     expect(await org.balance()).toMatchObject({ reserved: 500, used: 0 });
     expect((await org.service.execute(RESERVATION, { id: held.reservation.id })).node).toEqual({ status: "EXPIRED", tokens: 4_000 });
@@ -35,7 +43,9 @@ describe.sequential("usage over time", () => {
     expect((await org.service.execute(RELEASE, { id: held.reservation.id })).releaseReservation).toBe(false);
 
     // The call did happen: its usage is charged, and the fresh hold is left alone.
-    const { commitUsage } = await org.service.execute(COMMIT, { input: { reservationId: held.reservation.id, inputTokens: 3_000, outputTokens: 500, idempotencyKey: key() } });
+    const { commitUsage } = await org.service.execute(COMMIT, {
+      input: { reservationId: held.reservation.id, inputTokens: 3_000, outputTokens: 500, idempotencyKey: key() },
+    });
     expect(commitUsage.balance).toMatchObject({ used: 3_500, reserved: 500 });
     await server.app.scheduler.runOnce(); // nothing more to expire
     expect(await org.balance()).toMatchObject({ used: 3_500, reserved: 500 });
@@ -45,13 +55,17 @@ describe.sequential("usage over time", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
     const held = await Promise.all(
-      Array.from({ length: 40 }, () => org.service.execute(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 250 } })),
+      Array.from({ length: 40 }, () =>
+        org.service.execute(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 250 } }),
+      ),
     );
     expect(await org.balance()).toMatchObject({ reserved: 10_000 });
     clock.advance(121_000);
     await Promise.all([server.app.scheduler.runOnce(), second!.app.scheduler.runOnce(), server.app.scheduler.runOnce()]);
     expect(await org.balance()).toMatchObject({ reserved: 0, used: 0 });
-    const statuses = await Promise.all(held.map(({ authorizeUsage }) => org.service.execute(RESERVATION, { id: authorizeUsage.reservation.id })));
+    const statuses = await Promise.all(
+      held.map(({ authorizeUsage }) => org.service.execute(RESERVATION, { id: authorizeUsage.reservation.id })),
+    );
     expect(statuses.every(({ node }) => node.status === "EXPIRED")).toBe(true);
   });
 
@@ -59,7 +73,9 @@ describe.sequential("usage over time", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
     await org.admin.execute(`mutation { setDefaultLimits(limits: { daily: 1000 }) { id } }`);
-    await org.service.execute(RECORD, { input: { memberId: org.memberId, modelKey: "m", inputTokens: 1_000, outputTokens: 0, idempotencyKey: key() } });
+    await org.service.execute(RECORD, {
+      input: { memberId: org.memberId, modelKey: "m", inputTokens: 1_000, outputTokens: 0, idempotencyKey: key() },
+    });
     const denied = await org.service.execute(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1 } });
     expect(denied.authorizeUsage.denialReason).toBe("DAILY_LIMIT_REACHED");
     const later = new Date(clock.now());

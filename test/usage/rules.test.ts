@@ -1,15 +1,15 @@
-import fc from "fast-check";
 import { Decimal } from "decimal.js";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   type AuthorizationSnapshot,
-  type ModelStanding,
   budgetExhausted,
   combinedPrice,
   decideAuthorization,
   fallbackFor,
   isCapped,
   limitsInForce,
+  type ModelStanding,
   reservationCost,
   usageCost,
   usedToday,
@@ -59,13 +59,18 @@ describe("costs", () => {
 
   it("is additive in tokens up to rounding and never negative (property)", () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.integer({ min: 0, max: 10_000_000 }), (a, b, cents) => {
-        const price = { inputPricePerMillion: new Decimal(cents).div(100).toFixed(), outputPricePerMillion: "0" };
-        const whole = usageCost(a + b, 0n, price);
-        const parts = usageCost(a, 0n, price).plus(usageCost(b, 0n, price));
-        expect(whole.gte(0)).toBe(true);
-        expect(whole.minus(parts).abs().lte("0.00000001")).toBe(true);
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 40n }),
+        fc.bigInt({ min: 0n, max: 2n ** 40n }),
+        fc.integer({ min: 0, max: 10_000_000 }),
+        (a, b, cents) => {
+          const price = { inputPricePerMillion: new Decimal(cents).div(100).toFixed(), outputPricePerMillion: "0" };
+          const whole = usageCost(a + b, 0n, price);
+          const parts = usageCost(a, 0n, price).plus(usageCost(b, 0n, price));
+          expect(whole.gte(0)).toBe(true);
+          expect(whole.minus(parts).abs().lte("0.00000001")).toBe(true);
+        },
+      ),
     );
   });
 
@@ -73,11 +78,17 @@ describe("costs", () => {
     expect(reservationCost(1_000n, { inputPricePerMillion: "2.5", outputPricePerMillion: "10" }).toFixed()).toBe("0.01");
     expect(reservationCost(1_000n, { inputPricePerMillion: "12", outputPricePerMillion: "10" }).toFixed()).toBe("0.012");
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.integer({ min: 0, max: 100_000 }), fc.integer({ min: 0, max: 100_000 }), (input, output, p, q) => {
-        const prices = { inputPricePerMillion: String(p), outputPricePerMillion: String(q) };
-        // A reservation of all the tokens covers any split of them into input and output.
-        expect(reservationCost(input + output, prices).gte(usageCost(input, output, prices))).toBe(true);
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 40n }),
+        fc.bigInt({ min: 0n, max: 2n ** 40n }),
+        fc.integer({ min: 0, max: 100_000 }),
+        fc.integer({ min: 0, max: 100_000 }),
+        (input, output, p, q) => {
+          const prices = { inputPricePerMillion: String(p), outputPricePerMillion: String(q) };
+          // A reservation of all the tokens covers any split of them into input and output.
+          expect(reservationCost(input + output, prices).gte(usageCost(input, output, prices))).toBe(true);
+        },
+      ),
     );
   });
 });
@@ -117,11 +128,17 @@ describe("caps and fallback", () => {
     fc.assert(
       fc.property(arbitraryModel, fc.array(arbitraryModel, { maxLength: 8 }), (wanted, others) => {
         const toModel = (m: typeof wanted, i: number) =>
-          model(`${m.key}${i}`, String(m.input), String(m.output), { enabled: m.enabled, cap: m.cap === null ? null : String(m.cap), cycleSpend: String(m.spend) });
+          model(`${m.key}${i}`, String(m.input), String(m.output), {
+            enabled: m.enabled,
+            cap: m.cap === null ? null : String(m.cap),
+            cycleSpend: String(m.spend),
+          });
         const requested = toModel(wanted, -1);
         const all = [requested, ...others.map(toModel)];
         const chosen = fallbackFor(requested, all);
-        const eligible = all.filter((m) => m.id !== requested.id && m.enabled && !isCapped(m) && combinedPrice(m).lt(combinedPrice(requested)));
+        const eligible = all.filter(
+          (m) => m.id !== requested.id && m.enabled && !isCapped(m) && combinedPrice(m).lt(combinedPrice(requested)),
+        );
         if (eligible.length === 0) {
           expect(chosen).toBeNull();
         } else {
@@ -162,34 +179,52 @@ describe("decideAuthorization", () => {
   it("allows exactly up to the available tokens and the draw limits", () => {
     const balance = { limit: 1_000n, used: 300n, reserved: 200n, usedOnDay: 300n, usedDay: NOW };
     expect(decideAuthorization(snapshot({ balance, estimatedTokens: 500n })).allowed).toBe(true);
-    expect(decideAuthorization(snapshot({ balance, estimatedTokens: 501n }))).toMatchObject({ allowed: false, reason: "INSUFFICIENT_BALANCE" });
+    expect(decideAuthorization(snapshot({ balance, estimatedTokens: 501n }))).toMatchObject({
+      allowed: false,
+      reason: "INSUFFICIENT_BALANCE",
+    });
     expect(decideAuthorization(snapshot({ balance, estimatedTokens: 200n, limits: { daily: 500n, monthly: null } })).allowed).toBe(true);
-    expect(decideAuthorization(snapshot({ balance, estimatedTokens: 201n, limits: { daily: 500n, monthly: null } }))).toMatchObject({ reason: "DAILY_LIMIT_REACHED" });
-    expect(decideAuthorization(snapshot({ balance, estimatedTokens: 201n, limits: { daily: null, monthly: 500n } }))).toMatchObject({ reason: "MONTHLY_LIMIT_REACHED" });
+    expect(decideAuthorization(snapshot({ balance, estimatedTokens: 201n, limits: { daily: 500n, monthly: null } }))).toMatchObject({
+      reason: "DAILY_LIMIT_REACHED",
+    });
+    expect(decideAuthorization(snapshot({ balance, estimatedTokens: 201n, limits: { daily: null, monthly: 500n } }))).toMatchObject({
+      reason: "MONTHLY_LIMIT_REACHED",
+    });
   });
 
   it("reports the first failing check in the contract's order, whatever else fails (property)", () => {
-    const order = ["MEMBER_SUSPENDED", "MODEL_DISABLED", "BUDGET_EXHAUSTED", "MODEL_CAP_REACHED", "INSUFFICIENT_BALANCE", "DAILY_LIMIT_REACHED", "MONTHLY_LIMIT_REACHED"] as const;
+    const order = [
+      "MEMBER_SUSPENDED",
+      "MODEL_DISABLED",
+      "BUDGET_EXHAUSTED",
+      "MODEL_CAP_REACHED",
+      "INSUFFICIENT_BALANCE",
+      "DAILY_LIMIT_REACHED",
+      "MONTHLY_LIMIT_REACHED",
+    ] as const;
     fc.assert(
-      fc.property(fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }), ([suspended, disabled, budget, capped, short, daily, monthly]) => {
-        const requested = model("m", "1", "2", { enabled: !disabled, ...(capped ? { cap: "0" } : {}) });
-        const decision = decideAuthorization(
-          snapshot({
-            suspended,
-            requested,
-            models: [requested],
-            organizationSpend: budget ? "5" : "0",
-            planBudget: "5",
-            automaticFallback: false,
-            balance: { limit: short ? 50n : 1_000n, used: 0n, reserved: 0n, usedOnDay: 0n, usedDay: null },
-            limits: { daily: daily ? 10n : null, monthly: monthly ? 10n : null },
-          }),
-        );
-        const failing = [suspended, disabled, budget, capped, short, daily, monthly];
-        const first = failing.indexOf(true);
-        if (first === -1) expect(decision.allowed).toBe(true);
-        else expect(decision).toMatchObject({ allowed: false, reason: order[first] });
-      }),
+      fc.property(
+        fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }),
+        ([suspended, disabled, budget, capped, short, daily, monthly]) => {
+          const requested = model("m", "1", "2", { enabled: !disabled, ...(capped ? { cap: "0" } : {}) });
+          const decision = decideAuthorization(
+            snapshot({
+              suspended,
+              requested,
+              models: [requested],
+              organizationSpend: budget ? "5" : "0",
+              planBudget: "5",
+              automaticFallback: false,
+              balance: { limit: short ? 50n : 1_000n, used: 0n, reserved: 0n, usedOnDay: 0n, usedDay: null },
+              limits: { daily: daily ? 10n : null, monthly: monthly ? 10n : null },
+            }),
+          );
+          const failing = [suspended, disabled, budget, capped, short, daily, monthly];
+          const first = failing.indexOf(true);
+          if (first === -1) expect(decision.allowed).toBe(true);
+          else expect(decision).toMatchObject({ allowed: false, reason: order[first] });
+        },
+      ),
     );
   });
 
@@ -198,8 +233,17 @@ describe("decideAuthorization", () => {
     const cheaper = model("small", "1", "1");
     const base = snapshot({ requested, models: [requested, cheaper] });
     expect(decideAuthorization(base)).toMatchObject({ allowed: true, fellBack: true, routed: { key: "small" } });
-    expect(decideAuthorization({ ...base, automaticFallback: false })).toMatchObject({ allowed: false, reason: "MODEL_CAP_REACHED", routed: null });
-    expect(decideAuthorization({ ...base, estimatedTokens: 5_000n })).toMatchObject({ allowed: false, reason: "INSUFFICIENT_BALANCE", fellBack: true, routed: { key: "small" } });
+    expect(decideAuthorization({ ...base, automaticFallback: false })).toMatchObject({
+      allowed: false,
+      reason: "MODEL_CAP_REACHED",
+      routed: null,
+    });
+    expect(decideAuthorization({ ...base, estimatedTokens: 5_000n })).toMatchObject({
+      allowed: false,
+      reason: "INSUFFICIENT_BALANCE",
+      fellBack: true,
+      routed: { key: "small" },
+    });
     expect(decideAuthorization({ ...base, requested: null })).toMatchObject({ allowed: false, reason: "MODEL_DISABLED" });
   });
 });

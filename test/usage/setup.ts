@@ -1,5 +1,5 @@
 // What the usage tests share: an organisation with tokens, a member with a 500K allocation, models and a service key.
-import { Api } from "../support/client.ts";
+import type { Api } from "../support/client.ts";
 import { type Seed, seedOrganization, unique } from "../support/factories.ts";
 import type { TestServer } from "../support/server.ts";
 
@@ -27,7 +27,10 @@ export interface UsageOrg extends Seed {
   service: Api;
   /** The member's inference balance as the admin sees it. */
   balance(memberId?: string): Promise<{ limit: number; used: number; remaining: number; reserved: number }>;
-  model(key: string, input: { input: string; output: string; cap?: string | null; enabled?: boolean }): Promise<{ id: string; key: string }>;
+  model(
+    key: string,
+    input: { input: string; output: string; cap?: string | null; enabled?: boolean },
+  ): Promise<{ id: string; key: string }>;
 }
 
 /** Each member gets the STANDARD floor (500K of each kind); the pool keeps 1M of each for the other tests' needs. */
@@ -49,7 +52,13 @@ export async function usageOrganization(server: TestServer, plan: { planBudget?:
     },
     async model(key, prices) {
       const { upsertModel } = await seed.admin.execute(UPSERT_MODEL, {
-        input: { key, inputPricePerMillion: prices.input, outputPricePerMillion: prices.output, cap: prices.cap ?? null, enabled: prices.enabled ?? true },
+        input: {
+          key,
+          inputPricePerMillion: prices.input,
+          outputPricePerMillion: prices.output,
+          cap: prices.cap ?? null,
+          enabled: prices.enabled ?? true,
+        },
       });
       return upsertModel;
     },

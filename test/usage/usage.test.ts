@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Api, subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { AUTHORIZE, COMMIT, RECORD, RELEASE, key, usageOrganization, type UsageOrg } from "./setup.ts";
+import { AUTHORIZE, COMMIT, key, RECORD, RELEASE, type UsageOrg, usageOrganization } from "./setup.ts";
 
 const server = await startServer();
 
@@ -18,7 +18,9 @@ async function authorize(org: UsageOrg, modelKey: string, estimatedTokens: numbe
 }
 
 async function record(org: UsageOrg, modelKey: string, inputTokens: number, outputTokens: number, memberId = org.memberId) {
-  const { recordUsage } = await org.service.execute(RECORD, { input: { memberId, modelKey, inputTokens, outputTokens, idempotencyKey: key() } });
+  const { recordUsage } = await org.service.execute(RECORD, {
+    input: { memberId, modelKey, inputTokens, outputTokens, idempotencyKey: key() },
+  });
   return recordUsage;
 }
 
@@ -29,7 +31,13 @@ describe("authorizeUsage", () => {
     const result = await authorize(org, "gpt-4o", 1_000);
     expect(result).toMatchObject({ allowed: true, denialReason: null, fellBack: false, routedModel: { id: model.id, key: "gpt-4o" } });
     // 1,000 tokens at the higher price (10.00 per million).
-    expect(result.reservation).toMatchObject({ kind: "INFERENCE", tokens: 1_000, status: "OPEN", estimatedCost: "0.01", member: { id: org.memberId } });
+    expect(result.reservation).toMatchObject({
+      kind: "INFERENCE",
+      tokens: 1_000,
+      status: "OPEN",
+      estimatedCost: "0.01",
+      member: { id: org.memberId },
+    });
     expect(new Date(result.reservation.expiresAt).getTime() - Date.now()).toBeGreaterThan(290_000);
     expect(await org.balance()).toMatchObject({ limit: 500_000, used: 0, reserved: 1_000, remaining: 500_000 });
   });
@@ -147,7 +155,14 @@ describe("commitUsage and releaseReservation", () => {
     await org.model("m", { input: "0.15", output: "0.60" });
     const { reservation } = await authorize(org, "m", 5_000);
     const { commitUsage } = await org.service.execute(COMMIT, {
-      input: { reservationId: reservation.id, inputTokens: 1_234, outputTokens: 567, app: "Chat", assistant: "Helper", idempotencyKey: key() },
+      input: {
+        reservationId: reservation.id,
+        inputTokens: 1_234,
+        outputTokens: 567,
+        app: "Chat",
+        assistant: "Helper",
+        idempotencyKey: key(),
+      },
     });
     // 1,234 × 0.15 + 567 × 0.60 = 185.1 + 340.2 = 525.3 per million.
     expect(commitUsage).toMatchObject({
@@ -181,7 +196,9 @@ describe("commitUsage and releaseReservation", () => {
     const { reservation } = await authorize(org, "m", 1_000);
     await authorize(org, "m", 2_000); // another open reservation
     await org.service.execute(RELEASE, { id: reservation.id });
-    const { commitUsage } = await org.service.execute(COMMIT, { input: { reservationId: reservation.id, inputTokens: 400, outputTokens: 100, idempotencyKey: key() } });
+    const { commitUsage } = await org.service.execute(COMMIT, {
+      input: { reservationId: reservation.id, inputTokens: 400, outputTokens: 100, idempotencyKey: key() },
+    });
     expect(commitUsage.balance).toMatchObject({ used: 500, reserved: 2_000 });
     expect(await org.balance()).toMatchObject({ used: 500, reserved: 2_000 });
   });
@@ -190,8 +207,12 @@ describe("commitUsage and releaseReservation", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
     const { reservation } = await authorize(org, "m", 1_000);
-    await org.service.execute(COMMIT, { input: { reservationId: reservation.id, inputTokens: 100, outputTokens: 0, idempotencyKey: key() } });
-    const { commitUsage } = await org.service.execute(COMMIT, { input: { reservationId: reservation.id, inputTokens: 50, outputTokens: 0, idempotencyKey: key() } });
+    await org.service.execute(COMMIT, {
+      input: { reservationId: reservation.id, inputTokens: 100, outputTokens: 0, idempotencyKey: key() },
+    });
+    const { commitUsage } = await org.service.execute(COMMIT, {
+      input: { reservationId: reservation.id, inputTokens: 50, outputTokens: 0, idempotencyKey: key() },
+    });
     expect(commitUsage.balance).toMatchObject({ used: 150, reserved: 0 });
   });
 });
@@ -236,11 +257,17 @@ describe("idempotency", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
     const idempotencyKey = key();
-    await org.service.execute(RECORD, { input: { memberId: org.memberId, modelKey: "m", inputTokens: 10, outputTokens: 5, idempotencyKey } });
-    const error = await org.service.errorOf(RECORD, { input: { memberId: org.memberId, modelKey: "m", inputTokens: 11, outputTokens: 5, idempotencyKey } });
+    await org.service.execute(RECORD, {
+      input: { memberId: org.memberId, modelKey: "m", inputTokens: 10, outputTokens: 5, idempotencyKey },
+    });
+    const error = await org.service.errorOf(RECORD, {
+      input: { memberId: org.memberId, modelKey: "m", inputTokens: 11, outputTokens: 5, idempotencyKey },
+    });
     expect(error.extensions?.code).toBe("CONFLICT");
     const { reservation } = await authorize(org, "m", 100);
-    const commitError = await org.service.errorOf(COMMIT, { input: { reservationId: reservation.id, inputTokens: 10, outputTokens: 5, idempotencyKey } });
+    const commitError = await org.service.errorOf(COMMIT, {
+      input: { reservationId: reservation.id, inputTokens: 10, outputTokens: 5, idempotencyKey },
+    });
     expect(commitError.extensions?.code).toBe("CONFLICT");
     expect(await org.balance()).toMatchObject({ used: 15, reserved: 100 });
   });
@@ -251,8 +278,12 @@ describe("idempotency", () => {
     await a.model("m", { input: "1", output: "1" });
     await b.model("m", { input: "1", output: "1" });
     const idempotencyKey = key();
-    const first = await a.service.execute(RECORD, { input: { memberId: a.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey } });
-    const second = await b.service.execute(RECORD, { input: { memberId: b.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey } });
+    const first = await a.service.execute(RECORD, {
+      input: { memberId: a.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey },
+    });
+    const second = await b.service.execute(RECORD, {
+      input: { memberId: b.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey },
+    });
     expect(second.recordUsage.id).not.toBe(first.recordUsage.id);
     expect(await b.balance()).toMatchObject({ used: 2 });
   });
@@ -285,7 +316,9 @@ describe("recordUsage", () => {
     expect(await org.balance()).toMatchObject({ reserved: 20_000 });
     const receipts = await Promise.all(
       reservations.map((result, i) =>
-        org.service.execute(COMMIT, { input: { reservationId: result.reservation.id, inputTokens: i % 7, outputTokens: 3, idempotencyKey: key() } }),
+        org.service.execute(COMMIT, {
+          input: { reservationId: result.reservation.id, inputTokens: i % 7, outputTokens: 3, idempotencyKey: key() },
+        }),
       ),
     );
     const charged = receipts.reduce((sum, receipt) => sum + receipt.commitUsage.tokens, 0);
@@ -303,14 +336,30 @@ describe("access", () => {
     const [otherId] = await org.addMembers([{}]);
     const own = await authorize(org, "m", 100, org.member);
     expect(own.allowed).toBe(true);
-    const { commitUsage } = await org.member.execute(COMMIT, { input: { reservationId: own.reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() } });
+    const { commitUsage } = await org.member.execute(COMMIT, {
+      input: { reservationId: own.reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+    });
     expect(commitUsage.balance.used).toBe(2);
 
     const other = await authorize(org, "m", 100, org.service, otherId);
-    expect((await org.member.errorOf(AUTHORIZE, { input: { memberId: otherId, modelKey: "m", estimatedTokens: 1 } })).extensions?.code).toBe("NOT_FOUND");
+    expect(
+      (await org.member.errorOf(AUTHORIZE, { input: { memberId: otherId, modelKey: "m", estimatedTokens: 1 } })).extensions?.code,
+    ).toBe("NOT_FOUND");
     expect((await org.member.errorOf(RELEASE, { id: other.reservation.id })).extensions?.code).toBe("NOT_FOUND");
-    expect((await org.member.errorOf(COMMIT, { input: { reservationId: other.reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() } })).extensions?.code).toBe("NOT_FOUND");
-    expect((await org.member.errorOf(RECORD, { input: { memberId: otherId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: key() } })).extensions?.code).toBe("NOT_FOUND");
+    expect(
+      (
+        await org.member.errorOf(COMMIT, {
+          input: { reservationId: other.reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+        })
+      ).extensions?.code,
+    ).toBe("NOT_FOUND");
+    expect(
+      (
+        await org.member.errorOf(RECORD, {
+          input: { memberId: otherId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+        })
+      ).extensions?.code,
+    ).toBe("NOT_FOUND");
     expect(await org.balance(otherId)).toMatchObject({ used: 0, reserved: 100 });
 
     // Admins act for any member of their organisation.
@@ -323,10 +372,25 @@ describe("access", () => {
     const stranger = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
     const { reservation } = await authorize(org, "m", 100);
-    expect((await stranger.service.errorOf(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1 } })).extensions?.code).toBe("NOT_FOUND");
+    expect(
+      (await stranger.service.errorOf(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1 } })).extensions
+        ?.code,
+    ).toBe("NOT_FOUND");
     expect((await stranger.service.errorOf(RELEASE, { id: reservation.id })).extensions?.code).toBe("NOT_FOUND");
-    expect((await stranger.service.errorOf(COMMIT, { input: { reservationId: reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() } })).extensions?.code).toBe("NOT_FOUND");
-    expect((await stranger.service.errorOf(RECORD, { input: { memberId: org.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: key() } })).extensions?.code).toBe("NOT_FOUND");
+    expect(
+      (
+        await stranger.service.errorOf(COMMIT, {
+          input: { reservationId: reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+        })
+      ).extensions?.code,
+    ).toBe("NOT_FOUND");
+    expect(
+      (
+        await stranger.service.errorOf(RECORD, {
+          input: { memberId: org.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+        })
+      ).extensions?.code,
+    ).toBe("NOT_FOUND");
     expect((await new Api(server.url).errorOf(RELEASE, { id: reservation.id })).extensions?.code).toBe("UNAUTHENTICATED");
     expect((await org.operator.errorOf(RELEASE, { id: reservation.id })).extensions?.code).toBe("FORBIDDEN");
     expect(await org.balance()).toMatchObject({ used: 0, reserved: 100 });
@@ -334,7 +398,9 @@ describe("access", () => {
 
   it("answers NOT_FOUND for a model the organisation does not have on recordUsage", async () => {
     const org = await usageOrganization(server);
-    const error = await org.service.errorOf(RECORD, { input: { memberId: org.memberId, modelKey: "nope", inputTokens: 1, outputTokens: 1, idempotencyKey: key() } });
+    const error = await org.service.errorOf(RECORD, {
+      input: { memberId: org.memberId, modelKey: "nope", inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+    });
     expect(error).toMatchObject({ extensions: { code: "NOT_FOUND" }, message: "Model not found." });
   });
 });
@@ -372,7 +438,10 @@ describe("live balance", () => {
   it("sends the member the balance a commit leaves", async () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
-    const { subscription, client } = subscribe(org.member, `subscription { balanceChanged(kind: INFERENCE) { kind used reserved remaining } }`);
+    const { subscription, client } = subscribe(
+      org.member,
+      `subscription { balanceChanged(kind: INFERENCE) { kind used reserved remaining } }`,
+    );
     try {
       // The subscription is live once an authorization's change arrives; extra holds are released.
       const { reservation } = await authorize(org, "m", 1_000);
@@ -382,7 +451,9 @@ describe("live balance", () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(subscription.events.length).toBeGreaterThan(0);
-      await org.service.execute(COMMIT, { input: { reservationId: reservation.id, inputTokens: 600, outputTokens: 150, idempotencyKey: key() } });
+      await org.service.execute(COMMIT, {
+        input: { reservationId: reservation.id, inputTokens: 600, outputTokens: 150, idempotencyKey: key() },
+      });
       const event = await subscription.next((e) => e.balanceChanged.used === 750);
       expect(event.balanceChanged).toMatchObject({ kind: "INFERENCE", used: 750, reserved: 0, remaining: 499_250 });
     } finally {
