@@ -25,7 +25,8 @@ export interface AllocationMovement {
   note?: string | null;
 }
 
-interface BalanceRow {
+/** A balance row as the ledger statements return it (BALANCE_COLUMNS). */
+export interface BalanceRow {
   memberId: string;
   organizationId: string;
   kind: TokenKind;

@@ -3,19 +3,12 @@ import { createContextCache } from "@pothos/core";
 import DataLoader from "dataloader";
 import type { Context } from "../context.ts";
 import type { DistributionPolicy } from "../db/generated/client.ts";
-import type { TokenKind } from "../db/generated/enums.ts";
 import type { BalanceSnapshot } from "../events.ts";
+import type { BalanceRow } from "../ledger/allocations.ts";
 import { cachedPolicy } from "../policy/cache.ts";
 import { effectiveBounds, type MemberOverride } from "../policy/presets.ts";
 
-export interface BalanceView {
-  memberId: string;
-  organizationId: string;
-  kind: TokenKind;
-  limit: bigint;
-  used: bigint;
-  reserved: bigint;
-  lastAutoIncreaseAt: Date | null;
+export interface BalanceView extends BalanceRow {
   floor: bigint;
   ceiling: bigint | null;
 }

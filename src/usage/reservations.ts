@@ -1,6 +1,5 @@
 // Expiry of reservations nobody committed or released: their tokens go back to the member.
-import type { TokenKind } from "../db/generated/enums.ts";
-import { balanceSnapshot } from "../ledger/allocations.ts";
+import { type BalanceRow, balanceSnapshot } from "../ledger/allocations.ts";
 import type { Runtime } from "../runtime.ts";
 import { registerJob } from "../server/jobs.ts";
 import { publishBalance } from "./service.ts";
@@ -14,17 +13,7 @@ export async function expireReservations(runtime: Runtime): Promise<number> {
   const now = runtime.clock.now().toISOString().slice(0, 23);
   let changed = 0;
   for (;;) {
-    const balances = await runtime.prisma.$queryRawUnsafe<
-      {
-        memberId: string;
-        organizationId: string;
-        kind: TokenKind;
-        limit: bigint;
-        used: bigint;
-        reserved: bigint;
-        lastAutoIncreaseAt: Date | null;
-      }[]
-    >(EXPIRE_SQL, now, BATCH);
+    const balances = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(EXPIRE_SQL, now, BATCH);
     for (const balance of balances) publishBalance(runtime, balanceSnapshot(balance));
     changed += balances.length;
     if (balances.length === 0) return changed;

@@ -7,7 +7,7 @@ import { type Model, Prisma, type Reservation } from "../db/generated/client.ts"
 import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import type { BalanceSnapshot } from "../events.ts";
-import { balanceSnapshot } from "../ledger/allocations.ts";
+import { type BalanceRow, balanceSnapshot } from "../ledger/allocations.ts";
 import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
@@ -250,16 +250,6 @@ async function holdUnderCap(
 }
 
 // ---------------------------------------------------------------- charge
-
-interface BalanceRow {
-  memberId: string;
-  organizationId: string;
-  kind: TokenKind;
-  limit: bigint;
-  used: bigint;
-  reserved: bigint;
-  lastAutoIncreaseAt: Date | null;
-}
 
 export interface CommitInput {
   reservationId: string;
