@@ -36,7 +36,10 @@ export interface BalanceRow {
   lastAutoIncreaseAt: Date | null;
 }
 
-export const BALANCE_COLUMNS = `"memberId", "organizationId", "kind", "limit", "used", "reserved", "lastAutoIncreaseAt"`;
+const BALANCE_FIELDS = ["memberId", "organizationId", "kind", "limit", "used", "reserved", "lastAutoIncreaseAt"];
+export const BALANCE_COLUMNS = BALANCE_FIELDS.map((field) => `"${field}"`).join(", ");
+/** BALANCE_COLUMNS of a "Balance" aliased `b`, for statements that join it. */
+export const BALANCE_COLUMNS_OF_B = BALANCE_FIELDS.map((field) => `b."${field}"`).join(", ");
 
 export function balanceSnapshot(row: BalanceRow): BalanceSnapshot {
   return {
@@ -78,7 +81,7 @@ export async function moveAllocations(tx: Tx, movement: AllocationMovement, even
        FROM (SELECT unnest($1::uuid[]) AS member_id, unnest($2::bigint[]) AS delta) AS c
       WHERE b."memberId" = c.member_id AND b."kind" = $3::"TokenKind" AND b."organizationId" = $4::uuid
         AND b."limit" + c.delta >= 0
-      RETURNING b."memberId", b."organizationId", b."kind", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt"`,
+      RETURNING ${BALANCE_COLUMNS_OF_B}`,
     memberIds,
     changes.map((change) => change.delta.toString()),
     movement.kind,

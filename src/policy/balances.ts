@@ -2,7 +2,7 @@
 // (floor and ceiling in force, suspended, excluded), optionally locking the rows for the caller's transaction.
 import type { TokenKind } from "../db/generated/enums.ts";
 import type { Tx } from "../ledger/tx.ts";
-import { effectiveBounds, type PolicyValues } from "./presets.ts";
+import { effectiveBounds, type MemberOverride, type PolicyValues } from "./presets.ts";
 
 export interface PolicyBalance {
   memberId: string;
@@ -18,21 +18,8 @@ export interface PolicyBalance {
   ceiling: bigint | null;
 }
 
-interface Row {
-  memberId: string;
-  limit: bigint;
-  used: bigint;
-  reserved: bigint;
-  lastAutoIncreaseAt: Date | null;
-  lastTier: number;
-  preemptiveBumpCycle: Date | null;
-  suspended: boolean;
-  hasOverride: boolean;
-  overrideFloor: bigint | null;
-  overrideCeiling: bigint | null;
-  overrideUnlimitedCeiling: boolean;
-  overrideExcluded: boolean;
-}
+/** The row as read: the balance, and the member's suspension and override instead of the derived fields. */
+type Row = Omit<PolicyBalance, "excluded" | "floor" | "ceiling"> & MemberOverride & { overrideExcluded: boolean };
 
 /** The balances in member-id order; `lock` takes their row locks (FOR UPDATE) in that order. */
 export async function loadPolicyBalances(

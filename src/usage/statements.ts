@@ -3,6 +3,7 @@
 // balances, roll up each model's cycle spend and note members' first use. The balance and spend rows are
 // updated in place (used = used + n) so concurrent charges never lose one. The benchmark runs these same
 // strings directly with `pg` to compare.
+import { BALANCE_COLUMNS_OF_B } from "../ledger/allocations.ts";
 
 /** Start of the billing cycle containing $now for an organisation row `o` (mirrors organizations/cycle.ts). */
 const cycleStartOf = (now: string) => `(date_trunc('month', ${now}::timestamp)
@@ -88,7 +89,7 @@ balance AS (
          "updatedAt" = $2::timestamp
     FROM locked l
    WHERE b."memberId" = l."memberId" AND b."kind" = l."kind"
-  RETURNING b."memberId", b."organizationId", b."kind", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt"
+  RETURNING ${BALANCE_COLUMNS_OF_B}
 ),
 spend AS (
   INSERT INTO "ModelCycleSpend" ("organizationId", "modelId", "cycleStart", "spend", "requests", "tokens")
@@ -146,7 +147,7 @@ WITH balance AS (
   UPDATE "Balance" b SET "reserved" = b."reserved" + $6::bigint, "updatedAt" = $9::timestamp
    WHERE b."memberId" = $3::uuid AND b."kind" = $4::"TokenKind" AND b."organizationId" = $2::uuid
      AND b."limit" - b."used" - b."reserved" >= $6::bigint
-  RETURNING b."memberId", b."organizationId", b."kind", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt"
+  RETURNING ${BALANCE_COLUMNS_OF_B}
 ),
 reservation AS (
   INSERT INTO "Reservation" ("id", "organizationId", "memberId", "modelId", "kind", "tokens", "estimatedCost", "status", "expiresAt", "createdAt")
@@ -183,7 +184,7 @@ balance AS (
   UPDATE "Balance" b SET "reserved" = b."reserved" - r."tokens", "updatedAt" = $4::timestamp
     FROM released r
    WHERE b."memberId" = r."memberId" AND b."kind" = r."kind"
-  RETURNING b."memberId", b."organizationId", b."kind", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt"
+  RETURNING ${BALANCE_COLUMNS_OF_B}
 )
 SELECT * FROM balance`;
 
@@ -218,6 +219,6 @@ balance AS (
   UPDATE "Balance" b SET "reserved" = b."reserved" - l."tokens", "updatedAt" = $1::timestamp
     FROM locked l
    WHERE b."memberId" = l."memberId" AND b."kind" = l."kind"
-  RETURNING b."memberId", b."organizationId", b."kind", b."limit", b."used", b."reserved", b."lastAutoIncreaseAt"
+  RETURNING ${BALANCE_COLUMNS_OF_B}
 )
 SELECT * FROM balance`;
