@@ -29,6 +29,7 @@ export interface Config {
   maxQueryTokens: number;
   maxAliases: number;
   maxQueryCost: number;
+  maxRequestBodyBytes: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Set when the operator key was generated at this start, so it can be printed once. */
   generatedOperatorKey: boolean;
@@ -141,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueryTokens: integer(env, "MAX_QUERY_TOKENS", 2000, 100, 100_000),
     maxAliases: integer(env, "MAX_ALIASES", 30, 1, 1000),
     maxQueryCost: integer(env, "MAX_QUERY_COST", 50_000, 100, 10_000_000),
+    maxRequestBodyBytes: integer(env, "MAX_REQUEST_BODY_BYTES", 1_048_576, 1024, 67_108_864),
     logLevel,
     generatedOperatorKey,
   };

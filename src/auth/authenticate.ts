@@ -10,7 +10,7 @@ import { API_KEY_PREFIX, hashSecret, safeEqual } from "./secrets.ts";
 const API_KEY_CACHE_MS = 10_000;
 
 export class Authenticator {
-  readonly #apiKeys = new Map<string, { principal: Principal | null; until: number }>();
+  readonly #apiKeys = new Map<string, { principal: Promise<Principal | null>; until: number }>();
   readonly #prisma: PrismaClient;
   readonly #config: Config;
   readonly #jwt: JwtVerifier;
@@ -48,20 +48,27 @@ export class Authenticator {
   async #apiKey(secret: string): Promise<Principal> {
     const secretHash = hashSecret(secret);
     const now = Date.now();
-    const cached = this.#apiKeys.get(secretHash);
-    let principal: Principal | null;
-    if (cached && cached.until > now) {
-      principal = cached.principal;
-    } else {
-      const key = await this.#prisma.apiKey.findUnique({
-        where: { secretHash },
-        select: { id: true, organizationId: true, revokedAt: true },
+    let cached = this.#apiKeys.get(secretHash);
+    if (!cached || cached.until <= now) {
+      // One lookup per key at a time: requests arriving while it runs share it (no stampede on expiry).
+      const principal = this.#lookUpApiKey(secretHash);
+      cached = { principal, until: now + API_KEY_CACHE_MS };
+      this.#apiKeys.set(secretHash, cached);
+      principal.catch(() => {
+        if (this.#apiKeys.get(secretHash)?.principal === principal) this.#apiKeys.delete(secretHash);
       });
-      principal = key && !key.revokedAt ? { kind: "SERVICE", apiKeyId: key.id, organizationId: key.organizationId } : null;
-      this.#apiKeys.set(secretHash, { principal, until: now + API_KEY_CACHE_MS });
     }
+    const principal = await cached.principal;
     if (!principal) throw unauthenticated("The API key is invalid or revoked.");
     return principal;
+  }
+
+  async #lookUpApiKey(secretHash: string): Promise<Principal | null> {
+    const key = await this.#prisma.apiKey.findUnique({
+      where: { secretHash },
+      select: { id: true, organizationId: true, revokedAt: true },
+    });
+    return key && !key.revokedAt ? { kind: "SERVICE", apiKeyId: key.id, organizationId: key.organizationId } : null;
   }
 }
 

@@ -1,5 +1,5 @@
 // Credential material: service API keys are shown once and stored as SHA-256 hashes.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 export const API_KEY_PREFIX = "twk_";
 
@@ -8,11 +8,11 @@ export function newApiKeySecret(): string {
 }
 
 export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
+  return hash("sha256", secret, "hex");
 }
 
 export function safeEqual(a: string, b: string): boolean {
-  const left = createHash("sha256").update(a).digest();
-  const right = createHash("sha256").update(b).digest();
+  const left = hash("sha256", a, "buffer");
+  const right = hash("sha256", b, "buffer");
   return timingSafeEqual(left, right);
 }

@@ -1,6 +1,7 @@
 // Members: adding them (each gets the policy floor from the pool), suspending them, and their draw limits.
-import { randomBytes } from "node:crypto";
+
 import type { Role, TokenKind } from "../db/generated/enums.ts";
+import { uuidV7 } from "../db/ids.ts";
 import { AppError, badInput, notFound } from "../errors.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
@@ -31,16 +32,8 @@ function isUniqueViolation(error: unknown): boolean {
  * (RFC 9562, method 1), so the members directory lists a batch as it was given.
  */
 function batchIds(count: number): string[] {
-  const ms = BigInt(Date.now());
-  return Array.from({ length: count }, (_, index) => {
-    const bytes = randomBytes(16);
-    for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-    bytes[6] = 0x70 | ((index >> 8) & 0x0f);
-    bytes[7] = index & 0xff;
-    bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-    const hex = bytes.toString("hex");
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  });
+  const now = new Date();
+  return Array.from({ length: count }, (_, index) => uuidV7(now, index));
 }
 
 function optionalText(value: string | null | undefined, field: string, max: number): string | null {

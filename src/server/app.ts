@@ -12,6 +12,7 @@ import { AppError } from "../errors.ts";
 import { createAppPubSub } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import { schema } from "../schema/index.ts";
+import { limitBody } from "./body.ts";
 import { Scheduler } from "./jobs.ts";
 import { Metrics } from "./metrics.ts";
 import { findRoute } from "./routes.ts";
@@ -66,7 +67,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const server: Server = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://localhost");
     const route = request.method === "GET" ? findRoute(url.pathname) : undefined;
-    if (!route) return yoga.handle(request, response);
+    if (!route) {
+      if (request.method === "POST" && !(await limitBody(request, response, config.maxRequestBodyBytes))) return;
+      return yoga.handle(request, response);
+    }
     try {
       await route(request, response, {
         runtime,

@@ -65,6 +65,8 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
+    // Bodies are limited before yoga (server/body.ts), far more cheaply than yoga's own stream-based limit.
+    maxRequestBodySize: false,
     landingPage: false,
     graphiql: { subscriptionsProtocol: "WS", title: "Tokenwarden" },
     logging: config.logLevel === "silent" ? false : config.logLevel,

@@ -1,10 +1,11 @@
 // The usage hot path: authorize (hold a reservation), commit or record (charge), release.
 // Each write is one SQL statement (see statements.ts); the charge runs in a transaction only so that the
 // auto-increase and spend-alert hooks see it and commit with it. Events are published after commit.
-import { createHash, randomBytes } from "node:crypto";
+import { hash } from "node:crypto";
 import { Decimal } from "decimal.js";
 import { type Model, Prisma, type Reservation } from "../db/generated/client.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
+import { uuidV7 } from "../db/ids.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import type { BalanceSnapshot } from "../events.ts";
 import { type BalanceRow, balanceSnapshot } from "../ledger/allocations.ts";
@@ -41,16 +42,8 @@ export interface UsageReceipt {
 
 const MAX_TEXT = 200;
 
-/** Time-ordered UUID (v7), like the ids Prisma gives every other row. */
-export function newId(at: Date): string {
-  const bytes = randomBytes(16);
-  const ms = BigInt(at.getTime());
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
+/** A new row id (time-ordered UUID v7). */
+export const newId = (at: Date): string => uuidV7(at);
 
 function tokens(value: number, field: string): bigint {
   if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens from 0 to 2^53-1.`);
@@ -71,7 +64,7 @@ function idempotencyKey(value: string, field: string): string {
 }
 
 function payloadHash(payload: unknown[]): string {
-  return createHash("sha256").update(JSON.stringify(payload)).digest("base64url");
+  return hash("sha256", JSON.stringify(payload), "base64url");
 }
 
 // ---------------------------------------------------------------- authorize

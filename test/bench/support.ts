@@ -169,7 +169,42 @@ export async function runLoad(count: number, concurrency: number, maxMs: number,
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
+  return summarize(latencies, errors, (performance.now() - started) / 1000, firstError);
+}
+
+/**
+ * Open-loop load: starts `op(i)` at a fixed `ratePerSecond`, whether or not earlier calls have answered, for
+ * `count` calls. Each latency is measured from the call's scheduled start, so a stalled server is charged for
+ * the calls that queued behind it (no coordinated omission). This is how "sustains N/s with p95 under X ms" is
+ * measured; `runLoad` (closed loop) measures the most the server can take.
+ */
+export async function runRate(count: number, ratePerSecond: number, op: (i: number) => Promise<unknown>): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | null = null;
+  const interval = 1000 / ratePerSecond;
+  const started = performance.now();
+  const calls: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const scheduled = started + i * interval;
+    const wait = scheduled - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    calls.push(
+      op(i).then(
+        () => void latencies.push(performance.now() - scheduled),
+        (error: Error) => {
+          errors++;
+          firstError ??= error.message;
+        },
+      ),
+    );
+  }
+  await Promise.all(calls);
   const seconds = (performance.now() - started) / 1000;
+  return summarize(latencies, errors, seconds, firstError);
+}
+
+function summarize(latencies: number[], errors: number, seconds: number, firstError: string | null): LoadResult {
   latencies.sort((a, b) => a - b);
   const at = (q: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! : 0);
   return {

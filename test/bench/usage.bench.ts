@@ -14,6 +14,7 @@ import {
   OPERATOR_KEY,
   round,
   runLoad,
+  runRate,
   startBenchServer,
 } from "./support.ts";
 
@@ -21,6 +22,8 @@ const MEMBERS = 100;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE ?? 16);
 const SPREAD_OPS = Number(process.env.BENCH_OPS ?? 20_000);
+/** The target rate, offered open-loop: latency is then the server's at that load, not at its limit. */
+const TARGET_RATE = Number(process.env.BENCH_RATE ?? 2_000);
 const ONE_MEMBER_OPS = Number(process.env.BENCH_ONE_MEMBER_OPS ?? 10_000);
 const PAIR_OPS = 3_000;
 const MAX_MS = 25_000;
@@ -64,7 +67,8 @@ async function seed(url: string): Promise<Seeded> {
   return {
     organizationId: Buffer.from(createOrganization.id, "base64").toString().split(":")[1]!,
     members: (addMembers as { id: string }[]).map(({ id }) => ({ id, raw: Buffer.from(id, "base64").toString().split(":")[1]! })),
-    service: new BenchClient(url, createApiKey.secret, CONCURRENCY),
+    // Room for the open-loop phase, where calls may pile up beyond CONCURRENCY while the server catches up.
+    service: new BenchClient(url, createApiKey.secret, Math.max(CONCURRENCY, 128)),
   };
 }
 
@@ -98,14 +102,25 @@ async function vacuum(pool: pg.Pool): Promise<void> {
   await pool.query(`VACUUM "Balance", "ModelCycleSpend", "Reservation"`);
 }
 
+type Drive = (count: number, op: (i: number) => Promise<unknown>) => Promise<LoadResult>;
+const closedLoop: Drive = (count, op) => runLoad(count, CONCURRENCY, MAX_MS, op);
+
 /** recordUsage over HTTP for `members`; checks that the database's used grew by exactly what was charged. */
-async function httpRecord(name: string, seeded: Seeded, pool: pg.Pool, members: Seeded["members"], count: number, prefix: string) {
+async function httpRecord(
+  name: string,
+  seeded: Seeded,
+  pool: pg.Pool,
+  members: Seeded["members"],
+  count: number,
+  prefix: string,
+  drive: Drive = closedLoop,
+) {
   await vacuum(pool);
   const before = await usedOf(
     pool,
     members.map((m) => m.raw),
   );
-  const load = await runLoad(count, CONCURRENCY, MAX_MS, (i) =>
+  const load = await drive(count, (i) =>
     seeded.service.execute(RECORD, {
       input: {
         memberId: members[i % members.length]!.id,
@@ -182,12 +197,21 @@ async function run(): Promise<BenchResult[]> {
       SPREAD_OPS,
       "spread",
     );
+    const atTarget = await httpRecord(
+      `recordUsage HTTP, ${MEMBERS} members, offered at a fixed ${TARGET_RATE}/s (open loop)`,
+      seeded,
+      pool,
+      seeded.members,
+      Math.min(SPREAD_OPS, TARGET_RATE * 10),
+      "rate",
+      (count, op) => runRate(count, TARGET_RATE, op),
+    );
     const rawSpread = await rawRecord(`same statement via pg, ${MEMBERS} members`, seeded, pool, seeded.members, SPREAD_OPS, "raw-spread");
     const single = await httpRecord(`recordUsage HTTP, 1 member, ${CONCURRENCY} in flight`, seeded, pool, one, ONE_MEMBER_OPS, "one");
     const rawSingle = await rawRecord("same statement via pg, 1 member", seeded, pool, one, ONE_MEMBER_OPS, "raw-one");
     spread.result.metrics["ours/raw"] = round(spread.load.opsPerSecond / rawSpread.load.opsPerSecond, 2);
     single.result.metrics["ours/raw"] = round(single.load.opsPerSecond / rawSingle.load.opsPerSecond, 2);
-    results.push(spread.result, rawSpread.result, single.result, rawSingle.result);
+    results.push(spread.result, atTarget.result, rawSpread.result, single.result, rawSingle.result);
 
     const pairs = await runLoad(PAIR_OPS, CONCURRENCY, MAX_MS, async (i) => {
       const member = seeded.members[i % MEMBERS]!;

@@ -1,11 +1,39 @@
 // The transport as clients meet it: health endpoints, GraphiQL, authentication, query limits, masking.
+import http from "node:http";
 import { describe, expect, it } from "vitest";
 import { Api } from "../support/client.ts";
-import { seedOrganization } from "../support/factories.ts";
+import { seedOrganization, unique } from "../support/factories.ts";
 import { OPERATOR_KEY, startServer } from "../support/server.ts";
 
 const server = await startServer();
 const strict = await startServer({ env: { MAX_QUERY_DEPTH: "3" } });
+const smallBodies = await startServer({ env: { MAX_REQUEST_BODY_BYTES: "4096" } });
+
+/** POSTs `body` to /graphql as is; `chunked` sends it without a Content-Length. */
+function post(url: string, body: string, headers: Record<string, string> = {}, chunked = false) {
+  return new Promise<{ status: number; json: any }>((resolve, reject) => {
+    const request = http.request(`${url}/graphql`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${OPERATOR_KEY}`,
+        ...(chunked ? { "transfer-encoding": "chunked" } : { "content-length": String(Buffer.byteLength(body)) }),
+        ...headers,
+      },
+    });
+    request.on("response", (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => resolve({ status: response.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString()) }));
+    });
+    // A refused upload may see its connection closed before it has written everything.
+    request.on("error", reject);
+    if (chunked) {
+      for (let at = 0; at < body.length; at += 1000) request.write(body.slice(at, at + 1000));
+      request.end();
+    } else request.end(body);
+  });
+}
 
 describe("HTTP endpoints", () => {
   it("answers /health and /ready", async () => {
@@ -81,6 +109,31 @@ describe("abuse limits and errors", () => {
     const flood = await api.request(`{ ${aliases} }`);
     expect(flood.errors?.[0]?.message).toMatch(/alias/i);
     expect(flood.data ?? null).toBeNull();
+  });
+
+  it("refuses a request body over MAX_REQUEST_BODY_BYTES with 413, declared or chunked, and runs nothing", async () => {
+    const seed = await seedOrganization(smallBodies);
+    const addMember = JSON.stringify({
+      query: `mutation($members: [MemberInput!]!) { addMembers(members: $members) { id } }`,
+      variables: { members: [{ email: `${unique("big")}@example.com`, name: "x".repeat(5000) }] },
+    });
+    for (const chunked of [false, true]) {
+      const refused = await post(smallBodies.url, addMember, { authorization: `Bearer ${seed.admin.credential}` }, chunked);
+      expect(refused.status).toBe(413);
+      expect(refused.json.errors[0].extensions.code).toBe("REQUEST_ENTITY_TOO_LARGE");
+    }
+    const { organization } = await seed.admin.execute(`query($id: ID!) { organization(id: $id) { members(first: 10) { totalCount } } }`, {
+      id: seed.organizationId,
+    });
+    expect(organization.members.totalCount).toBe(1);
+    const small = await post(smallBodies.url, JSON.stringify({ query: `{ viewer { principal } }` }), {}, true);
+    expect(small).toEqual({ status: 200, json: { data: { viewer: { principal: "OPERATOR" } } } });
+  });
+
+  it("refuses a compressed request body with 415", async () => {
+    const refused = await post(server.url, JSON.stringify({ query: `{ viewer { principal } }` }), { "content-encoding": "gzip" });
+    expect(refused.status).toBe(415);
+    expect(refused.json.errors[0].extensions.code).toBe("UNSUPPORTED_MEDIA_TYPE");
   });
 
   it("rejects malformed ids and amounts as BAD_USER_INPUT", async () => {
