@@ -1,6 +1,7 @@
 // Opens the one database: PGlite under DATA_DIR (or in memory) by default, PostgreSQL when DATABASE_URL is set.
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
+import { Decimal } from "decimal.js";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "./generated/client.ts";
@@ -8,11 +9,30 @@ import { applyMigrations } from "./migrate.ts";
 
 export type Prisma = PrismaClient;
 
-/** Raw SQL access that works the same on PGlite and PostgreSQL (used by the migrator and benchmarks). */
+/** Raw SQL access that works the same on PGlite and PostgreSQL (the migrator, benchmarks and the hot path). */
 export interface RawSql {
   exec(sql: string): Promise<void>;
   query<T>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * A statement run very often, as an autocommit statement of its own. On PostgreSQL it is prepared once per
+   * connection under `name` (planning a large statement can cost more than running it). Rows are typed as
+   * Prisma types raw rows: int8 → bigint, numeric → Decimal, timestamp → Date (UTC).
+   */
+  prepared<T>(name: string, sql: string, params: unknown[]): Promise<T[]>;
 }
+
+/** Parsers of the types whose default JavaScript value differs from Prisma's, by type oid. */
+const ROW_PARSERS: Record<number, (value: string) => unknown> = {
+  20: (value) => BigInt(value),
+  1700: (value) => new Decimal(value),
+  1114: (value) => new Date(`${value.replace(" ", "T")}Z`),
+  1184: (value) => new Date(value),
+  1082: (value) => new Date(`${value}T00:00:00Z`),
+};
+const PG_TYPES = {
+  getTypeParser: ((oid: number, format?: string) =>
+    ROW_PARSERS[oid] ?? pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+};
 
 export interface Database {
   prisma: PrismaClient;
@@ -63,6 +83,11 @@ function openPostgres(url: string, poolSize: number, onQuery?: (sql: string) => 
       const result = await pool.query(sql, params as unknown[]);
       return result.rows as T[];
     },
+    async prepared<T>(name: string, sql: string, params: unknown[]) {
+      onQuery?.(sql);
+      const result = await pool.query({ name, text: sql, values: params, types: PG_TYPES });
+      return result.rows as T[];
+    },
   };
   return {
     prisma,
@@ -88,6 +113,11 @@ async function openPglite(dataDir: string | null, onQuery?: (sql: string) => voi
     },
     async query<T>(sql: string, params?: unknown[]) {
       const result = await pglite.query(sql, params);
+      return result.rows as T[];
+    },
+    async prepared<T>(_name: string, sql: string, params: unknown[]) {
+      onQuery?.(sql);
+      const result = await pglite.query(sql, params, { parsers: ROW_PARSERS });
       return result.rows as T[];
     },
   };

@@ -137,7 +137,11 @@ export function chargeUsage(runtime: Runtime, item: ChargeItem): Promise<Charged
 async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promise<ChargedRow[]> {
   const now = runtime.clock.now();
   const payload = JSON.stringify(items.map((item, ord) => ({ ...item, ord })));
-  const charged = await runtime.prisma.$queryRawUnsafe<ChargedRow[]>(CHARGE_SQL, payload, sqlTimestamp(now), sqlDate(dayStart(now)));
+  const charged = await runtime.db.raw.prepared<ChargedRow>("charge_usage", CHARGE_SQL, [
+    payload,
+    sqlTimestamp(now),
+    sqlDate(dayStart(now)),
+  ]);
   const chargeEvents = new PendingEvents();
   queueChargeEvents(charged, chargeEvents, now);
   chargeEvents.publish(runtime.pubsub);

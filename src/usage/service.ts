@@ -14,7 +14,7 @@ import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
 import { type ChargedRow, type ChargeItem, chargeUsage, sqlTimestamp } from "./charges.ts";
 import { type AuthorizationDecision, decideAuthorization, limitsInForce, type ModelStanding, reservationCost } from "./rules.ts";
-import { CAP_POSITION_SQL, LOCK_MODEL_SQL, MODEL_STANDING_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
+import { CAP_POSITION_SQL, LOCK_MODEL_SQL, MEMBER_STANDING_SQL, MODEL_STANDING_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {
@@ -108,19 +108,12 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
 
   // Both reads at once: the member's standing, and every model's with this cycle's spend.
   const [[standing], modelRows] = await Promise.all([
-    runtime.prisma.$queryRawUnsafe<MemberStandingRow[]>(
-      `SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
-              o."planBudget", o."overageLimit", o."automaticFallback", o."defaultDailyLimit", o."defaultMonthlyLimit",
-              b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay"
-         FROM "Member" m
-         JOIN "Organization" o ON o."id" = m."organizationId"
-         LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = $3::"TokenKind"
-        WHERE m."id" = $1::uuid AND m."organizationId" = $2::uuid`,
+    runtime.db.raw.prepared<MemberStandingRow>("member_standing", MEMBER_STANDING_SQL, [
       input.memberId,
       actor.organizationId,
       input.kind,
-    ),
-    runtime.prisma.$queryRawUnsafe<ModelStandingRow[]>(MODEL_STANDING_SQL, actor.organizationId, sqlTimestamp(now)),
+    ]),
+    runtime.db.raw.prepared<ModelStandingRow>("model_standing", MODEL_STANDING_SQL, [actor.organizationId, sqlTimestamp(now)]),
   ]);
   if (!standing) throw notFound("Member");
 
@@ -176,7 +169,7 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
   ];
   let balance: BalanceRow | undefined;
   if (decision.routed.cap === null) {
-    [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(RESERVE_SQL, ...hold);
+    [balance] = await runtime.db.raw.prepared<BalanceRow>("reserve", RESERVE_SQL, hold);
   } else {
     const held = await holdUnderCap(runtime, actor.organizationId, decision.routed.id, new Decimal(decision.routed.cap), now, hold);
     if (held === "capped") {
@@ -420,13 +413,12 @@ async function replay(
 /** OPEN → RELEASED and the tokens held go back; false when the reservation was already closed. */
 export async function releaseReservation(runtime: Runtime, actor: UsageActor, reservationId: string): Promise<boolean> {
   const now = runtime.clock.now();
-  const [balance] = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(
-    RELEASE_SQL,
+  const [balance] = await runtime.db.raw.prepared<BalanceRow>("release_reservation", RELEASE_SQL, [
     reservationId,
     actor.organizationId,
     actor.onlyMemberId,
     sqlTimestamp(now),
-  );
+  ]);
   if (balance) {
     publishBalance(runtime, balanceSnapshot(balance));
     return true;

@@ -123,6 +123,16 @@ SELECT i.ord, EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord) AS found,
 WINDOW later AS (PARTITION BY u."memberId", u."kind" ORDER BY i.ord DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
  ORDER BY i.ord`;
 
+/** What authorizeUsage needs of the member $1 of organisation $2 and its balance of kind $3. */
+export const MEMBER_STANDING_SQL = `
+SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
+       o."planBudget", o."overageLimit", o."automaticFallback", o."defaultDailyLimit", o."defaultMonthlyLimit",
+       b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay"
+  FROM "Member" m
+  JOIN "Organization" o ON o."id" = m."organizationId"
+  LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = $3::"TokenKind"
+ WHERE m."id" = $1::uuid AND m."organizationId" = $2::uuid`;
+
 /**
  * What authorizeUsage needs of each model of organisation $1 at $2 (now): prices, switch, cap, spend in the
  * cycle containing $2, and the estimated cost of its open reservations.

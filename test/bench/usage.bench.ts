@@ -140,7 +140,10 @@ async function httpRecord(
   return { load, result: describe(name, load, { "lost updates": Number(expected - grew), "used grew": grew.toString() }) };
 }
 
-/** The same charge statement the service runs, straight through `pg`: one charge per statement (autocommit, one round trip). */
+/**
+ * The same charge statement the service runs, straight through `pg` and prepared as the service prepares it: one
+ * charge per statement (autocommit, one round trip).
+ */
 async function rawRecord(name: string, seeded: Seeded, pool: pg.Pool, members: Seeded["members"], count: number, prefix: string) {
   await vacuum(pool);
   const before = await usedOf(
@@ -165,7 +168,11 @@ async function rawRecord(name: string, seeded: Seeded, pool: pg.Pool, members: S
       idempotency_key: `${prefix}-${i}`,
       payload_hash: randomBytes(16).toString("base64url"),
     };
-    return pool.query(CHARGE_SQL, [JSON.stringify([item]), now.toISOString().slice(0, 23), now.toISOString().slice(0, 10)]);
+    return pool.query({
+      name: "charge_usage",
+      text: CHARGE_SQL,
+      values: [JSON.stringify([item]), now.toISOString().slice(0, 23), now.toISOString().slice(0, 10)],
+    });
   });
   const grew =
     (await usedOf(
