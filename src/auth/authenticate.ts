@@ -5,20 +5,20 @@ import type { PrismaClient } from "../db/generated/client.ts";
 import { unauthenticated } from "../errors.ts";
 import type { JwtVerifier } from "./jwt.ts";
 import { anonymous, type Principal } from "./principal.ts";
-import { API_KEY_PREFIX, hashSecret, safeEqual } from "./secrets.ts";
+import { API_KEY_PREFIX, hashSecret, KnownSecret } from "./secrets.ts";
 
 const API_KEY_CACHE_MS = 10_000;
 
 export class Authenticator {
   readonly #apiKeys = new Map<string, { principal: Promise<Principal | null>; until: number }>();
   readonly #prisma: PrismaClient;
-  readonly #config: Config;
   readonly #jwt: JwtVerifier;
+  readonly #operatorKey: KnownSecret;
 
   constructor(prisma: PrismaClient, config: Config, jwt: JwtVerifier) {
     this.#prisma = prisma;
-    this.#config = config;
     this.#jwt = jwt;
+    this.#operatorKey = new KnownSecret(config.operatorApiKey);
   }
 
   /** `header` is the Authorization header (or connection_init's `authorization`). Invalid credentials throw. */
@@ -26,7 +26,7 @@ export class Authenticator {
     if (!header) return anonymous;
     const credential = header.replace(/^Bearer\s+/i, "").trim();
     if (!credential) return anonymous;
-    if (safeEqual(credential, this.#config.operatorApiKey)) return { kind: "OPERATOR" };
+    if (this.#operatorKey.matches(credential)) return { kind: "OPERATOR" };
     if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(credential);
     const subject = await this.#jwt.verify(credential);
     if (!subject) throw unauthenticated("The access token is invalid or expired.");

@@ -11,8 +11,15 @@ export function hashSecret(secret: string): string {
   return hash("sha256", secret, "hex");
 }
 
-export function safeEqual(a: string, b: string): boolean {
-  const left = hash("sha256", a, "buffer");
-  const right = hash("sha256", b, "buffer");
-  return timingSafeEqual(left, right);
+/** Compares a presented secret with a known one in constant time (through their hashes, which have equal lengths). */
+export class KnownSecret {
+  readonly #hash: Buffer;
+
+  constructor(secret: string) {
+    this.#hash = hash("sha256", secret, "buffer");
+  }
+
+  matches(presented: string): boolean {
+    return timingSafeEqual(hash("sha256", presented, "buffer"), this.#hash);
+  }
 }

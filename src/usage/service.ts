@@ -108,11 +108,7 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
 
   // Both reads at once: the member's standing, and every model's with this cycle's spend.
   const [[standing], modelRows] = await Promise.all([
-    runtime.db.raw.prepared<MemberStandingRow>("member_standing", MEMBER_STANDING_SQL, [
-      input.memberId,
-      actor.organizationId,
-      input.kind,
-    ]),
+    runtime.db.raw.prepared<MemberStandingRow>("member_standing", MEMBER_STANDING_SQL, [input.memberId, actor.organizationId, input.kind]),
     runtime.db.raw.prepared<ModelStandingRow>("model_standing", MODEL_STANDING_SQL, [actor.organizationId, sqlTimestamp(now)]),
   ]);
   if (!standing) throw notFound("Member");
