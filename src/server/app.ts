@@ -14,6 +14,7 @@ import type { Runtime } from "../runtime.ts";
 import { schema } from "../schema/index.ts";
 import { limitBody } from "./body.ts";
 import { Scheduler } from "./jobs.ts";
+import { answerJsonPost } from "./json-post.ts";
 import { Metrics } from "./metrics.ts";
 import { findRoute } from "./routes.ts";
 import { createYogaServer } from "./yoga.ts";
@@ -68,7 +69,22 @@ export async function buildApp(options: AppOptions): Promise<App> {
     const url = new URL(request.url ?? "/", "http://localhost");
     const route = request.method === "GET" ? findRoute(url.pathname) : undefined;
     if (!route) {
-      if (request.method === "POST" && !(await limitBody(request, response, config.maxRequestBodyBytes))) return;
+      if (request.method === "POST") {
+        try {
+          if (!(await limitBody(request, response, config.maxRequestBodyBytes))) return;
+          if (await answerJsonPost(yoga, request, response)) return;
+        } catch (error) {
+          // A client that went away mid-body, or a fault outside GraphQL's own error handling.
+          if (request.destroyed) return;
+          console.error("POST /graphql failed:", error);
+          if (response.headersSent) response.destroy();
+          else {
+            response.writeHead(500, { "content-type": "application/json; charset=utf-8" });
+            response.end(JSON.stringify({ errors: [{ message: "Unexpected error.", extensions: { code: "INTERNAL_SERVER_ERROR" } }] }));
+          }
+          return;
+        }
+      }
       return yoga.handle(request, response);
     }
     try {
