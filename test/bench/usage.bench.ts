@@ -237,6 +237,10 @@ async function run(): Promise<BenchResult[]> {
     });
     const { rows } = await pool.query(`SELECT COALESCE(sum("reserved"), 0)::text AS reserved FROM "Balance"`);
     results.push(describe(`authorizeUsage + commitUsage pairs, ${MEMBERS} members`, pairs, { "reserved left": rows[0].reserved }));
+
+    // The transport's own ceiling on this machine: a query that touches nothing, same client and credential.
+    const floor = await runLoad(SPREAD_OPS, CONCURRENCY, MAX_MS, () => seeded.service.execute(`{ __typename }`));
+    results.push(describe(`{ __typename } (no database), ${CONCURRENCY} in flight`, floor));
     seeded.service.close();
   } finally {
     process.off("SIGINT", interrupted);
