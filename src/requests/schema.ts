@@ -234,11 +234,27 @@ function bulkView(result: DecisionResult<TokenRequestRow>): BulkView {
   };
 }
 
-const decisionArgs = (t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0]) => ({
+type MutationFieldBuilder = Parameters<Parameters<typeof builder.mutationFields>[0]>[0];
+
+const decisionArgs = (t: MutationFieldBuilder) => ({
   ids: t.arg.idList({ description: "The requests to decide (at most 1000)." }),
   allPending: t.arg.boolean({ description: "Decide every request pending at this moment instead of ids." }),
   note: t.arg.string({ description: "Why; shown to the member and kept in the audit trail (at most 1000 characters)." }),
 });
+
+/** approveTokenRequests and rejectTokenRequests: the same bulk decision, told apart by its outcome. */
+const decisionField = (t: MutationFieldBuilder, status: "APPROVED" | "REJECTED", description: string) =>
+  t.field({
+    type: BulkDecisionResultRef,
+    description,
+    args: decisionArgs(t),
+    authScopes: { admin: true },
+    resolve: async (_root, args, context, info) => {
+      const admin = requireAdmin(context);
+      const ids = decisionTarget(args.ids, args.allPending);
+      return bulkView(await decideTokenRequests(context.runtime, admin, status, { ids, note: args.note }, requestLoader(context, info)));
+    },
+  });
 
 builder.mutationFields((t) => ({
   requestTokens: t.prismaField({
@@ -270,33 +286,12 @@ builder.mutationFields((t) => ({
       return context.runtime.prisma.tokenRequest.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
-  approveTokenRequests: t.field({
-    type: BulkDecisionResultRef,
-    description:
-      "Approves by ids or allPending: true, oldest first while the pool lasts; each approval adds its amount to the member's limit (it may pass the ceiling).",
-    args: decisionArgs(t),
-    authScopes: { admin: true },
-    resolve: async (_root, args, context, info) => {
-      const admin = requireAdmin(context);
-      const ids = decisionTarget(args.ids, args.allPending);
-      return bulkView(
-        await decideTokenRequests(context.runtime, admin, "APPROVED", { ids, note: args.note }, requestLoader(context, info)),
-      );
-    },
-  }),
-  rejectTokenRequests: t.field({
-    type: BulkDecisionResultRef,
-    description: "Rejects by ids or allPending: true, with an optional note for the members.",
-    args: decisionArgs(t),
-    authScopes: { admin: true },
-    resolve: async (_root, args, context, info) => {
-      const admin = requireAdmin(context);
-      const ids = decisionTarget(args.ids, args.allPending);
-      return bulkView(
-        await decideTokenRequests(context.runtime, admin, "REJECTED", { ids, note: args.note }, requestLoader(context, info)),
-      );
-    },
-  }),
+  approveTokenRequests: decisionField(
+    t,
+    "APPROVED",
+    "Approves by ids or allPending: true, oldest first while the pool lasts; each approval adds its amount to the member's limit (it may pass the ceiling).",
+  ),
+  rejectTokenRequests: decisionField(t, "REJECTED", "Rejects by ids or allPending: true, with an optional note for the members."),
   setAutoApproval: t.prismaField({
     type: "Organization",
     description:
