@@ -16,7 +16,8 @@ export interface RawSql {
   /**
    * A statement run very often, as an autocommit statement of its own. On PostgreSQL it is prepared once per
    * connection under `name` (planning a large statement can cost more than running it). Rows are typed as
-   * Prisma types raw rows: int8 → bigint, numeric → Decimal, timestamp → Date (UTC).
+   * Prisma types raw rows: int8 → bigint, numeric → Decimal, timestamp → Date (UTC). Its result columns must be
+   * named, not `*`: a prepared statement's row type is fixed, and a migration adding a column would break it.
    */
   prepared<T>(name: string, sql: string, params: unknown[]): Promise<T[]>;
 }

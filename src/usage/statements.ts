@@ -138,7 +138,8 @@ SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
  * cycle containing $2, and the estimated cost of its open reservations.
  */
 export const MODEL_STANDING_SQL = `
-SELECT md.*,
+SELECT md."id", md."organizationId", md."key", md."displayName", md."inputPricePerMillion", md."outputPricePerMillion",
+       md."enabled", md."cap", md."createdAt", md."updatedAt",
        COALESCE(s."spend", 0) AS "cycleSpend",
        COALESCE((SELECT sum(r."estimatedCost") FROM "Reservation" r
                   WHERE r."organizationId" = md."organizationId" AND r."modelId" = md."id" AND r."status" = 'OPEN'), 0) AS "openReservationCost"
