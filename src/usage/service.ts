@@ -1,6 +1,7 @@
 // The usage hot path: authorize (hold a reservation), commit or record (charge), release.
-// Each write is one SQL statement (see statements.ts); the charge runs in a transaction only so that the
-// auto-increase and spend-alert hooks see it and commit with it. Events are published after commit.
+// Each write is one prepared SQL statement (see statements.ts), atomic on its own; charges are group-committed
+// (charges.ts), and the auto-increase and spend-alert hooks run after their batch commits. Events are published
+// after commit.
 import { hash } from "node:crypto";
 import { Decimal } from "decimal.js";
 import { type Model, Prisma, type Reservation } from "../db/generated/client.ts";
