@@ -1,8 +1,5 @@
-// Group commit for usage charges. Every charge must update its member's balance row and its model's
-// cycle-spend row, and a row lock is held until the transaction's commit is flushed to disk; charged one
-// by one, a busy member or model would take one disk flush per charge. So the charges that arrive while a
-// batch is being written wait and go together in the next one: one statement (its own transaction), one
-// round trip, one flush. An idle server writes a lone charge at once; under load batches grow by themselves.
+// Charging usage: every charge updates its member's balance row and its model's cycle-spend row, so charges are
+// group-committed (group-commit.ts): one statement for all the charges that arrive while a batch is written.
 import type { Decimal } from "decimal.js";
 import type { TokenKind } from "../db/generated/enums.ts";
 import { balanceSnapshot } from "../ledger/allocations.ts";
@@ -11,6 +8,7 @@ import { autoIncreaseAfterUsage } from "../policy/auto-increase.ts";
 import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import { checkSpendAlerts } from "../spend/alerts.ts";
+import { groupCommit } from "./group-commit.ts";
 import { lazyTransaction } from "./lazy-transaction.ts";
 import { CHARGE_SQL } from "./statements.ts";
 
@@ -55,79 +53,12 @@ export interface ChargedRow {
   overrideUnlimitedCeiling: boolean | null;
 }
 
-/** Largest batch: bounds the statement's size and how long its locks are held. */
-const MAX_BATCH = 256;
-/** Batches written at once per process; more would only queue on the same rows. */
-const MAX_IN_FLIGHT = 1;
-
-interface Waiting {
-  item: ChargeItem;
-  resolve(row: ChargedRow): void;
-  reject(error: unknown): void;
-}
-
 /** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
 export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
 
-class ChargeQueue {
-  readonly #runtime: Runtime;
-  #waiting: Waiting[] = [];
-  #inFlight = 0;
-
-  constructor(runtime: Runtime) {
-    this.#runtime = runtime;
-  }
-
-  charge(item: ChargeItem): Promise<ChargedRow> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ item, resolve, reject });
-      this.#drain();
-    });
-  }
-
-  #drain(): void {
-    while (this.#inFlight < MAX_IN_FLIGHT && this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, MAX_BATCH);
-      this.#inFlight++;
-      void this.#write(batch).finally(() => {
-        this.#inFlight--;
-        this.#drain();
-      });
-    }
-  }
-
-  async #write(batch: Waiting[]): Promise<void> {
-    try {
-      const rows = await chargeBatch(
-        this.#runtime,
-        batch.map((waiting) => waiting.item),
-      );
-      for (const [index, waiting] of batch.entries()) waiting.resolve(rows[index]!);
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      // One bad item (or a deadlock with another process) must not fail the others: write each on its own.
-      for (const waiting of batch) {
-        await chargeBatch(this.#runtime, [waiting.item]).then((rows) => waiting.resolve(rows[0]!), waiting.reject);
-      }
-    }
-  }
-}
-
-const queues = new WeakMap<Runtime, ChargeQueue>();
-
-/** Charges one usage item together with whatever else is being charged at the same moment. */
-export function chargeUsage(runtime: Runtime, item: ChargeItem): Promise<ChargedRow> {
-  let queue = queues.get(runtime);
-  if (!queue) {
-    queue = new ChargeQueue(runtime);
-    queues.set(runtime, queue);
-  }
-  return queue.charge(item);
-}
+/** Charges one usage item together with whatever else is being charged at the same moment (group-commit.ts). */
+export const chargeUsage = groupCommit<ChargeItem, ChargedRow>({ write: chargeBatch });
 
 /**
  * Writes one batch with one statement (atomic on its own, one round trip), publishes each charge's balance

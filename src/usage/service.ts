@@ -14,8 +14,9 @@ import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
 import { type ChargedRow, type ChargeItem, chargeUsage, sqlTimestamp } from "./charges.ts";
+import { type HoldItem, holdParameters, holdTokens } from "./holds.ts";
 import { type AuthorizationDecision, decideAuthorization, limitsInForce, type ModelStanding, reservationCost } from "./rules.ts";
-import { CAP_POSITION_SQL, LOCK_MODEL_SQL, MEMBER_STANDING_SQL, MODEL_STANDING_SQL, RELEASE_SQL, RESERVE_SQL } from "./statements.ts";
+import { CAP_POSITION_SQL, HOLD_SQL, LOCK_MODEL_SQL, MEMBER_STANDING_SQL, MODEL_STANDING_SQL, RELEASE_SQL } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {
@@ -153,22 +154,21 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
   const reservationId = newId(now);
   const expiresAt = new Date(now.getTime() + runtime.config.reservationTtlSeconds * 1000);
   const estimatedCost = reservationCost(estimatedTokens, decision.routed);
-  const hold = [
-    reservationId,
-    actor.organizationId,
-    input.memberId,
-    input.kind,
-    decision.routed.id,
-    estimatedTokens.toString(),
-    estimatedCost.toFixed(),
-    sqlTimestamp(expiresAt),
-    sqlTimestamp(now),
-  ];
+  const hold: HoldItem = {
+    reservation_id: reservationId,
+    organization_id: actor.organizationId,
+    member_id: input.memberId,
+    kind: input.kind,
+    model_id: decision.routed.id,
+    tokens: estimatedTokens.toString(),
+    estimated_cost: estimatedCost.toFixed(),
+    expires_at: sqlTimestamp(expiresAt),
+  };
   let balance: BalanceRow | undefined;
   if (decision.routed.cap === null) {
-    [balance] = await runtime.db.raw.prepared<BalanceRow>("reserve", RESERVE_SQL, hold);
+    balance = await holdTokens(runtime, hold);
   } else {
-    const held = await holdUnderCap(runtime, actor.organizationId, decision.routed.id, new Decimal(decision.routed.cap), now, hold);
+    const held = await holdUnderCap(runtime, new Decimal(decision.routed.cap), now, hold);
     if (held === "capped") {
       // Others filled the cap since our read: decide again on fresh numbers (that may route to a fallback).
       if (attempt < 3) return authorizeUsage(runtime, actor, input, attempt + 1);
@@ -210,24 +210,17 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
  * concurrent holds on it take turns, and each reads the position in a fresh statement after the lock, so
  * a burst overshoots the cap by at most one reservation's estimate.
  */
-async function holdUnderCap(
-  runtime: Runtime,
-  organizationId: string,
-  modelId: string,
-  cap: Decimal,
-  now: Date,
-  hold: string[],
-): Promise<BalanceRow | undefined | "capped"> {
+async function holdUnderCap(runtime: Runtime, cap: Decimal, now: Date, hold: HoldItem): Promise<BalanceRow | undefined | "capped"> {
   return runtime.prisma.$transaction(async (tx) => {
-    await tx.$queryRawUnsafe(LOCK_MODEL_SQL, modelId);
+    await tx.$queryRawUnsafe(LOCK_MODEL_SQL, hold.model_id);
     const [row] = await tx.$queryRawUnsafe<{ position: { toString(): string } }[]>(
       CAP_POSITION_SQL,
-      organizationId,
-      modelId,
+      hold.organization_id,
+      hold.model_id,
       sqlTimestamp(now),
     );
     if (new Decimal(row?.position.toString() ?? "0").gte(cap)) return "capped" as const;
-    const [balance] = await tx.$queryRawUnsafe<BalanceRow[]>(RESERVE_SQL, ...hold);
+    const [balance] = await tx.$queryRawUnsafe<BalanceRow[]>(HOLD_SQL, ...holdParameters([hold], now));
     return balance;
   });
 }

@@ -149,24 +149,38 @@ SELECT md."id", md."organizationId", md."key", md."displayName", md."inputPriceP
  WHERE o."id" = $1::uuid`;
 
 /**
- * authorizeUsage's hold: $1 reservation id, $2 organisation, $3 member, $4 kind, $5 model, $6 tokens,
- * $7 estimated cost, $8 expiresAt, $9 now. The conditional update takes the tokens only if they are still
- * available, so two authorizations racing for the last tokens cannot both win. No row: not available.
+ * authorizeUsage's holds, a batch at a time. $1 is a JSON array of holds:
+ *   { ord, reservation_id, organization_id, member_id, kind, model_id, tokens, estimated_cost, expires_at }
+ * and $2 is now. Each hold takes its tokens only if they are still available when its balance row is locked, so
+ * two authorizations racing for the last tokens cannot both win; a batch has at most one hold per balance
+ * (group-commit.ts keeps the others for the next). Rows come back for the holds taken, with their `ord`.
  */
-export const RESERVE_SQL = `
-WITH balance AS (
-  UPDATE "Balance" b SET "reserved" = b."reserved" + $6::bigint, "updatedAt" = $9::timestamp
-   WHERE b."memberId" = $3::uuid AND b."kind" = $4::"TokenKind" AND b."organizationId" = $2::uuid
-     AND b."limit" - b."used" - b."reserved" >= $6::bigint
-  RETURNING ${BALANCE_COLUMNS_OF_B}
+export const HOLD_SQL = `
+WITH item AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(
+    ord int, reservation_id uuid, organization_id uuid, member_id uuid, kind text, model_id uuid, tokens bigint,
+    estimated_cost numeric, expires_at timestamp)
+),
+locked AS (
+  SELECT i.ord, b."memberId", b."kind", i.tokens
+    FROM item i
+    JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
+   WHERE (b."organizationId" = i.organization_id) IS TRUE
+   ORDER BY b."memberId", b."kind"
+     FOR UPDATE OF b
+),
+balance AS (
+  UPDATE "Balance" b SET "reserved" = b."reserved" + l.tokens, "updatedAt" = $2::timestamp
+    FROM locked l
+   WHERE b."memberId" = l."memberId" AND b."kind" = l."kind" AND b."limit" - b."used" - b."reserved" >= l.tokens
+  RETURNING l.ord, ${BALANCE_COLUMNS_OF_B}
 ),
 reservation AS (
   INSERT INTO "Reservation" ("id", "organizationId", "memberId", "modelId", "kind", "tokens", "estimatedCost", "status", "expiresAt", "createdAt")
-  SELECT $1::uuid, b."organizationId", b."memberId", $5::uuid, b."kind", $6::bigint, $7::numeric, 'OPEN', $8::timestamp, $9::timestamp
-    FROM balance b
-  RETURNING "id"
+  SELECT i.reservation_id, b."organizationId", b."memberId", i.model_id, b."kind", i.tokens, i.estimated_cost, 'OPEN', i.expires_at, $2::timestamp
+    FROM balance b JOIN item i ON i.ord = b.ord
 )
-SELECT b.* FROM balance b, reservation r`;
+SELECT * FROM balance`;
 
 /**
  * A capped model's position, read after its row is locked (see holdUnderCap): this cycle's spend plus the

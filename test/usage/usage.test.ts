@@ -147,6 +147,18 @@ describe("authorizeUsage", () => {
     expect(results.filter((result) => result.denialReason === "INSUFFICIENT_BALANCE")).toHaveLength(7);
     expect(await org.balance()).toMatchObject({ reserved: 300_000 });
   });
+
+  it("judges each of many simultaneous authorizations against its own member's balance", async () => {
+    const org = await usageOrganization(server);
+    await org.model("m", { input: "1", output: "1" });
+    const [second, third] = await org.addMembers([{}, {}]);
+    const wanted = [org.memberId, second!, third!].flatMap((memberId, index) => Array(index === 0 ? 5 : 3).fill(memberId) as string[]);
+    const results = await Promise.all(wanted.map((memberId) => authorize(org, "m", 150_000, org.service, memberId)));
+    const allowed = (memberId: string) => results.filter((result, index) => wanted[index] === memberId && result.allowed).length;
+    // 500K each: three holds of 150K fit, a fourth does not.
+    expect([allowed(org.memberId), allowed(second!), allowed(third!)]).toEqual([3, 3, 3]);
+    for (const memberId of [org.memberId, second!, third!]) expect(await org.balance(memberId)).toMatchObject({ reserved: 450_000 });
+  });
 });
 
 describe("commitUsage and releaseReservation", () => {
