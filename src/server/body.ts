@@ -21,6 +21,27 @@ const tooLarge = (limit: number): Refusal => ({
   message: `The request body is larger than ${limit} bytes (MAX_REQUEST_BODY_BYTES).`,
 });
 
+/** The whole of `stream`, or null once it passes `limit` bytes (the rest is then left unread). */
+export function readBody(stream: Readable, limit = Number.POSITIVE_INFINITY): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      stream.off("data", onData);
+      stream.pause();
+      resolve(null);
+    };
+    stream.on("data", onData);
+    stream.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    stream.once("error", reject);
+  });
+}
+
 /** A request whose body, when it had to be read here, is given to yoga's Node adapter as `body`. */
 export type LimitedRequest = IncomingMessage & { body?: Readable };
 
@@ -42,23 +63,7 @@ export async function limitBody(request: LimitedRequest, response: ServerRespons
     return false;
   }
   if (request.headers["transfer-encoding"] === undefined) return true;
-  const body = await new Promise<Buffer | null>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) {
-        chunks.push(chunk);
-        return;
-      }
-      request.off("data", onData);
-      request.pause();
-      resolve(null);
-    };
-    request.on("data", onData);
-    request.once("end", () => resolve(Buffer.concat(chunks, size)));
-    request.once("error", reject);
-  });
+  const body = await readBody(request, limit);
   if (!body) {
     refuse(response, tooLarge(limit));
     return false;

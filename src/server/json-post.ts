@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { isAsyncIterable, processRegularResult } from "graphql-yoga";
-import type { LimitedRequest } from "./body.ts";
+import { type LimitedRequest, readBody } from "./body.ts";
 import type { Yoga } from "./yoga.ts";
 
 /** Yoga's result processors in its order; for a single result the last match wins (plugins/use-result-processor). */
@@ -21,8 +21,21 @@ const matches = (offered: string, asked: string) => {
   return (askedType === "*" || askedType === offeredType) && (askedSubtype === "*" || askedSubtype === offeredSubtype);
 };
 
+/** Clients send few distinct Accept headers: each is worked out once (the map is emptied if it ever fills). */
+const mediaTypes = new Map<string, string | null>();
+
 /** The media type yoga would answer a single (non-streamed) result in, when it is plain JSON; otherwise null. */
-export function jsonMediaType(accept: string | undefined): string | null {
+export function jsonMediaType(accept = "*/*"): string | null {
+  let type = mediaTypes.get(accept);
+  if (type === undefined) {
+    if (mediaTypes.size >= 100) mediaTypes.clear();
+    type = chooseMediaType(accept);
+    mediaTypes.set(accept, type);
+  }
+  return type;
+}
+
+function chooseMediaType(accept: string): string | null {
   const asked: string[] = [];
   for (const entry of (accept || "*/*").replace(/\s/g, "").toLowerCase().split(",")) {
     const [type, ...parameters] = entry.split(";");
@@ -71,12 +84,6 @@ class CapturedResponse {
 }
 const CAPTURE = { Response: CapturedResponse } as unknown as Parameters<typeof processRegularResult>[1];
 
-async function readAll(stream: Readable | IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-}
-
 /**
  * Answers `request` when it is a JSON POST to the GraphQL endpoint that yoga would answer in plain JSON, and
  * resolves true; otherwise resolves false and leaves the request (its body, if read, as `request.body`) to yoga.
@@ -88,7 +95,8 @@ export async function answerJsonPost(yoga: Yoga, request: LimitedRequest, respon
   const mediaType = jsonMediaType(headers.accept);
   if (!mediaType) return false;
 
-  const body = await readAll(request.body ?? request);
+  // Within the limit already (body.ts), so read whole.
+  const body = (await readBody(request.body ?? request))!;
   const handBack = () => {
     request.body = Readable.from([body]);
     return false;
