@@ -16,7 +16,7 @@ import type { Runtime } from "../runtime.ts";
 import { type ChargedRow, type ChargeItem, chargeUsage, sqlTimestamp } from "./charges.ts";
 import { type HoldItem, holdParameters, holdTokens } from "./holds.ts";
 import { type AuthorizationDecision, decideAuthorization, limitsInForce, type ModelStanding, reservationCost } from "./rules.ts";
-import { CAP_POSITION_SQL, HOLD_SQL, LOCK_MODEL_SQL, MEMBER_STANDING_SQL, MODEL_STANDING_SQL, RELEASE_SQL } from "./statements.ts";
+import { AUTHORIZE_STANDING_SQL, CAP_POSITION_SQL, HOLD_SQL, LOCK_MODEL_SQL, RELEASE_SQL } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {
@@ -93,6 +93,9 @@ interface ModelStandingRow extends Model {
   openReservationCost: Decimal;
 }
 
+/** The model columns of AUTHORIZE_STANDING_SQL's one row for an organisation without models. */
+type NoModel = { [K in keyof ModelStandingRow]: K extends "cycleSpend" | "openReservationCost" ? Decimal : null };
+
 export interface AuthorizeInput {
   memberId: string;
   modelKey: string;
@@ -108,12 +111,15 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
   if (actor.onlyMemberId && actor.onlyMemberId !== input.memberId) throw notFound("Member");
   const now = runtime.clock.now();
 
-  // Both reads at once: the member's standing, and every model's with this cycle's spend.
-  const [[standing], modelRows] = await Promise.all([
-    runtime.db.raw.prepared<MemberStandingRow>("member_standing", MEMBER_STANDING_SQL, [input.memberId, actor.organizationId, input.kind]),
-    runtime.db.raw.prepared<ModelStandingRow>("model_standing", MODEL_STANDING_SQL, [actor.organizationId, sqlTimestamp(now)]),
-  ]);
+  // One read: the member's standing on every row, each model's (with this cycle's spend) beside it.
+  const rows = await runtime.db.raw.prepared<MemberStandingRow & (ModelStandingRow | NoModel)>(
+    "authorize_standing",
+    AUTHORIZE_STANDING_SQL,
+    [input.memberId, actor.organizationId, input.kind, sqlTimestamp(now)],
+  );
+  const standing = rows[0];
   if (!standing) throw notFound("Member");
+  const modelRows = rows.filter((row): row is MemberStandingRow & ModelStandingRow => row.id !== null);
 
   const models = modelRows.map(
     (row): ModelStanding => ({

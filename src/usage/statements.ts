@@ -123,30 +123,27 @@ SELECT i.ord, EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord) AS found,
 WINDOW later AS (PARTITION BY u."memberId", u."kind" ORDER BY i.ord DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
  ORDER BY i.ord`;
 
-/** What authorizeUsage needs of the member $1 of organisation $2 and its balance of kind $3. */
-export const MEMBER_STANDING_SQL = `
+/**
+ * Everything authorizeUsage reads, in one statement: member $1 of organisation $2 with its balance of kind $3, and
+ * on the same rows each of the organisation's models (prices, switch, cap, spend in the cycle containing $4, the
+ * estimated cost of its open reservations). One row per model; one row with no model columns when there is none;
+ * no row when the member is not in the organisation.
+ */
+export const AUTHORIZE_STANDING_SQL = `
 SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
        o."planBudget", o."overageLimit", o."automaticFallback", o."defaultDailyLimit", o."defaultMonthlyLimit",
-       b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay"
-  FROM "Member" m
-  JOIN "Organization" o ON o."id" = m."organizationId"
-  LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = $3::"TokenKind"
- WHERE m."id" = $1::uuid AND m."organizationId" = $2::uuid`;
-
-/**
- * What authorizeUsage needs of each model of organisation $1 at $2 (now): prices, switch, cap, spend in the
- * cycle containing $2, and the estimated cost of its open reservations.
- */
-export const MODEL_STANDING_SQL = `
-SELECT md."id", md."organizationId", md."key", md."displayName", md."inputPricePerMillion", md."outputPricePerMillion",
+       b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay",
+       md."id", md."organizationId", md."key", md."displayName", md."inputPricePerMillion", md."outputPricePerMillion",
        md."enabled", md."cap", md."createdAt", md."updatedAt",
        COALESCE(s."spend", 0) AS "cycleSpend",
        COALESCE((SELECT sum(r."estimatedCost") FROM "Reservation" r
                   WHERE r."organizationId" = md."organizationId" AND r."modelId" = md."id" AND r."status" = 'OPEN'), 0) AS "openReservationCost"
-  FROM "Organization" o
-  JOIN "Model" md ON md."organizationId" = o."id"
-  LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = o."id" AND s."modelId" = md."id" AND s."cycleStart" = ${cycleStartOf("$2")}
- WHERE o."id" = $1::uuid`;
+  FROM "Member" m
+  JOIN "Organization" o ON o."id" = m."organizationId"
+  LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = $3::"TokenKind"
+  LEFT JOIN "Model" md ON md."organizationId" = o."id"
+  LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = o."id" AND s."modelId" = md."id" AND s."cycleStart" = ${cycleStartOf("$4")}
+ WHERE m."id" = $1::uuid AND m."organizationId" = $2::uuid`;
 
 /**
  * authorizeUsage's holds, a batch at a time. $1 is a JSON array of holds:
