@@ -42,6 +42,14 @@ describe("authorizeUsage", () => {
     expect(await org.balance()).toMatchObject({ limit: 500_000, used: 0, reserved: 1_000, remaining: 500_000 });
   });
 
+  it("answers MODEL_DISABLED in an organisation that has no models yet, and NOT_FOUND for a stranger", async () => {
+    const org = await usageOrganization(server);
+    expect(await authorize(org, "gpt-4o", 10)).toMatchObject({ allowed: false, denialReason: "MODEL_DISABLED", routedModel: null });
+    const stranger = await usageOrganization(server);
+    const error = await org.service.errorOf(AUTHORIZE, { input: { memberId: stranger.memberId, modelKey: "gpt-4o", estimatedTokens: 10 } });
+    expect(error.extensions?.code).toBe("NOT_FOUND");
+  });
+
   it("answers each denial with its reason and holds nothing", async () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
