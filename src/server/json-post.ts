@@ -25,7 +25,7 @@ const matches = (offered: string, asked: string) => {
 const mediaTypes = new Map<string, string | null>();
 
 /** The media type yoga would answer a single (non-streamed) result in, when it is plain JSON; otherwise null. */
-export function jsonMediaType(accept = "*/*"): string | null {
+function jsonMediaType(accept = "*/*"): string | null {
   let type = mediaTypes.get(accept);
   if (type === undefined) {
     if (mediaTypes.size >= 100) mediaTypes.clear();
