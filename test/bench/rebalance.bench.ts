@@ -8,7 +8,7 @@ import { createOrganization } from "../../src/organizations/service.ts";
 import { rebalance, resetCycle } from "../../src/policy/scheduled.ts";
 import { activatePreset } from "../../src/policy/service.ts";
 import { buildApp } from "../../src/server/app.ts";
-import { createTestDatabase } from "../support/server.ts";
+import { createTestDatabase } from "../support/database.ts";
 import type { BenchModule, BenchResult } from "./support.ts";
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgresql://root@127.0.0.1:5432/postgres";

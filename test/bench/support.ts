@@ -1,9 +1,8 @@
 // What benchmarks share: a throwaway PostgreSQL database, the real server in its own process, a keep-alive
 // GraphQL client and a bounded load loop with latency percentiles. Loopback only; everything stops by itself.
 import { type ChildProcess, fork } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import http from "node:http";
-import pg from "pg";
+import { createTestDatabase } from "../support/database.ts";
 
 export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://root@127.0.0.1:5432/postgres";
 export const OPERATOR_KEY = "bench-operator-key-0123456789abcdef";
@@ -20,24 +19,7 @@ export interface BenchModule {
 }
 
 /** A fresh, empty database on the bench PostgreSQL server; `drop()` removes it. */
-export async function createBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `tw_bench_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
+export const createBenchDatabase = () => createTestDatabase(ADMIN_DATABASE_URL, "tw_bench");
 
 /** The real server (buildApp) in a child process, so the load generator does not share its event loop. */
 export async function startBenchServer(env: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {

@@ -64,8 +64,7 @@ describe("purchases", () => {
 
   it("is for admins only", async () => {
     const seed = await seedOrganization(server);
-    await seed.purchase(1_000_000);
-    await seed.purchase(1_000_000, "TRAINING");
+    await seed.fund(1_000_000);
     const [memberId] = await seed.addMembers([{}]);
     const member = await seed.as(memberId!);
     expect((await member.errorOf(PURCHASE, { tokens: 1_000_000, kind: "INFERENCE" })).extensions?.code).toBe("FORBIDDEN");

@@ -173,8 +173,7 @@ describe("allocationStatusChanged", () => {
     );
     try {
       expect(await subscription.next()).toEqual({ allocationStatusChanged: { kind: "TRAINING", allocated: 0, unallocated: 5_000_000 } });
-      await seed.purchase(1_000_000, "INFERENCE");
-      await seed.purchase(1_000_000, "TRAINING");
+      await seed.fund(1_000_000);
       await subscription.next((event) => event.allocationStatusChanged.unallocated === 6_000_000);
       const [memberId] = await seed.addMembers([{}]);
       await seed.admin.execute(SET, { input: { memberId, training: 2_000_000 } });

@@ -15,8 +15,7 @@ const MEMBERS = `query($first: Int, $after: String, $filter: MemberFilter) {
 
 async function directory() {
   const seed = await seedOrganization(server);
-  await seed.purchase(10_000_000, "INFERENCE");
-  await seed.purchase(10_000_000, "TRAINING");
+  await seed.fund(10_000_000);
   const tag = unique("x");
   const ids = await seed.addMembers([
     { email: `ada.${tag}@example.com`, name: "Ada Lovelace", teamName: "Research" },

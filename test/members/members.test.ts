@@ -14,8 +14,7 @@ const STATUS = `query($kind: TokenKind!) { organization { allocationStatus(kind:
 describe("addMembers", () => {
   it("adds members with teams and gives each the policy floor of each kind from the pool", async () => {
     const seed = await seedOrganization(server);
-    await seed.purchase(2_000_000, "INFERENCE");
-    await seed.purchase(2_000_000, "TRAINING");
+    await seed.fund(2_000_000);
     const { addMembers } = await seed.admin.execute(ADD, {
       members: [
         { email: "  Ada@Example.COM ", name: "Ada", teamName: "Research" },
@@ -59,8 +58,7 @@ describe("addMembers", () => {
 
   it("refuses duplicate and existing emails naming the entry, and changes nothing", async () => {
     const seed = await seedOrganization(server);
-    await seed.purchase(10_000_000, "INFERENCE");
-    await seed.purchase(10_000_000, "TRAINING");
+    await seed.fund(10_000_000);
     const email = `${unique()}@example.com`;
     const duplicate = await seed.admin.errorOf(ADD, {
       members: [{ email: "a@example.com" }, { email: email }, { email: email.toUpperCase() }],
@@ -98,8 +96,7 @@ describe("addMembers", () => {
 
   it("lets only admins add members", async () => {
     const seed = await seedOrganization(server);
-    await seed.purchase(5_000_000, "INFERENCE");
-    await seed.purchase(5_000_000, "TRAINING");
+    await seed.fund(5_000_000);
     const [memberId] = await seed.addMembers([{}]);
     const member = await seed.as(memberId!);
     const forbidden = await member.errorOf(ADD, { members: [{ email: "x@example.com" }] });

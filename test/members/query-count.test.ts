@@ -27,8 +27,7 @@ const PAGE = `query { organization {
 
 async function organizationWith(count: number) {
   const seed = await seedOrganization(server);
-  await seed.purchase(100_000_000, "INFERENCE");
-  await seed.purchase(100_000_000, "TRAINING");
+  await seed.fund(100_000_000);
   await seed.addMembers(Array.from({ length: count }, (_, i) => ({ name: `Member ${i}`, teamName: `Team ${i % 7}` })));
   return seed;
 }

@@ -92,8 +92,7 @@ describe("upsertModel", () => {
 
   it("is for admins only", async () => {
     const seed = await seedOrganization(server);
-    await seed.purchase(1_000_000);
-    await seed.purchase(1_000_000, "TRAINING");
+    await seed.fund(1_000_000);
     const [memberId] = await seed.addMembers([{}]);
     const member = await seed.as(memberId!);
     const service = await seed.serviceKey();

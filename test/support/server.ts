@@ -1,11 +1,10 @@
 // Starts a real server for a test file: embedded PGlite in memory by default; a fresh PostgreSQL
 // database when TEST_DATABASE_URL is set; events through Redis when TEST_REDIS_URL is set.
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { afterAll } from "vitest";
 import type { Clock } from "../../src/clock.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { type App, buildApp } from "../../src/server/app.ts";
+import { createTestDatabase } from "./database.ts";
 
 export const OPERATOR_KEY = "test-operator-key-0123456789abcdef";
 const JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789";
@@ -16,26 +15,6 @@ export interface TestServer {
   config: Config;
   /** Database connection string (PostgreSQL runs only), so a second server can share it. */
   databaseUrl: string | null;
-}
-
-/** A fresh, empty PostgreSQL database on the server named by `adminUrl`; dropped by the returned function. */
-export async function createTestDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `tw_test_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
 }
 
 export interface StartOptions {

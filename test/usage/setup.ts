@@ -36,8 +36,7 @@ export interface UsageOrg extends Seed {
 /** Each member gets the STANDARD floor (500K of each kind); the pool keeps 1M of each for the other tests' needs. */
 export async function usageOrganization(server: TestServer, plan: { planBudget?: string; overageLimit?: string } = {}): Promise<UsageOrg> {
   const seed = await seedOrganization(server, plan);
-  await seed.purchase(1_500_000, "INFERENCE");
-  await seed.purchase(1_500_000, "TRAINING");
+  await seed.fund(1_500_000);
   const [memberId] = await seed.addMembers([{ name: "Ada" }]);
   const member = await seed.as(memberId!);
   const service = await seed.serviceKey();
