@@ -10,7 +10,7 @@ import type { Runtime } from "../runtime.ts";
 import { checkSpendAlerts } from "../spend/alerts.ts";
 import { groupCommit } from "./group-commit.ts";
 import { lazyTransaction } from "./lazy-transaction.ts";
-import { CHARGE_SQL } from "./statements.ts";
+import { CHARGE_SQL, sqlDate, sqlTimestamp } from "./statements.ts";
 
 /** One usage to charge, as CHARGE_SQL reads it (`ord` is given by the batch). */
 export interface ChargeItem {
@@ -52,10 +52,6 @@ export interface ChargedRow {
   overrideCeiling: bigint | null;
   overrideUnlimitedCeiling: boolean | null;
 }
-
-/** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
-export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
-export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
 
 /** Charges one usage item together with whatever else is being charged at the same moment (group-commit.ts). */
 export const chargeUsage = groupCommit<ChargeItem, ChargedRow>({ write: chargeBatch });

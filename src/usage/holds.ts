@@ -3,9 +3,8 @@
 import type { TokenKind } from "../db/generated/enums.ts";
 import type { BalanceRow } from "../ledger/allocations.ts";
 import type { Runtime } from "../runtime.ts";
-import { sqlTimestamp } from "./charges.ts";
 import { groupCommit } from "./group-commit.ts";
-import { HOLD_SQL } from "./statements.ts";
+import { HOLD_SQL, sqlTimestamp } from "./statements.ts";
 
 /** One hold, as HOLD_SQL reads it (`ord` is given by the batch). */
 export interface HoldItem {

@@ -13,10 +13,10 @@ import { type BalanceRow, balanceSnapshot } from "../ledger/allocations.ts";
 import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
-import { type ChargedRow, type ChargeItem, chargeUsage, sqlTimestamp } from "./charges.ts";
+import { type ChargedRow, type ChargeItem, chargeUsage } from "./charges.ts";
 import { type HoldItem, holdParameters, holdTokens } from "./holds.ts";
 import { type AuthorizationDecision, decideAuthorization, limitsInForce, type ModelStanding, reservationCost } from "./rules.ts";
-import { AUTHORIZE_STANDING_SQL, CAP_POSITION_SQL, HOLD_SQL, LOCK_MODEL_SQL, RELEASE_SQL } from "./statements.ts";
+import { AUTHORIZE_STANDING_SQL, CAP_POSITION_SQL, HOLD_SQL, LOCK_MODEL_SQL, RELEASE_SQL, sqlTimestamp } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {

@@ -5,6 +5,10 @@
 // strings directly with `pg` to compare.
 import { BALANCE_COLUMNS_OF_B } from "../ledger/allocations.ts";
 
+/** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
+export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
+export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
+
 /** Start of the billing cycle containing $now for an organisation row `o` (mirrors organizations/cycle.ts). */
 const cycleStartOf = (now: string) => `(date_trunc('month', ${now}::timestamp)
       - CASE WHEN extract(day FROM ${now}::timestamp) >= o."cycleAnchorDay" THEN interval '0' ELSE interval '1 month' END
