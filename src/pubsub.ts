@@ -27,6 +27,34 @@ export function createAppPubSub(redisUrl: string | null): PubSubHandle {
   };
 }
 
+/** Channels without a topic id: their one payload goes to every listener. */
+type ProcessWideEvent = { [K in keyof Events]: Events[K] extends [unknown] ? K : never }[keyof Events];
+
+/**
+ * Calls `handle` for every event on `name` (of every process, through Redis when configured) until the returned
+ * function is called; for the caches and loops that buildApp starts and stop() ends.
+ */
+export function listen<K extends ProcessWideEvent>(
+  pubsub: AppPubSub,
+  name: K,
+  handle: (payload: Events[K][0]) => void,
+): () => Promise<void> {
+  const events = (pubsub.subscribe as (name: K) => AsyncIterable<Events[K][0]>)(name)[Symbol.asyncIterator]();
+  const loop = (async () => {
+    for (let next = await events.next(); !next.done; next = await events.next()) {
+      try {
+        handle(next.value);
+      } catch (error) {
+        console.error(`Listener of ${String(name)} failed:`, error);
+      }
+    }
+  })().catch((error: unknown) => console.error(`Listening to ${String(name)} stopped:`, error));
+  return async () => {
+    await events.return?.();
+    await loop;
+  };
+}
+
 type Publication = { [K in keyof Events]: [K, ...Events[K]] }[keyof Events];
 
 /** Events collected inside a transaction and published only after it commits. */

@@ -1,11 +1,19 @@
-// What every service needs, built once at start by buildApp() and shared by all requests.
+// What every service needs for the life of a server process, built once by buildApp() (src/server/app.ts), the
+// one composition root, and shared by all requests. Nothing here is created by importing a module.
 import type { Authenticator } from "./auth/authenticate.ts";
 import type { JwtVerifier } from "./auth/jwt.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/database.ts";
 import type { PrismaClient } from "./db/generated/client.ts";
+import type { BalanceRow } from "./ledger/allocations.ts";
+import type { PolicyCache } from "./policy/cache.ts";
 import type { AppPubSub } from "./pubsub.ts";
+import type { ThresholdCache } from "./spend/alerts.ts";
+import type { AfterChargeHook } from "./usage/after-charge.ts";
+import type { ChargedRow, ChargeItem } from "./usage/charges.ts";
+import type { GroupCommit } from "./usage/group-commit.ts";
+import type { HoldItem } from "./usage/holds.ts";
 
 export interface Runtime {
   config: Config;
@@ -15,4 +23,13 @@ export interface Runtime {
   clock: Clock;
   jwt: JwtVerifier;
   authenticator: Authenticator;
+  /** Distribution policies for the hot path, evicted in every process when one changes. */
+  policies: PolicyCache;
+  /** Spend thresholds for the after-charge alerts, evicted in every process when they change. */
+  spendThresholds: ThresholdCache;
+  /** The group-committed usage writes of this process. */
+  charges: GroupCommit<ChargeItem, ChargedRow>;
+  holds: GroupCommit<HoldItem, BalanceRow | undefined>;
+  /** What follows every batch of charges, in this order. */
+  afterCharge: readonly AfterChargeHook[];
 }

@@ -5,7 +5,6 @@ import type { Context } from "../context.ts";
 import type { DistributionPolicy } from "../db/generated/client.ts";
 import type { BalanceSnapshot } from "../events.ts";
 import type { BalanceRow } from "../ledger/allocations.ts";
-import { cachedPolicy } from "../policy/cache.ts";
 import { effectiveBounds, type MemberOverride } from "../policy/presets.ts";
 
 export interface BalanceView extends BalanceRow {
@@ -57,7 +56,7 @@ export async function balanceView(
  * policy change) and the member's override is read again for each event.
  */
 export async function liveBalanceView(context: Context, snapshot: BalanceSnapshot): Promise<BalanceView> {
-  const cached = await cachedPolicy(context.runtime, snapshot.organizationId);
+  const cached = await context.runtime.policies.get(snapshot.organizationId);
   memberOverrideLoader(context).clear(snapshot.memberId);
   const override = (await memberOverrideLoader(context).load(snapshot.memberId)) ?? NO_OVERRIDE;
   return { ...fromSnapshot(snapshot), ...effectiveBounds(cached?.policy ?? NO_POLICY, override, snapshot.kind) };

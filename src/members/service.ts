@@ -1,5 +1,6 @@
 // Members: adding them (each gets the policy floor from the pool), suspending them, and their draw limits.
 
+import { isUniqueViolation } from "../db/errors.ts";
 import type { Role, TokenKind } from "../db/generated/enums.ts";
 import { uuidV7 } from "../db/ids.ts";
 import { AppError, badInput, notFound } from "../errors.ts";
@@ -20,12 +21,6 @@ export interface MemberInput {
 export const MAX_MEMBERS_PER_CALL = 1000;
 const KINDS: TokenKind[] = ["INFERENCE", "TRAINING"];
 const NO_OVERRIDE = { hasOverride: false, overrideFloor: null, overrideCeiling: null, overrideUnlimitedCeiling: false };
-
-/** A unique index refused a row: P2002 from Prisma's own queries, P2010 with SQLSTATE 23505 from raw ones. */
-function isUniqueViolation(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return code === "P2002" || (code === "P2010" && /23505|unique/i.test(String(message)));
-}
 
 /**
  * Time-ordered UUIDs (v7) for one batch, in input order: the 12 bits after the timestamp count up within the batch

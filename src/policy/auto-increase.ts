@@ -1,42 +1,37 @@
-// Auto-increase: after each usage charge (inside the usage transaction, the hot path) and on rebalancing runs.
-// With no bump due the hot path costs no query: the policy is cached and the caller passes limit and used.
+// Auto-increase: after usage charges (an after-charge hook of the hot path) and on rebalancing runs.
 import type { TokenKind } from "../db/generated/enums.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
 import type { Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
-import type { Runtime } from "../runtime.ts";
+import type { AfterChargeHook } from "../usage/after-charge.ts";
 import { loadPolicyBalances, lockPool, type PolicyBalance } from "./balances.ts";
-import { cachedPolicy } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
 import { type BumpDecision, bumpDue, type CycleWindow, fairFill, inBufferDays, projectedUse, tierAfter, tierOf } from "./rules.ts";
 
-export interface ChargedBalance {
-  organizationId: string;
-  memberId: string;
-  kind: TokenKind;
-  limit: bigint;
-  used: bigint;
-}
-
-export async function autoIncreaseAfterUsage(tx: Tx, runtime: Runtime, balance: ChargedBalance, events: PendingEvents): Promise<void> {
-  const cached = await cachedPolicy(runtime, balance.organizationId, tx);
-  if (!cached?.policy.autoIncrease) return;
-  const { policy } = cached;
-  const now = runtime.clock.now();
-  const cycle = cycleAt(cached.cycleAnchorDay, now);
-  // Raw rows may carry numbers or strings; the rules count in bigint.
-  const limit = BigInt(balance.limit);
-  const used = BigInt(balance.used);
-  const triggered = tierOf(policy, limit, used) > 0;
-  const projectedOver = inBufferDays(policy, cycle, now) && projectedUse(used, cycle, now) > limit;
-  if (!triggered && !projectedOver) return;
-  await autoIncrease(
-    tx,
-    { organizationId: balance.organizationId, kind: balance.kind, policy, cycle, now, memberId: balance.memberId },
-    events,
-  );
-}
+/** Gives the bumps that charges made due; the hot path costs no query when none is (the policy is cached). */
+export const autoIncreaseAfterCharge: AfterChargeHook = {
+  name: "auto-increase",
+  async plan(runtime, { balances }) {
+    const now = runtime.clock.now();
+    const runs: AutoIncreaseRun[] = [];
+    for (const balance of balances) {
+      const cached = await runtime.policies.get(balance.organizationId);
+      if (!cached?.policy.autoIncrease) continue;
+      const { policy } = cached;
+      const cycle = cycleAt(cached.cycleAnchorDay, now);
+      const triggered = tierOf(policy, balance.limit, balance.used) > 0;
+      const projectedOver = inBufferDays(policy, cycle, now) && projectedUse(balance.used, cycle, now) > balance.limit;
+      if (triggered || projectedOver) {
+        runs.push({ organizationId: balance.organizationId, kind: balance.kind, policy, cycle, now, memberId: balance.memberId });
+      }
+    }
+    if (runs.length === 0) return null;
+    return async (tx, events) => {
+      for (const run of runs) await autoIncrease(tx, run, events);
+    };
+  },
+};
 
 export interface AutoIncreaseRun {
   organizationId: string;

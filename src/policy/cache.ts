@@ -1,8 +1,8 @@
-// Each organisation's distribution policy, cached in process for the usage hot path. Evicted by the
+// Each organisation's distribution policy, cached per server process for the usage hot path. Evicted by the
 // policyChanged event (every process, through Redis when configured), with a short TTL as a safety net.
-import type { DistributionPolicy } from "../db/generated/client.ts";
-import type { Tx } from "../ledger/tx.ts";
-import type { Runtime } from "../runtime.ts";
+// Built and closed by buildApp (src/server/app.ts); the runtime carries it.
+import type { DistributionPolicy, PrismaClient } from "../db/generated/client.ts";
+import { type AppPubSub, listen } from "../pubsub.ts";
 import type { PolicyValues } from "./presets.ts";
 
 const TTL_MS = 30_000;
@@ -11,30 +11,6 @@ export interface CachedPolicy {
   policy: PolicyValues;
   cycleAnchorDay: number;
   loadedAt: number;
-}
-
-interface PolicyCache {
-  entries: Map<string, CachedPolicy>;
-  /** Bumped on every eviction so a load that raced with it is not stored. */
-  generation: number;
-}
-
-const caches = new WeakMap<Runtime, PolicyCache>();
-
-function cacheOf(runtime: Runtime): PolicyCache {
-  let cache = caches.get(runtime);
-  if (!cache) {
-    const created: PolicyCache = { entries: new Map(), generation: 0 };
-    cache = created;
-    caches.set(runtime, created);
-    void (async () => {
-      for await (const { organizationId } of runtime.pubsub.subscribe("policyChanged")) {
-        created.entries.delete(organizationId);
-        created.generation++;
-      }
-    })().catch(() => {});
-  }
-  return cache;
 }
 
 export function toPolicyValues(row: DistributionPolicy): PolicyValues {
@@ -58,28 +34,48 @@ export function toPolicyValues(row: DistributionPolicy): PolicyValues {
   };
 }
 
-/** The organisation's policy and cycle anchor; a database read only on a cache miss. */
-export async function cachedPolicy(runtime: Runtime, organizationId: string, client: Tx = runtime.prisma): Promise<CachedPolicy | null> {
-  const cache = cacheOf(runtime);
-  const now = Date.now();
-  const hit = cache.entries.get(organizationId);
-  if (hit && now - hit.loadedAt < TTL_MS) return hit;
-  const generation = cache.generation;
-  // Inside a transaction the caller passes it: PGlite has one connection, so a read beside it would wait.
-  const row = await client.distributionPolicy.findUnique({
-    where: { organizationId },
-    include: { organization: { select: { cycleAnchorDay: true } } },
-  });
-  if (!row) return null;
-  const entry: CachedPolicy = { policy: toPolicyValues(row), cycleAnchorDay: row.organization.cycleAnchorDay, loadedAt: now };
-  if (cache.generation === generation) cache.entries.set(organizationId, entry);
-  return entry;
-}
+export class PolicyCache {
+  readonly #prisma: PrismaClient;
+  readonly #pubsub: AppPubSub;
+  readonly #entries = new Map<string, CachedPolicy>();
+  /** Bumped on every eviction so a load that raced with it is not stored. */
+  #generation = 0;
+  readonly #stopListening: () => Promise<void>;
 
-/** Evicts here at once (the caller's own process), then everywhere through the event. */
-export function policyChanged(runtime: Runtime, organizationId: string): void {
-  const cache = cacheOf(runtime);
-  cache.entries.delete(organizationId);
-  cache.generation++;
-  runtime.pubsub.publish("policyChanged", { organizationId });
+  constructor(prisma: PrismaClient, pubsub: AppPubSub) {
+    this.#prisma = prisma;
+    this.#pubsub = pubsub;
+    this.#stopListening = listen(pubsub, "policyChanged", ({ organizationId }) => this.#evict(organizationId));
+  }
+
+  /** The organisation's policy and cycle anchor; a database read only on a cache miss. */
+  async get(organizationId: string): Promise<CachedPolicy | null> {
+    const now = Date.now();
+    const hit = this.#entries.get(organizationId);
+    if (hit && now - hit.loadedAt < TTL_MS) return hit;
+    const generation = this.#generation;
+    const row = await this.#prisma.distributionPolicy.findUnique({
+      where: { organizationId },
+      include: { organization: { select: { cycleAnchorDay: true } } },
+    });
+    if (!row) return null;
+    const entry: CachedPolicy = { policy: toPolicyValues(row), cycleAnchorDay: row.organization.cycleAnchorDay, loadedAt: now };
+    if (this.#generation === generation) this.#entries.set(organizationId, entry);
+    return entry;
+  }
+
+  /** Evicts here at once (the caller's own process), then everywhere through the event. */
+  changed(organizationId: string): void {
+    this.#evict(organizationId);
+    this.#pubsub.publish("policyChanged", { organizationId });
+  }
+
+  close(): Promise<void> {
+    return this.#stopListening();
+  }
+
+  #evict(organizationId: string): void {
+    this.#entries.delete(organizationId);
+    this.#generation++;
+  }
 }

@@ -7,7 +7,6 @@ import { balanceSnapshot } from "../ledger/allocations.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { Runtime } from "../runtime.ts";
-import { registerJob } from "../server/jobs.ts";
 import { autoIncrease } from "./auto-increase.ts";
 import { loadPolicyBalances, lockPool } from "./balances.ts";
 import { planReset, rebalanceSlot } from "./rules.ts";
@@ -269,7 +268,3 @@ export async function runRebalancing(runtime: Runtime): Promise<void> {
     after = policies.at(-1)!.organizationId;
   }
 }
-
-// Registered in this order: a cycle's reset comes before the first rebalancing of the new cycle.
-registerJob({ name: "policy.cycle-reset", run: runCycleResets });
-registerJob({ name: "policy.rebalance", run: runRebalancing });

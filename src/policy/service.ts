@@ -7,7 +7,7 @@ import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import { loadPolicyBalances, lockPool, type PolicyBalance } from "./balances.ts";
-import { policyChanged, toPolicyValues } from "./cache.ts";
+import { toPolicyValues } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
 import { activate, distributionTarget, editPolicy, type PolicyInput, planFill, reclaimable } from "./rules.ts";
 
@@ -33,7 +33,7 @@ async function savePolicy(
     for (const kind of KINDS) events.add("allocationChanged", organizationId, { kind });
     return next;
   });
-  policyChanged(runtime, organizationId);
+  runtime.policies.changed(organizationId);
   return saved;
 }
 

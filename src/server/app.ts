@@ -1,4 +1,6 @@
-// buildApp(): the whole server (HTTP, GraphQL over HTTP/SSE, graphql-ws, background jobs) with start and stop.
+// buildApp(): the one composition root. Everything that runs for the life of a server process is built here from
+// what the domains export (the runtime with its caches, queues and after-charge hooks; the background jobs in
+// their order; the HTTP routes; yoga and graphql-ws) and disposed by stop(). Domains register nothing themselves.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { useServer } from "graphql-ws/use/ws";
@@ -9,14 +11,24 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { openDatabase } from "../db/database.ts";
 import { AppError } from "../errors.ts";
-import { createAppPubSub } from "../pubsub.ts";
+import { autoIncreaseAfterCharge } from "../policy/auto-increase.ts";
+import { PolicyCache } from "../policy/cache.ts";
+import { runCycleResets, runRebalancing } from "../policy/scheduled.ts";
+import { createAppPubSub, listen } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import { schema } from "../schema/index.ts";
+import { spendAlertsAfterCharge, ThresholdCache } from "../spend/alerts.ts";
+import { rollUpUsage } from "../spend/analytics.ts";
+import { exportUsageCsv } from "../spend/export.ts";
+import { chargeBatch } from "../usage/charges.ts";
+import { GroupCommit } from "../usage/group-commit.ts";
+import { holdBatch, holdKey } from "../usage/holds.ts";
+import { expireReservations } from "../usage/reservations.ts";
 import { limitBody } from "./body.ts";
-import { Scheduler } from "./jobs.ts";
+import { type BackgroundJob, Scheduler } from "./jobs.ts";
 import { answerJsonPost } from "./json-post.ts";
 import { Metrics } from "./metrics.ts";
-import { findRoute } from "./routes.ts";
+import { health, metricsRoute, type RouteHandler, readiness } from "./routes.ts";
 import { createYogaServer } from "./yoga.ts";
 
 export interface AppOptions {
@@ -47,27 +59,49 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const pubsubHandle = createAppPubSub(config.redisUrl);
   const jwt = createJwtVerifier(config);
   const clock = options.clock ?? systemClock;
+  const pubsub = pubsubHandle.pubsub;
   const authenticator = new Authenticator(db.prisma, config, jwt);
   const runtime: Runtime = {
     config,
     db,
     prisma: db.prisma,
-    pubsub: pubsubHandle.pubsub,
+    pubsub,
     clock,
     jwt,
     authenticator,
+    policies: new PolicyCache(db.prisma, pubsub),
+    spendThresholds: new ThresholdCache(db.prisma, pubsub),
+    charges: new GroupCommit({ write: (items) => chargeBatch(runtime, items) }),
+    holds: new GroupCommit({ write: (items) => holdBatch(runtime, items), keyOf: holdKey }),
+    afterCharge: [autoIncreaseAfterCharge, spendAlertsAfterCharge],
   };
+  const stopForgettingApiKeys = listen(pubsub, "apiKeyRevoked", ({ secretHash }) => authenticator.forgetApiKey(secretHash));
+
+  // In this order on every tick: expired reservations give their tokens back before a cycle's reset, and the
+  // reset comes before the first rebalancing of the new cycle.
+  const jobs: BackgroundJob[] = [
+    { name: "expire-reservations", run: expireReservations },
+    { name: "policy.cycle-reset", run: runCycleResets },
+    { name: "policy.rebalance", run: runRebalancing },
+    { name: "usage-rollup", run: rollUpUsage },
+  ];
+  const routes = new Map<string, RouteHandler>([
+    ["/health", health],
+    ["/ready", readiness],
+    ["/metrics", metricsRoute],
+    [
+      "/export/usage.csv",
+      async (_request, response, context) => exportUsageCsv(runtime, await context.principal(), context.url.searchParams, response),
+    ],
+  ]);
+
   const metrics = new Metrics(options.processMetrics ?? false);
   const yoga = createYogaServer(schema, runtime, metrics);
-  const scheduler = new Scheduler(runtime, metrics);
-
-  void (async () => {
-    for await (const { secretHash } of runtime.pubsub.subscribe("apiKeyRevoked")) authenticator.forgetApiKey(secretHash);
-  })();
+  const scheduler = new Scheduler(runtime, metrics, jobs);
 
   const server: Server = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://localhost");
-    const route = request.method === "GET" ? findRoute(url.pathname) : undefined;
+    const route = request.method === "GET" ? routes.get(url.pathname) : undefined;
     if (!route) {
       if (request.method === "POST") {
         try {
@@ -101,7 +135,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
         const status = known
           ? (({ UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404 } as Record<string, number>)[error.code] ?? 400)
           : 500;
-        response.writeHead(status, { "content-type": "application/json" });
+        response.writeHead(status, { "content-type": "application/json", ...(status === 401 ? { "www-authenticate": "Bearer" } : {}) });
         response.end(JSON.stringify({ error: known ? { code: error.code, message: error.message } : { code: "INTERNAL_SERVER_ERROR" } }));
       } else {
         response.destroy();
@@ -172,6 +206,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       });
     }
     await yoga.dispose();
+    await Promise.all([stopForgettingApiKeys(), runtime.policies.close(), runtime.spendThresholds.close()]);
     await pubsubHandle.close();
     await db.close();
   };

@@ -5,18 +5,7 @@ import type { Metrics } from "./metrics.ts";
 
 export interface BackgroundJob {
   name: string;
-  run(runtime: Runtime): Promise<void>;
-}
-
-const jobs: BackgroundJob[] = [];
-
-/** Domains register their jobs at import time of their module (no I/O happens then). */
-export function registerJob(job: BackgroundJob): void {
-  if (!jobs.some((existing) => existing.name === job.name)) jobs.push(job);
-}
-
-export function registeredJobs(): readonly BackgroundJob[] {
-  return jobs;
+  run(runtime: Runtime): Promise<unknown>;
 }
 
 export class Scheduler {
@@ -24,10 +13,13 @@ export class Scheduler {
   #running: Promise<void> | null = null;
   readonly #runtime: Runtime;
   readonly #metrics: Metrics;
+  readonly #jobs: readonly BackgroundJob[];
 
-  constructor(runtime: Runtime, metrics: Metrics) {
+  /** `jobs` run one after the other, in this order, on every tick. */
+  constructor(runtime: Runtime, metrics: Metrics, jobs: readonly BackgroundJob[]) {
     this.#runtime = runtime;
     this.#metrics = metrics;
+    this.#jobs = jobs;
   }
 
   /** Runs every job once now (also used by tests after moving the clock). */
@@ -52,7 +44,7 @@ export class Scheduler {
   }
 
   async #runAll(): Promise<void> {
-    for (const job of registeredJobs()) {
+    for (const job of this.#jobs) {
       try {
         await job.run(this.#runtime);
         this.#metrics.jobRuns.inc({ job: job.name, outcome: "ok" });

@@ -1,4 +1,4 @@
-// Plain HTTP routes beside /graphql (health, readiness, metrics, exports).
+// Plain HTTP routes beside /graphql (health, readiness, metrics, exports): GET only. buildApp lists them.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Principal } from "../auth/principal.ts";
 import type { Runtime } from "../runtime.ts";
@@ -14,30 +14,19 @@ export interface RouteContext {
 
 export type RouteHandler = (request: IncomingMessage, response: ServerResponse, context: RouteContext) => Promise<void>;
 
-const routes = new Map<string, RouteHandler>();
-
-/** Registered by domain modules at import time (GET only). */
-export function registerRoute(path: string, handler: RouteHandler): void {
-  routes.set(path, handler);
-}
-
-export function findRoute(path: string): RouteHandler | undefined {
-  return routes.get(path);
-}
-
-registerRoute("/health", async (_request, response) => {
+export const health: RouteHandler = async (_request, response) => {
   response.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
-});
+};
 
-registerRoute("/ready", async (_request, response, { runtime }) => {
+export const readiness: RouteHandler = async (_request, response, { runtime }) => {
   try {
     await runtime.db.ping();
     response.writeHead(200, { "content-type": "application/json" }).end('{"status":"ready"}');
   } catch {
     response.writeHead(503, { "content-type": "application/json" }).end('{"status":"database unreachable"}');
   }
-});
+};
 
-registerRoute("/metrics", async (_request, response, { metrics }) => {
+export const metricsRoute: RouteHandler = async (_request, response, { metrics }) => {
   response.writeHead(200, { "content-type": metrics.registry.contentType }).end(await metrics.registry.metrics());
-});
+};

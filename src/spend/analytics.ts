@@ -5,7 +5,6 @@
 import { Decimal } from "decimal.js";
 import type { UsageDimension } from "../db/generated/enums.ts";
 import type { Runtime } from "../runtime.ts";
-import { registerJob } from "../server/jobs.ts";
 import {
   type FirstValueBucket,
   firstValueDistribution,
@@ -220,5 +219,3 @@ export async function rollUpUsage(runtime: Runtime): Promise<number> {
   if (days > 0) await runtime.prisma.$executeRawUnsafe(`ANALYZE "UsageDailyRollup"`);
   return days;
 }
-
-registerJob({ name: "usage-rollup", run: (runtime) => rollUpUsage(runtime).then(() => undefined) });

@@ -1,10 +1,10 @@
 // GET /export/usage.csv?from=&to= (admins): the organisation's usage rows as RFC 4180 CSV, streamed in
 // keyset-paginated batches and written only as fast as the client reads, so memory stays flat at any size.
 import type { ServerResponse } from "node:http";
-import { isAdmin } from "../auth/principal.ts";
-import { badInput, forbidden, notFound } from "../errors.ts";
+import { isAdmin, type Principal } from "../auth/principal.ts";
+import { badInput, forbidden, notFound, unauthenticated } from "../errors.ts";
 import { cycleAt } from "../organizations/cycle.ts";
-import { registerRoute } from "../server/routes.ts";
+import type { Runtime } from "../runtime.ts";
 import { csvRecord, moneyText, resolveRange, type TimeRange, USAGE_CSV_COLUMNS } from "./rules.ts";
 
 const BATCH = 5000;
@@ -70,15 +70,9 @@ function drained(response: ServerResponse): Promise<void> {
 
 const day = (date: Date) => date.toISOString().slice(0, 10);
 
-registerRoute("/export/usage.csv", async (_request, response, { runtime, url, principal }) => {
-  const caller = await principal();
-  if (caller.kind === "ANONYMOUS") {
-    response.writeHead(401, { "content-type": "application/json", "www-authenticate": "Bearer" });
-    response.end(
-      JSON.stringify({ error: { code: "UNAUTHENTICATED", message: "Authentication required: send Authorization: Bearer <token>." } }),
-    );
-    return;
-  }
+/** Streams the caller's organisation's usage in [from, to) (query parameters) to `response` as CSV. */
+export async function exportUsageCsv(runtime: Runtime, caller: Principal, query: URLSearchParams, response: ServerResponse): Promise<void> {
+  if (caller.kind === "ANONYMOUS") throw unauthenticated("Authentication required: send Authorization: Bearer <token>.");
   if (!isAdmin(caller) || caller.kind !== "MEMBER") throw forbidden("Only an organisation admin may export usage.");
   const organization = await runtime.prisma.organization.findUnique({
     where: { id: caller.organizationId },
@@ -86,8 +80,8 @@ registerRoute("/export/usage.csv", async (_request, response, { runtime, url, pr
   });
   if (!organization) throw notFound("Organization");
   const range: TimeRange = resolveRange(
-    parseBound(url.searchParams.get("from"), "from"),
-    parseBound(url.searchParams.get("to"), "to"),
+    parseBound(query.get("from"), "from"),
+    parseBound(query.get("to"), "to"),
     cycleAt(organization.cycleAnchorDay, runtime.clock.now()),
   );
 
@@ -131,4 +125,4 @@ registerRoute("/export/usage.csv", async (_request, response, { runtime, url, pr
     last = rows[rows.length - 1]!;
   }
   response.end();
-});
+}

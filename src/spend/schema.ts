@@ -21,7 +21,6 @@ import {
   type UsageRanking,
   type UsageTotals,
 } from "./analytics.ts";
-import "./export.ts";
 import { type FirstValueBucket, type ModelShare, resolveRange, type TimeRange, thresholdAmount } from "./rules.ts";
 import { liveSpendSummary, type SpendSummary, setSpendThresholds, spendSummary } from "./service.ts";
 

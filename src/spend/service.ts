@@ -6,7 +6,6 @@ import { notFound } from "../errors.ts";
 import { inTransaction } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { Runtime } from "../runtime.ts";
-import { forgetThresholds } from "./alerts.ts";
 import { normalizeThresholdPercents, type SpendSummaryView, summarizeSpend } from "./rules.ts";
 
 export type SpendSummary = SpendSummaryView<Model>;
@@ -68,7 +67,7 @@ export async function setSpendThresholds(
     events.add("spendThresholdsChanged", { organizationId });
   });
   // This process at once; the event reaches the others.
-  forgetThresholds(runtime, organizationId);
+  runtime.spendThresholds.forget(organizationId);
 }
 
 /** Emissions of one spendChanged subscriber are at least this far apart; the newest summary always follows. */

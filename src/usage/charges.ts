@@ -1,15 +1,13 @@
 // Charging usage: every charge updates its member's balance row and its model's cycle-spend row, so charges are
-// group-committed (group-commit.ts): one statement for all the charges that arrive while a batch is written.
+// group-committed (group-commit.ts; the runtime's `charges` queue): one statement for all the charges that arrive while a batch is written.
 import type { Decimal } from "decimal.js";
 import type { TokenKind } from "../db/generated/enums.ts";
 import { balanceSnapshot } from "../ledger/allocations.ts";
+import { inTransaction } from "../ledger/tx.ts";
 import { dayStart } from "../organizations/cycle.ts";
-import { autoIncreaseAfterUsage } from "../policy/auto-increase.ts";
 import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
-import { checkSpendAlerts } from "../spend/alerts.ts";
-import { groupCommit } from "./group-commit.ts";
-import { lazyTransaction } from "./lazy-transaction.ts";
+import type { ChargedBalance, ChargedBatch, ChargedSpend } from "./after-charge.ts";
 import { CHARGE_SQL, sqlDate, sqlTimestamp } from "./statements.ts";
 
 /** One usage to charge, as CHARGE_SQL reads it (`ord` is given by the batch). */
@@ -53,15 +51,12 @@ export interface ChargedRow {
   overrideUnlimitedCeiling: boolean | null;
 }
 
-/** Charges one usage item together with whatever else is being charged at the same moment (group-commit.ts). */
-export const chargeUsage = groupCommit<ChargeItem, ChargedRow>({ write: chargeBatch });
-
 /**
  * Writes one batch with one statement (atomic on its own, one round trip), publishes each charge's balance
  * (in order) and the spend change, then runs the auto-increase and spend-alert hooks, which begin their own
  * transaction only if they have something to change. Rows come back in the items' order.
  */
-async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promise<ChargedRow[]> {
+export async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promise<ChargedRow[]> {
   const now = runtime.clock.now();
   const payload = JSON.stringify(items.map((item, ord) => ({ ...item, ord })));
   const charged = await runtime.db.raw.prepared<ChargedRow>("charge_usage", CHARGE_SQL, [
@@ -73,16 +68,11 @@ async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promise<Charg
   queueChargeEvents(charged, chargeEvents, now);
   chargeEvents.publish(runtime.pubsub);
 
-  const hookEvents = new PendingEvents();
-  const hooks = lazyTransaction(runtime);
   try {
-    await runHooks(hooks.tx, runtime, charged, hookEvents);
-    await hooks.commit();
-    hookEvents.publish(runtime.pubsub);
+    await followCharges(runtime, chargedBatch(charged));
   } catch (error) {
     // The usage is recorded either way; a bump or alert missed here is given by the next charge or rebalancing run.
-    await hooks.rollback(error);
-    console.error("Usage hooks (auto-increase, spend alerts) failed after a charge:", error);
+    console.error("After-charge hooks (auto-increase, spend alerts) failed:", error);
   }
   return charged;
 }
@@ -98,33 +88,38 @@ function queueChargeEvents(rows: ChargedRow[], events: PendingEvents, now: Date)
   for (const organizationId of organizations) events.add("spendChanged", organizationId, { at: now.toISOString() });
 }
 
-type HookTx = Parameters<typeof autoIncreaseAfterUsage>[0];
-
-/** Auto-increase once per charged balance (with its final state), spend alerts once per model and cycle. */
-async function runHooks(tx: HookTx, runtime: Runtime, rows: ChargedRow[], events: PendingEvents): Promise<void> {
-  const balances = new Map<string, ChargedRow>();
-  const spends = new Map<string, ChargedRow>();
+/** Each balance with its final state in the batch, and each model cycle spend the batch changed. */
+function chargedBatch(rows: ChargedRow[]): ChargedBatch {
+  const balances = new Map<string, ChargedBalance>();
+  const spends = new Map<string, ChargedSpend>();
   for (const row of rows) {
     if (!row.id) continue;
     const balanceKey = `${row.memberId}:${row.kind}`;
     const last = balances.get(balanceKey);
-    if (!last || row.used! >= last.used!) balances.set(balanceKey, row);
-    spends.set(`${row.organizationId}:${row.modelId}:${row.cycleStart!.getTime()}`, row);
+    if (!last || BigInt(row.used!) >= last.used) {
+      balances.set(balanceKey, {
+        organizationId: row.organizationId!,
+        memberId: row.memberId!,
+        kind: row.kind!,
+        limit: BigInt(row.limit!),
+        used: BigInt(row.used!),
+      });
+    }
+    spends.set(`${row.organizationId}:${row.modelId}:${row.cycleStart!.getTime()}`, {
+      organizationId: row.organizationId!,
+      modelId: row.modelId!,
+      cycleStart: row.cycleStart!,
+    });
   }
-  for (const row of balances.values()) {
-    await autoIncreaseAfterUsage(
-      tx,
-      runtime,
-      { organizationId: row.organizationId!, memberId: row.memberId!, kind: row.kind!, limit: row.limit!, used: row.used! },
-      events,
-    );
-  }
-  for (const row of spends.values()) {
-    await checkSpendAlerts(
-      tx,
-      runtime,
-      { organizationId: row.organizationId!, modelId: row.modelId!, cycleStart: row.cycleStart! },
-      events,
-    );
-  }
+  return { balances: [...balances.values()], spends: [...spends.values()] };
+}
+
+/** Runs the runtime's after-charge hooks; a transaction is begun only when one of them has something due. */
+async function followCharges(runtime: Runtime, batch: ChargedBatch): Promise<void> {
+  const planned = await Promise.all(runtime.afterCharge.map((hook) => hook.plan(runtime, batch)));
+  const followUps = planned.filter((followUp) => followUp !== null);
+  if (followUps.length === 0) return;
+  await inTransaction(runtime, async (tx, events) => {
+    for (const followUp of followUps) await followUp(tx, events);
+  });
 }

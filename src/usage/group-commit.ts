@@ -2,8 +2,6 @@
 // to disk, so done one by one, a busy member or model would take one flush per call. Here the calls that arrive
 // while a batch is being written wait and go together in the next one: one statement (its own transaction), one
 // round trip, one flush. An idle server writes a lone call at once; under load batches grow by themselves.
-import type { Runtime } from "../runtime.ts";
-
 /** Largest batch: bounds the statement's size and how long its locks are held. */
 const MAX_BATCH = 256;
 /** Batches written at once per process; more would only queue on the same rows. */
@@ -17,7 +15,7 @@ interface Waiting<Item, Result> {
 
 export interface GroupCommitOptions<Item, Result> {
   /** Writes a batch with one statement and answers each item, in the items' order. */
-  write(runtime: Runtime, items: Item[]): Promise<Result[]>;
+  write(items: Item[]): Promise<Result[]>;
   /**
    * Items with the same key never share a batch (a later one waits for the next), for statements that judge
    * each item against the rows as they were before the batch.
@@ -25,17 +23,17 @@ export interface GroupCommitOptions<Item, Result> {
   keyOf?(item: Item): string;
 }
 
-class GroupCommit<Item, Result> {
-  readonly #runtime: Runtime;
+/** One queue per kind of write and server process: buildApp makes them and the runtime carries them. */
+export class GroupCommit<Item, Result> {
   readonly #options: GroupCommitOptions<Item, Result>;
   #waiting: Waiting<Item, Result>[] = [];
   #inFlight = 0;
 
-  constructor(runtime: Runtime, options: GroupCommitOptions<Item, Result>) {
-    this.#runtime = runtime;
+  constructor(options: GroupCommitOptions<Item, Result>) {
     this.#options = options;
   }
 
+  /** Resolves with the item's result once the batch it went in has committed. */
   submit(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject });
@@ -72,7 +70,7 @@ class GroupCommit<Item, Result> {
   }
 
   async #write(batch: Waiting<Item, Result>[]): Promise<void> {
-    const write = (items: Item[]) => this.#options.write(this.#runtime, items);
+    const write = (items: Item[]) => this.#options.write(items);
     try {
       const results = await write(batch.map((waiting) => waiting.item));
       for (const [index, waiting] of batch.entries()) waiting.resolve(results[index]!);
@@ -87,20 +85,4 @@ class GroupCommit<Item, Result> {
       }
     }
   }
-}
-
-/**
- * A group-committed write: `submit(runtime, item)` resolves with the item's result once the batch it went in has
- * committed. One queue per runtime (server process).
- */
-export function groupCommit<Item, Result>(options: GroupCommitOptions<Item, Result>): (runtime: Runtime, item: Item) => Promise<Result> {
-  const queues = new WeakMap<Runtime, GroupCommit<Item, Result>>();
-  return (runtime, item) => {
-    let queue = queues.get(runtime);
-    if (!queue) {
-      queue = new GroupCommit(runtime, options);
-      queues.set(runtime, queue);
-    }
-    return queue.submit(item);
-  };
 }

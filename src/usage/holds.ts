@@ -3,7 +3,6 @@
 import type { TokenKind } from "../db/generated/enums.ts";
 import type { BalanceRow } from "../ledger/allocations.ts";
 import type { Runtime } from "../runtime.ts";
-import { groupCommit } from "./group-commit.ts";
 import { HOLD_SQL, sqlTimestamp } from "./statements.ts";
 
 /** One hold, as HOLD_SQL reads it (`ord` is given by the batch). */
@@ -25,14 +24,12 @@ export function holdParameters(items: HoldItem[], now: Date): [string, string] {
   return [JSON.stringify(items.map((item, ord) => ({ ...item, ord }))), sqlTimestamp(now)];
 }
 
-async function holdBatch(runtime: Runtime, items: HoldItem[]): Promise<(BalanceRow | undefined)[]> {
+/** Writes a batch of holds with one statement (the runtime's `holds` queue). */
+export async function holdBatch(runtime: Runtime, items: HoldItem[]): Promise<(BalanceRow | undefined)[]> {
   const rows = await runtime.db.raw.prepared<HeldRow>("hold_tokens", HOLD_SQL, holdParameters(items, runtime.clock.now()));
   const byOrd = new Map(rows.map(({ ord, ...balance }) => [ord, balance]));
   return items.map((_, ord) => byOrd.get(ord));
 }
 
-/** Holds the tokens and opens the reservation; the balance after the hold, or undefined when they are not available. */
-export const holdTokens = groupCommit<HoldItem, BalanceRow | undefined>({
-  write: holdBatch,
-  keyOf: (item) => `${item.member_id}:${item.kind}`,
-});
+/** Holds on one balance never share a batch: HOLD_SQL judges each against the row as it was before the batch. */
+export const holdKey = (item: HoldItem): string => `${item.member_id}:${item.kind}`;

@@ -1,7 +1,6 @@
 // Expiry of reservations nobody committed or released: their tokens go back to the member.
 import { type BalanceRow, balanceSnapshot } from "../ledger/allocations.ts";
 import type { Runtime } from "../runtime.ts";
-import { registerJob } from "../server/jobs.ts";
 import { publishBalance } from "./service.ts";
 import { EXPIRE_SQL } from "./statements.ts";
 
@@ -19,5 +18,3 @@ export async function expireReservations(runtime: Runtime): Promise<number> {
     if (balances.length === 0) return changed;
   }
 }
-
-registerJob({ name: "expire-reservations", run: (runtime) => expireReservations(runtime).then(() => undefined) });

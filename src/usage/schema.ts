@@ -7,7 +7,6 @@ import { unauthenticated } from "../errors.ts";
 import { BalanceRef } from "../members/schema.ts";
 import { ModelRef } from "../models/schema.ts";
 import { TokenKindEnum, UsageDenialReasonEnum } from "../schema/enums.ts";
-import "./reservations.ts";
 import {
   type Authorization,
   authorizeUsage,

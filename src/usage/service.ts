@@ -4,6 +4,7 @@
 // after commit.
 import { hash } from "node:crypto";
 import { Decimal } from "decimal.js";
+import { isUniqueViolation } from "../db/errors.ts";
 import { type Model, Prisma, type Reservation } from "../db/generated/client.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
 import { uuidV7 } from "../db/ids.ts";
@@ -13,8 +14,8 @@ import { type BalanceRow, balanceSnapshot } from "../ledger/allocations.ts";
 import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
-import { type ChargedRow, type ChargeItem, chargeUsage } from "./charges.ts";
-import { type HoldItem, holdParameters, holdTokens } from "./holds.ts";
+import type { ChargedRow, ChargeItem } from "./charges.ts";
+import { type HoldItem, holdParameters } from "./holds.ts";
 import { type AuthorizationDecision, decideAuthorization, limitsInForce, type ModelStanding, reservationCost } from "./rules.ts";
 import { AUTHORIZE_STANDING_SQL, CAP_POSITION_SQL, HOLD_SQL, LOCK_MODEL_SQL, RELEASE_SQL, sqlTimestamp } from "./statements.ts";
 
@@ -172,7 +173,7 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
   };
   let balance: BalanceRow | undefined;
   if (decision.routed.cap === null) {
-    balance = await holdTokens(runtime, hold);
+    balance = await runtime.holds.submit(hold);
   } else {
     const held = await holdUnderCap(runtime, new Decimal(decision.routed.cap), now, hold);
     if (held === "capped") {
@@ -282,11 +283,11 @@ export async function commitUsage(runtime: Runtime, actor: UsageActor, input: Co
   });
   let row: ChargedRow;
   try {
-    row = await chargeUsage(runtime, item(true));
+    row = await runtime.charges.submit(item(true));
   } catch (error) {
     // A concurrent commit of the same reservation under another key linked it first: record ours unlinked.
-    if (!String((error as Error).message).includes("UsageRecord_reservationId_key")) throw error;
-    row = await chargeUsage(runtime, item(false));
+    if (!isUniqueViolation(error, "UsageRecord_reservationId_key")) throw error;
+    row = await runtime.charges.submit(item(false));
   }
   return receiptOf(row) ?? replay(runtime, actor, common.idempotency_key, hash, "Reservation");
 }
@@ -307,7 +308,7 @@ export async function recordUsage(runtime: Runtime, actor: UsageActor, input: Re
     common.app,
     common.assistant,
   ]);
-  const row = await chargeUsage(runtime, {
+  const row = await runtime.charges.submit({
     ...common,
     usage_id: newId(runtime.clock.now()),
     organization_id: actor.organizationId,

@@ -1,7 +1,6 @@
 // The group-commit queue on its own, with a recording writer in place of the database.
 import { describe, expect, it } from "vitest";
-import type { Runtime } from "../../src/runtime.ts";
-import { groupCommit } from "../../src/usage/group-commit.ts";
+import { GroupCommit } from "../../src/usage/group-commit.ts";
 
 interface Item {
   key: string;
@@ -11,8 +10,8 @@ interface Item {
 /** A writer that records its batches, answers each item with `n * 10`, and fails a batch holding n = 13. */
 function recordingWriter(keyed: boolean) {
   const batches: Item[][] = [];
-  const submit = groupCommit<Item, number>({
-    async write(_runtime, items) {
+  const queue = new GroupCommit<Item, number>({
+    async write(items) {
       batches.push(items);
       await new Promise((resolve) => setTimeout(resolve, 5));
       if (items.some((item) => item.n === 13)) throw new Error("unlucky");
@@ -20,21 +19,21 @@ function recordingWriter(keyed: boolean) {
     },
     ...(keyed ? { keyOf: (item: Item) => item.key } : {}),
   });
-  return { batches, submit, runtime: {} as Runtime };
+  return { batches, submit: (item: Item) => queue.submit(item) };
 }
 
 describe("group commit", () => {
   it("writes a lone item at once and batches what arrives while a batch is written", async () => {
-    const { batches, submit, runtime } = recordingWriter(false);
-    const results = await Promise.all(Array.from({ length: 10 }, (_, n) => submit(runtime, { key: "a", n })));
+    const { batches, submit } = recordingWriter(false);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, n) => submit({ key: "a", n })));
     expect(results).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
     expect(batches.map((batch) => batch.map((item) => item.n))).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8, 9]]);
   });
 
   it("never puts two items with the same key in one batch, and keeps each key's order", async () => {
-    const { batches, submit, runtime } = recordingWriter(true);
+    const { batches, submit } = recordingWriter(true);
     const items = ["a", "b", "a", "c", "a", "b"].map((key, n) => ({ key, n }));
-    const results = await Promise.all(items.map((item) => submit(runtime, item)));
+    const results = await Promise.all(items.map((item) => submit(item)));
     expect(results).toEqual([0, 10, 20, 30, 40, 50]);
     for (const batch of batches) expect(new Set(batch.map((item) => item.key)).size).toBe(batch.length);
     const order = (key: string) =>
@@ -46,8 +45,8 @@ describe("group commit", () => {
   });
 
   it("fails only the item that fails: the rest of its batch is written again one by one", async () => {
-    const { submit, runtime } = recordingWriter(false);
-    const outcomes = await Promise.allSettled([11, 12, 13, 14].map((n) => submit(runtime, { key: "a", n })));
+    const { submit } = recordingWriter(false);
+    const outcomes = await Promise.allSettled([11, 12, 13, 14].map((n) => submit({ key: "a", n })));
     expect(outcomes.map((outcome) => (outcome.status === "fulfilled" ? outcome.value : "failed"))).toEqual([110, 120, "failed", 140]);
   });
 });
