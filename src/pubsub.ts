@@ -57,11 +57,22 @@ export function listen<K extends ProcessWideEvent>(
 
 type Publication = { [K in keyof Events]: [K, ...Events[K]] }[keyof Events];
 
-/** Events collected inside a transaction and published only after it commits. */
+/** Events collected inside a transaction and published only after it commits (ledger/tx.ts publishCommitted). */
 export class PendingEvents {
   readonly #items: Publication[] = [];
+  #deferred = false;
   add<K extends keyof Events>(name: K, ...args: Events[K]): void {
     this.#items.push([name, ...args] as unknown as Publication);
+  }
+  /**
+   * Publish on the next turn of the event loop instead of at once: for changes with many events (a bulk
+   * decision's thousand balances), so the caller's answer is not held up by their delivery.
+   */
+  defer(): void {
+    this.#deferred = true;
+  }
+  get deferred(): boolean {
+    return this.#deferred;
   }
   publish(pubsub: AppPubSub): void {
     for (const [name, ...args] of this.#items) {

@@ -6,7 +6,7 @@ import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/database.ts";
 import type { PrismaClient } from "./db/generated/client.ts";
-import type { BalanceRow } from "./ledger/allocations.ts";
+import type { BalanceRow } from "./ledger/balances.ts";
 import type { PolicyCache } from "./policy/cache.ts";
 import type { AppPubSub } from "./pubsub.ts";
 import type { ThresholdCache } from "./spend/alerts.ts";

@@ -5,6 +5,7 @@ import type { LedgerEntryType, TokenKind } from "../db/generated/enums.ts";
 import { insufficientPool } from "../errors.ts";
 import type { BalanceSnapshot } from "../events.ts";
 import type { PendingEvents } from "../pubsub.ts";
+import { BALANCE_COLUMNS_OF_B, type BalanceRow, balanceSnapshot, lockBalances, poolTokens } from "./balances.ts";
 import type { Tx } from "./tx.ts";
 
 export interface AllocationChange {
@@ -23,46 +24,6 @@ export interface AllocationMovement {
   reference?: string | null;
   actorId?: string | null;
   note?: string | null;
-}
-
-/** A balance row as the ledger statements return it (BALANCE_COLUMNS). */
-export interface BalanceRow {
-  memberId: string;
-  organizationId: string;
-  kind: TokenKind;
-  limit: bigint;
-  used: bigint;
-  reserved: bigint;
-  lastAutoIncreaseAt: Date | null;
-}
-
-const BALANCE_FIELDS = ["memberId", "organizationId", "kind", "limit", "used", "reserved", "lastAutoIncreaseAt"];
-export const BALANCE_COLUMNS = BALANCE_FIELDS.map((field) => `"${field}"`).join(", ");
-/** BALANCE_COLUMNS of a "Balance" aliased `b`, for statements that join it. */
-export const BALANCE_COLUMNS_OF_B = BALANCE_FIELDS.map((field) => `b."${field}"`).join(", ");
-
-export function balanceSnapshot(row: BalanceRow): BalanceSnapshot {
-  return {
-    memberId: row.memberId,
-    organizationId: row.organizationId,
-    kind: row.kind,
-    limit: Number(row.limit),
-    used: Number(row.used),
-    reserved: Number(row.reserved),
-    lastAutoIncreaseAt: row.lastAutoIncreaseAt ? new Date(row.lastAutoIncreaseAt).toISOString() : null,
-  };
-}
-
-/** Locks the members' balance rows of one kind, in id order, and returns them by member id. */
-export async function lockBalances(tx: Tx, kind: TokenKind, memberIds: string[]): Promise<Map<string, BalanceRow>> {
-  const rows = await tx.$queryRawUnsafe<BalanceRow[]>(
-    `SELECT ${BALANCE_COLUMNS} FROM "Balance"
-      WHERE "memberId" = ANY($1::uuid[]) AND "kind" = $2::"TokenKind"
-      ORDER BY "memberId" FOR UPDATE`,
-    [...new Set(memberIds)].sort(),
-    kind,
-  );
-  return new Map(rows.map((row) => [row.memberId, row]));
 }
 
 /**
@@ -128,15 +89,6 @@ export async function takeFromPool(tx: Tx, organizationId: string, kind: TokenKi
   );
   if (rows.length === 0) throw insufficientPool(tokens, await poolTokens(tx, organizationId, kind));
   return rows[0]!.tokens;
-}
-
-export async function poolTokens(tx: Tx, organizationId: string, kind: TokenKind): Promise<bigint> {
-  const rows = await tx.$queryRawUnsafe<{ tokens: bigint }[]>(
-    `SELECT "tokens" FROM "Pool" WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind"`,
-    organizationId,
-    kind,
-  );
-  return rows[0]?.tokens ?? 0n;
 }
 
 /** Adds purchased tokens to the pool and records the purchase movement. */

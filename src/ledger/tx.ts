@@ -1,4 +1,4 @@
-// Transactions: every balance-changing operation runs in one, and publishes its events only after commit.
+// Transactions, and the one way events leave a balance change: queued while it runs, published once it has committed.
 import type { PrismaClient } from "../db/generated/client.ts";
 import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
@@ -16,6 +16,16 @@ export async function inTransaction<T>(
     timeout: options.timeoutMs ?? 30_000,
     maxWait: 10_000,
   });
-  events.publish(runtime.pubsub);
+  publishCommitted(runtime, events);
   return result;
+}
+
+/**
+ * Publishes the events of a write that has committed: inTransaction calls it after its commit, and the hot path's
+ * single statements (which commit on their own, outside any transaction) call it once the statement has answered.
+ * Never call it before the write is durable: a subscriber must not see a balance that may still roll back.
+ */
+export function publishCommitted(runtime: Runtime, events: PendingEvents): void {
+  if (events.deferred) setImmediate(() => events.publish(runtime.pubsub));
+  else events.publish(runtime.pubsub);
 }

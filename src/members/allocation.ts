@@ -1,7 +1,8 @@
 // Admins set members' limits: raising one takes tokens from the pool, lowering it returns them. All or nothing.
 import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput, notFound } from "../errors.ts";
-import { lockBalances, moveAllocations } from "../ledger/allocations.ts";
+import { moveAllocations } from "../ledger/allocations.ts";
+import { lockBalances } from "../ledger/balances.ts";
 import { inTransaction } from "../ledger/tx.ts";
 import type { Runtime } from "../runtime.ts";
 

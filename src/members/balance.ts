@@ -4,7 +4,7 @@ import DataLoader from "dataloader";
 import type { Context } from "../context.ts";
 import type { DistributionPolicy } from "../db/generated/client.ts";
 import type { BalanceSnapshot } from "../events.ts";
-import type { BalanceRow } from "../ledger/allocations.ts";
+import type { BalanceRow } from "../ledger/balances.ts";
 import { effectiveBounds, type MemberOverride } from "../policy/presets.ts";
 
 export interface BalanceView extends BalanceRow {

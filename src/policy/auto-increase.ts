@@ -1,11 +1,12 @@
 // Auto-increase: after usage charges (an after-charge hook of the hot path) and on rebalancing runs.
 import type { TokenKind } from "../db/generated/enums.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
+import { lockPool } from "../ledger/balances.ts";
 import type { Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { AfterChargeHook } from "../usage/after-charge.ts";
-import { loadPolicyBalances, lockPool, type PolicyBalance } from "./balances.ts";
+import { loadPolicyBalances, type PolicyBalance } from "./balances.ts";
 import type { PolicyValues } from "./presets.ts";
 import { type BumpDecision, bumpDue, type CycleWindow, fairFill, inBufferDays, projectedUse, tierAfter, tierOf } from "./rules.ts";
 

@@ -55,13 +55,3 @@ export async function loadPolicyBalances(
     ...effectiveBounds(query.policy, row, query.kind),
   }));
 }
-
-/** Locks the pool row of one kind (after the balances: the ledger's lock order) and returns its tokens. */
-export async function lockPool(tx: Tx, organizationId: string, kind: TokenKind): Promise<bigint> {
-  const rows = await tx.$queryRawUnsafe<{ tokens: bigint }[]>(
-    `SELECT "tokens" FROM "Pool" WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind" FOR UPDATE`,
-    organizationId,
-    kind,
-  );
-  return rows[0] ? BigInt(rows[0].tokens) : 0n;
-}

@@ -3,12 +3,13 @@
 // in ScheduledRun inside the same transaction that does the work, so a second claimant waits and then finds it taken.
 import { randomUUID } from "node:crypto";
 import type { TokenKind } from "../db/generated/enums.ts";
-import { balanceSnapshot } from "../ledger/allocations.ts";
+import { lockPool } from "../ledger/balances.ts";
+import { closeCycle } from "../ledger/cycles.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { Runtime } from "../runtime.ts";
 import { autoIncrease } from "./auto-increase.ts";
-import { loadPolicyBalances, lockPool } from "./balances.ts";
+import { loadPolicyBalances } from "./balances.ts";
 import { planReset, rebalanceSlot } from "./rules.ts";
 import { currentPolicy, KINDS, reclaim, topUpFloors } from "./service.ts";
 
@@ -87,52 +88,29 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
           balances.map((balance) => ({ ...balance, target: policy.monthlyResetToFloor ? balance.floor : balance.limit })),
           pool,
         );
-        const ids = balances.map((balance) => balance.memberId);
-        const newLimits = plan.members.map((member) => member.newLimit.toString());
-        if (ids.length > 0) {
-          await tx.$executeRawUnsafe(
-            `UPDATE "Balance" AS b SET "limit" = c.new_limit, "used" = 0, "lastTier" = 0, "updatedAt" = now()
-               FROM unnest($3::uuid[], $4::bigint[]) AS c(member_id, new_limit)
-              WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid`,
+        await closeCycle(
+          tx,
+          {
             organizationId,
             kind,
-            ids,
-            newLimits,
-          );
-          await tx.$executeRawUnsafe(
-            `INSERT INTO "LedgerEntry" ("organizationId", "memberId", "kind", "type", "poolDelta", "limitDelta", "usedDelta", "reference", "note")
-             SELECT $1::uuid, c.member_id, $2::"TokenKind", 'CYCLE_RESET', c.pool_delta, c.limit_delta, c.used_delta, $3, c.note
-               FROM unnest($4::uuid[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[]) AS c(member_id, pool_delta, limit_delta, used_delta, note)`,
-            organizationId,
-            kind,
-            runId,
-            ids,
-            plan.members.map((member) => member.poolDelta.toString()),
-            plan.members.map((member, index) => (member.newLimit - balances[index]!.limit).toString()),
-            balances.map((balance) => (-balance.used).toString()),
-            plan.members.map((member) =>
-              member.overdraft > 0n
-                ? `Cycle closed: consumed ${member.consumed}; ${member.overdraft} used beyond the limit (overdraft, not from purchased tokens).`
-                : `Cycle closed: consumed ${member.consumed}.`,
-            ),
-          );
-        }
-        await tx.$executeRawUnsafe(
-          `UPDATE "Pool" SET "tokens" = $3::bigint, "consumedInClosedCycles" = "consumedInClosedCycles" + $4::bigint
-            WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind"`,
-          organizationId,
-          kind,
-          plan.poolAfter.toString(),
-          plan.consumed.toString(),
+            reference: runId,
+            members: balances.map((balance, index) => {
+              const member = plan.members[index]!;
+              return {
+                memberId: balance.memberId,
+                limit: balance.limit,
+                used: balance.used,
+                consumed: member.consumed,
+                newLimit: member.newLimit,
+                note:
+                  member.overdraft > 0n
+                    ? `Cycle closed: consumed ${member.consumed}; ${member.overdraft} used beyond the limit (overdraft, not from purchased tokens).`
+                    : `Cycle closed: consumed ${member.consumed}.`,
+              };
+            }),
+          },
+          events,
         );
-        for (const [index, balance] of balances.entries()) {
-          events.add(
-            "balanceChanged",
-            balance.memberId,
-            balanceSnapshot({ ...balance, organizationId, kind, limit: plan.members[index]!.newLimit, used: 0n }),
-          );
-        }
-        events.add("allocationChanged", organizationId, { kind });
         kinds.push({
           kind,
           members: balances.length,

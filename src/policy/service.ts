@@ -2,11 +2,12 @@
 import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput, notFound } from "../errors.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
+import { balanceSnapshot, lockPool } from "../ledger/balances.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
-import { loadPolicyBalances, lockPool, type PolicyBalance } from "./balances.ts";
+import { loadPolicyBalances, type PolicyBalance } from "./balances.ts";
 import { toPolicyValues } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
 import { activate, distributionTarget, editPolicy, type PolicyInput, planFill, reclaimable } from "./rules.ts";
@@ -121,18 +122,8 @@ export async function removeOverride(runtime: Runtime, organizationId: string, m
 
 /** The member's floor and ceiling changed: its balance subscribers see the new values. */
 async function announceBounds(tx: Tx, organizationId: string, memberId: string, events: PendingEvents): Promise<void> {
-  const balances = await tx.balance.findMany({ where: { memberId } });
-  for (const balance of balances) {
-    events.add("balanceChanged", memberId, {
-      memberId,
-      organizationId,
-      kind: balance.kind,
-      limit: Number(balance.limit),
-      used: Number(balance.used),
-      reserved: Number(balance.reserved),
-      lastAutoIncreaseAt: balance.lastAutoIncreaseAt?.toISOString() ?? null,
-    });
-  }
+  const balances = await tx.balance.findMany({ where: { memberId, organizationId } });
+  for (const balance of balances) events.add("balanceChanged", memberId, balanceSnapshot(balance));
 }
 
 // ---------------------------------------------------------------------------------------------------------

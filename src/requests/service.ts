@@ -1,9 +1,9 @@
 // Token requests: a member asks, an admin (or the auto-approval setting) decides; each operation is one transaction.
 import type { TokenKind, TokenRequestStatus } from "../db/generated/enums.ts";
 import { AppError, badInput, conflict, forbidden, notFound, rateLimited } from "../errors.ts";
-import { lockBalances, moveAllocations } from "../ledger/allocations.ts";
+import { moveAllocations } from "../ledger/allocations.ts";
+import { lockBalances, lockPool } from "../ledger/balances.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
-import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import {
   autoApproves,
@@ -32,16 +32,6 @@ export interface NewTokenRequest {
   amount: number;
   kind: TokenKind;
   reason?: string | null;
-}
-
-/** Locks the organisation's pool row of one kind and returns its tokens; take balance locks first. */
-async function lockPool(tx: Tx, organizationId: string, kind: TokenKind): Promise<bigint> {
-  const rows = await tx.$queryRawUnsafe<{ tokens: bigint }[]>(
-    `SELECT "tokens" FROM "Pool" WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind" FOR UPDATE`,
-    organizationId,
-    kind,
-  );
-  return rows[0]?.tokens ?? 0n;
 }
 
 export async function requestTokens(runtime: Runtime, requester: Requester, input: NewTokenRequest): Promise<{ id: string }> {
@@ -239,10 +229,9 @@ export async function decideTokenRequests<R>(
 ): Promise<DecisionResult<R>> {
   const note = validateText(input.note, "note", MAX_NOTE_LENGTH);
   const { organizationId } = admin;
-  // Published once the admin's answer is on its way: a thousand balance updates would otherwise hold it up.
-  const events = new PendingEvents();
-
-  const result = await inTransaction(runtime, async (tx) => {
+  return inTransaction(runtime, async (tx, events) => {
+    // Published once the admin's answer is on its way: a thousand balance updates would otherwise hold it up.
+    events.defer();
     const now = runtime.clock.now();
     const wanted =
       input.ids ??
@@ -336,8 +325,6 @@ export async function decideTokenRequests<R>(
       requests: outcomes.length > 0 ? await load(tx, order) : [],
     };
   });
-  setImmediate(() => events.publish(runtime.pubsub));
-  return result;
 }
 
 export interface AutoApprovalInput {

@@ -2,8 +2,8 @@
 // group-committed (group-commit.ts; the runtime's `charges` queue): one statement for all the charges that arrive while a batch is written.
 import type { Decimal } from "decimal.js";
 import type { TokenKind } from "../db/generated/enums.ts";
-import { balanceSnapshot } from "../ledger/allocations.ts";
-import { inTransaction } from "../ledger/tx.ts";
+import { balanceSnapshot } from "../ledger/balances.ts";
+import { inTransaction, publishCommitted } from "../ledger/tx.ts";
 import { dayStart } from "../organizations/cycle.ts";
 import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
@@ -66,7 +66,7 @@ export async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promis
   ]);
   const chargeEvents = new PendingEvents();
   queueChargeEvents(charged, chargeEvents, now);
-  chargeEvents.publish(runtime.pubsub);
+  publishCommitted(runtime, chargeEvents);
 
   try {
     await followCharges(runtime, chargedBatch(charged));

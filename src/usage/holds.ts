@@ -1,7 +1,7 @@
 // authorizeUsage's holds on balances, group-committed (group-commit.ts): every hold updates its member's balance
 // row, so the holds that arrive while a batch is written go together in the next one.
 import type { TokenKind } from "../db/generated/enums.ts";
-import type { BalanceRow } from "../ledger/allocations.ts";
+import type { BalanceRow } from "../ledger/balances.ts";
 import type { Runtime } from "../runtime.ts";
 import { HOLD_SQL, sqlTimestamp } from "./statements.ts";
 

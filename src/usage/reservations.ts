@@ -1,7 +1,6 @@
 // Expiry of reservations nobody committed or released: their tokens go back to the member.
-import { type BalanceRow, balanceSnapshot } from "../ledger/allocations.ts";
+import { type BalanceRow, publishCommittedBalances } from "../ledger/balances.ts";
 import type { Runtime } from "../runtime.ts";
-import { publishBalance } from "./service.ts";
 import { EXPIRE_SQL } from "./statements.ts";
 
 /** Reservations expired per statement; a backlog is worked off batch by batch. */
@@ -13,7 +12,7 @@ export async function expireReservations(runtime: Runtime): Promise<number> {
   let changed = 0;
   for (;;) {
     const balances = await runtime.prisma.$queryRawUnsafe<BalanceRow[]>(EXPIRE_SQL, now, BATCH);
-    for (const balance of balances) publishBalance(runtime, balanceSnapshot(balance));
+    publishCommittedBalances(runtime, balances);
     changed += balances.length;
     if (balances.length === 0) return changed;
   }

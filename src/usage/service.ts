@@ -9,8 +9,7 @@ import { type Model, Prisma, type Reservation } from "../db/generated/client.ts"
 import type { TokenKind } from "../db/generated/enums.ts";
 import { uuidV7 } from "../db/ids.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
-import type { BalanceSnapshot } from "../events.ts";
-import { type BalanceRow, balanceSnapshot } from "../ledger/allocations.ts";
+import { type BalanceRow, publishCommittedBalances } from "../ledger/balances.ts";
 import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
@@ -195,7 +194,7 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
       reservation: null,
     };
   }
-  publishBalance(runtime, balanceSnapshot(balance));
+  publishCommittedBalances(runtime, [balance]);
   const reservation: Reservation = {
     id: reservationId,
     organizationId: actor.organizationId,
@@ -417,7 +416,7 @@ export async function releaseReservation(runtime: Runtime, actor: UsageActor, re
     sqlTimestamp(now),
   ]);
   if (balance) {
-    publishBalance(runtime, balanceSnapshot(balance));
+    publishCommittedBalances(runtime, [balance]);
     return true;
   }
   const exists = await runtime.prisma.reservation.findFirst({
@@ -426,8 +425,4 @@ export async function releaseReservation(runtime: Runtime, actor: UsageActor, re
   });
   if (!exists) throw notFound("Reservation");
   return false;
-}
-
-export function publishBalance(runtime: Runtime, snapshot: BalanceSnapshot): void {
-  runtime.pubsub.publish("balanceChanged", snapshot.memberId, snapshot);
 }

@@ -3,7 +3,7 @@
 // balances, roll up each model's cycle spend and note members' first use. The balance and spend rows are
 // updated in place (used = used + n) so concurrent charges never lose one. The benchmark runs these same
 // strings directly with `pg` to compare.
-import { BALANCE_COLUMNS_OF_B } from "../ledger/allocations.ts";
+import { BALANCE_COLUMNS_OF_B } from "../ledger/balances.ts";
 
 /** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
