@@ -9,10 +9,14 @@ import { BALANCE_COLUMNS_OF_B } from "../ledger/balances.ts";
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
 export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
 
-/** Start of the billing cycle containing $now for an organisation row `o` (mirrors organizations/cycle.ts). */
-const cycleStartOf = (now: string) => `(date_trunc('month', ${now}::timestamp)
-      - CASE WHEN extract(day FROM ${now}::timestamp) >= o."cycleAnchorDay" THEN interval '0' ELSE interval '1 month' END
-      + (o."cycleAnchorDay" - 1) * interval '1 day')`;
+/**
+ * Start of the billing cycle containing `now` for an anchor day (by default an organisation row `o`'s), in SQL so
+ * a charge needs no extra round trip. The rule is organizations/cycle.ts `cycleAt`; test/usage/rules-vs-sql.test.ts
+ * holds this expression against it over every day of several years and every anchor day.
+ */
+export const cycleStartOf = (now: string, anchorDay = `o."cycleAnchorDay"`) => `(date_trunc('month', ${now}::timestamp)
+      - CASE WHEN extract(day FROM ${now}::timestamp) >= ${anchorDay} THEN interval '0' ELSE interval '1 month' END
+      + (${anchorDay} - 1) * interval '1 day')`;
 
 /**
  * Charges a batch of usage items in one statement. $1 is a JSON array of items:
@@ -58,6 +62,7 @@ usage AS (
   INSERT INTO "UsageRecord" ("id", "organizationId", "memberId", "modelId", "kind", "inputTokens", "outputTokens", "tokens", "cost",
      "inputPricePerMillion", "outputPricePerMillion", "app", "assistant", "reservationId", "idempotencyKey", "payloadHash",
      "cycleStart", "createdAt")
+  -- The cost rule is usage/rules.ts usageCost; test/usage/rules-vs-sql.test.ts holds this expression against it.
   SELECT s.usage_id, s.organization_id, s.member_id, s.model_id, s."kind", s.input_tokens, s.output_tokens, s.input_tokens + s.output_tokens,
          round((s.input_tokens * s.input_price + s.output_tokens * s.output_price) * 0.000001, 8), s.input_price, s.output_price,
          s.app, s.assistant, s.reservation_id, s.idempotency_key, s.payload_hash, s.cycle_start, $2::timestamp
