@@ -5,11 +5,7 @@ import { moveAllocations } from "../ledger/allocations.ts";
 import { lockBalances } from "../ledger/balances.ts";
 import { inTransaction } from "../ledger/tx.ts";
 import type { Runtime } from "../runtime.ts";
-
-function tokenAmount(value: number, field: string): bigint {
-  if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens, 0 or more.`);
-  return BigInt(value);
-}
+import { tokenAmount } from "../token-amounts.ts";
 
 /** Sets the member's limit of each given kind in one transaction: both are kept, or neither. */
 export async function setAllocation(

@@ -9,6 +9,7 @@ import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { normalizeEmail } from "../organizations/service.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
+import { tokenAmount } from "../token-amounts.ts";
 
 export interface MemberInput {
   email: string;
@@ -145,9 +146,7 @@ export interface DrawLimitsInput {
 /** undefined: leave as is; null: no limit. */
 function limitValue(value: number | null | undefined, field: string): bigint | null | undefined {
   if (value === undefined || value === null) return value;
-  if (!Number.isSafeInteger(value) || value < 0)
-    throw badInput(field, `${field} must be a whole number of tokens, 0 or more (null: no limit).`);
-  return BigInt(value);
+  return tokenAmount(value, field, { hint: "null: no limit" });
 }
 
 export async function setDefaultLimits(runtime: Runtime, organizationId: string, limits: DrawLimitsInput) {

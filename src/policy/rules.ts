@@ -2,6 +2,7 @@
 // reclamation projections, rebalancing slots. Pure functions (no I/O, no clock): same inputs, same answer.
 import type { PresetName, TokenKind } from "../db/generated/enums.ts";
 import { badInput } from "../errors.ts";
+import { tokenAmount } from "../token-amounts.ts";
 import { type FixedPresetName, type PolicyValues, PRESETS } from "./presets.ts";
 
 const MINUTE_MS = 60_000;
@@ -97,10 +98,7 @@ export function editPolicy(current: PolicyValues, input: PolicyInput, prefix = "
   return { ...next, preset: changed ? "CUSTOM" : base.preset };
 }
 
-function tokens(value: number, field: string): bigint {
-  if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens, 0 or more.`);
-  return BigInt(value);
-}
+const tokens = (value: number, field: string): bigint => tokenAmount(value, field);
 
 /** Checks every field of a complete policy; throws BAD_USER_INPUT naming the first bad one. */
 export function validatePolicy(policy: PolicyValues, prefix = "policy"): void {
@@ -140,8 +138,7 @@ export function validatePolicy(policy: PolicyValues, prefix = "policy"): void {
 
 function validateBump(method: PolicyValues["bumpMethod"], amount: number, field: string): void {
   if (method === "FLAT") {
-    if (!Number.isSafeInteger(amount) || amount <= 0)
-      throw badInput(field, `${field} must be a whole number of tokens above 0 for FLAT bumps.`);
+    tokenAmount(amount, field, { min: 1, hint: "FLAT bumps give at least one token" });
   } else if (!Number.isFinite(amount) || amount <= 0 || amount > 100) {
     throw badInput(field, `${field} must be a percent above 0 and at most 100 for ${method} bumps.`);
   }

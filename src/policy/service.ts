@@ -7,6 +7,7 @@ import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
+import { tokenAmount } from "../token-amounts.ts";
 import { loadPolicyBalances, type PolicyBalance } from "./balances.ts";
 import { toPolicyValues } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
@@ -59,8 +60,7 @@ export interface OverrideInput {
 
 function overrideTokens(value: number | null | undefined, field: string): bigint | null {
   if (value == null) return null;
-  if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens, 0 or more.`);
-  return BigInt(value);
+  return tokenAmount(value, field);
 }
 
 /**

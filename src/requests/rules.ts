@@ -1,6 +1,10 @@
 // Token request rules: validation, the rate limit, auto-approval and which approvals the pool can cover. No I/O.
 import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput } from "../errors.ts";
+import { tokenAmount } from "../token-amounts.ts";
+
+/** Who decided a request (TokenRequestDecision.actorPrincipal). */
+export type DecisionActor = "ADMIN" | "MEMBER" | "SYSTEM";
 
 export const MAX_REASON_LENGTH = 1000;
 export const MAX_NOTE_LENGTH = 1000;
@@ -9,10 +13,7 @@ export const MAX_DECISION_IDS = 1000;
 export const RATE_WINDOW_SECONDS = 3600;
 
 export function validateAmount(amount: number, field = "amount"): bigint {
-  if (!Number.isSafeInteger(amount) || amount <= 0) {
-    throw badInput(field, `${field} must be a whole number of tokens greater than 0, got ${amount}.`);
-  }
-  return BigInt(amount);
+  return tokenAmount(amount, field, { min: 1 });
 }
 
 /** Trimmed text, null when blank; longer than `max` is BAD_USER_INPUT naming `field`. */

@@ -1,12 +1,14 @@
 // Token requests: a member asks, an admin (or the auto-approval setting) decides; each operation is one transaction.
 import type { TokenKind, TokenRequestStatus } from "../db/generated/enums.ts";
-import { AppError, badInput, conflict, forbidden, notFound, rateLimited } from "../errors.ts";
+import { AppError, conflict, forbidden, notFound, rateLimited } from "../errors.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
 import { lockBalances, lockPool } from "../ledger/balances.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import type { Runtime } from "../runtime.ts";
+import { tokenAmount } from "../token-amounts.ts";
 import {
   autoApproves,
+  type DecisionActor,
   MAX_NOTE_LENGTH,
   MAX_REASON_LENGTH,
   pendingKey,
@@ -127,7 +129,7 @@ export async function requestTokens(runtime: Runtime, requester: Requester, inpu
             requestId: created.id,
             status: "APPROVED",
             automatic: true,
-            actorPrincipal: "SYSTEM",
+            actorPrincipal: "SYSTEM" satisfies DecisionActor,
             note,
             createdAt: now,
           },
@@ -172,7 +174,7 @@ export async function cancelTokenRequest(runtime: Runtime, requester: Requester 
         requestId,
         status: "CANCELLED",
         actorId: requester.memberId,
-        actorPrincipal: requester.isAdmin ? "ADMIN" : "MEMBER",
+        actorPrincipal: (requester.isAdmin ? "ADMIN" : "MEMBER") satisfies DecisionActor,
         note: "Cancelled by the requester.",
         createdAt: now,
       },
@@ -334,11 +336,9 @@ export interface AutoApprovalInput {
 
 export async function setAutoApproval(runtime: Runtime, admin: Admin, input: AutoApprovalInput): Promise<void> {
   const maxAmount = input.maxAmount === null ? null : validateAmount(input.maxAmount, "maxAmount");
-  if (!Number.isSafeInteger(input.poolReserve) || input.poolReserve < 0) {
-    throw badInput("poolReserve", "poolReserve must be a whole number of tokens, 0 or more.");
-  }
+  const poolReserve = tokenAmount(input.poolReserve, "poolReserve");
   await runtime.prisma.organization.update({
     where: { id: admin.organizationId },
-    data: { autoApproveMaxAmount: maxAmount, autoApprovePoolReserve: BigInt(input.poolReserve) },
+    data: { autoApproveMaxAmount: maxAmount, autoApprovePoolReserve: poolReserve },
   });
 }

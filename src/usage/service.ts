@@ -13,6 +13,7 @@ import { type BalanceRow, publishCommittedBalances } from "../ledger/balances.ts
 import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
+import { tokenAmount } from "../token-amounts.ts";
 import type { ChargedRow, ChargeItem } from "./charges.ts";
 import { type HoldItem, holdParameters } from "./holds.ts";
 import { type AuthorizationDecision, decideAuthorization, limitsInForce, type ModelStanding, reservationCost } from "./rules.ts";
@@ -47,10 +48,7 @@ const MAX_TEXT = 200;
 /** A new row id (time-ordered UUID v7). */
 export const newId = (at: Date): string => uuidV7(at);
 
-function tokens(value: number, field: string): bigint {
-  if (!Number.isSafeInteger(value) || value < 0) throw badInput(field, `${field} must be a whole number of tokens from 0 to 2^53-1.`);
-  return BigInt(value);
-}
+const tokens = (value: number, field: string): bigint => tokenAmount(value, field);
 
 function optionalText(value: string | null | undefined, field: string): string | null {
   if (value == null) return null;
