@@ -58,7 +58,12 @@ export function requireAdmin(context: Context): { memberId: string; organization
 export function isNodeVisible(context: Context, typename: string, node: Record<string, unknown>): boolean {
   const { principal } = context;
   if (principal.kind === "OPERATOR") return true;
-  const organizationId = typename === "Organization" ? node.id : node.organizationId;
+  const organizationId =
+    typename === "Organization"
+      ? node.id
+      : typename === "SpendAlert" // an alert's organisation is its threshold's
+        ? (node.threshold as { organizationId?: unknown } | undefined)?.organizationId
+        : node.organizationId;
   if (typeof organizationId !== "string" || organizationId !== organizationOf(principal)) return false;
   if (principal.kind !== "MEMBER" || isAdmin(principal)) return true;
   if (typename === "Member") return node.id === principal.memberId;

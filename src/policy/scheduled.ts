@@ -15,6 +15,8 @@ import { currentPolicy, KINDS, reclaim, topUpFloors } from "./service.ts";
 
 export const CYCLE_RESET = "CYCLE_RESET";
 export const REBALANCE = "REBALANCE";
+/** The jobs a ScheduledRun row names. */
+export type ScheduledJob = typeof CYCLE_RESET | typeof REBALANCE;
 const BATCH = 200;
 const RUN_TIMEOUT_MS = 300_000;
 
@@ -40,7 +42,7 @@ export interface RunOutcome {
 }
 
 /** Claims the run; null when another process (or an earlier run) already has it. */
-async function claim(tx: Tx, organizationId: string, job: string, slot: Date, now: Date): Promise<string | null> {
+async function claim(tx: Tx, organizationId: string, job: ScheduledJob, slot: Date, now: Date): Promise<string | null> {
   const rows = await tx.$queryRawUnsafe<{ id: string }[]>(
     `INSERT INTO "ScheduledRun" ("id", "organizationId", "job", "slot", "startedAt")
      VALUES ($1::uuid, $2::uuid, $3, $4::timestamptz, $5::timestamptz)

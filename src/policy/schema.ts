@@ -8,7 +8,7 @@ import { BumpMethodEnum, PresetNameEnum, RebalanceFrequencyEnum, TokenKindEnum, 
 import { toPolicyValues } from "./cache.ts";
 import { type FixedPresetName, type PolicyValues, PRESETS } from "./presets.ts";
 import { nextRebalance, type PolicyInput, rebalanceSlot } from "./rules.ts";
-import { CYCLE_RESET, type KindOutcome, REBALANCE, type RunOutcome } from "./scheduled.ts";
+import { CYCLE_RESET, type KindOutcome, REBALANCE, type RunOutcome, type ScheduledJob } from "./scheduled.ts";
 import {
   activatePreset,
   type DistributionOutcome,
@@ -194,18 +194,25 @@ builder.objectType(RunKindOutcomeRef, {
 });
 
 interface RunView {
-  job: string;
+  job: ScheduledJob;
   slot: Date;
   startedAt: Date;
   finishedAt: Date | null;
   outcome: RunOutcome | null;
 }
 
+const ScheduledJobEnum = builder.enumType("ScheduledJob", {
+  values: {
+    [CYCLE_RESET]: { description: "The reset at a billing cycle's start." },
+    [REBALANCE]: { description: "A rebalancing run at the policy's rebalanceFrequency." },
+  } as const,
+});
+
 const ScheduledRunRef = builder.objectRef<RunView>("ScheduledRun");
 builder.objectType(ScheduledRunRef, {
   description: "One run of scheduled policy work (CYCLE_RESET or REBALANCE), claimed exactly once per organisation and slot.",
   fields: (t) => ({
-    job: t.exposeString("job"),
+    job: t.field({ type: ScheduledJobEnum, resolve: (run) => run.job }),
     slot: t.field({ type: "DateTime", description: "The cycle start or rebalancing slot the run belongs to.", resolve: (run) => run.slot }),
     startedAt: t.field({ type: "DateTime", resolve: (run) => run.startedAt }),
     finishedAt: t.field({ type: "DateTime", nullable: true, resolve: (run) => run.finishedAt }),
@@ -253,7 +260,7 @@ builder.objectType(PolicyScheduleRef, {
     lastRuns: t.field({
       type: [ScheduledRunRef],
       description: "The most recent runs, newest first.",
-      args: { first: t.arg.int({ defaultValue: 10 }), job: t.arg.string({ description: `${CYCLE_RESET} or ${REBALANCE}` }) },
+      args: { first: t.arg.int({ defaultValue: 10 }), job: t.arg({ type: ScheduledJobEnum, description: "Only runs of this job." }) },
       resolve: async (schedule, args, context) => {
         const first = args.first ?? 10;
         if (!Number.isInteger(first) || first < 1 || first > 100) throw badInputFirst();
@@ -262,7 +269,7 @@ builder.objectType(PolicyScheduleRef, {
           orderBy: [{ startedAt: "desc" }, { slot: "desc" }],
           take: first,
         });
-        return runs.map((run) => ({ ...run, outcome: run.outcome as RunOutcome | null }));
+        return runs.map((run) => ({ ...run, job: run.job as ScheduledJob, outcome: run.outcome as RunOutcome | null }));
       },
     }),
   }),

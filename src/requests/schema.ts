@@ -10,7 +10,7 @@ import type { Prisma } from "../db/generated/client.ts";
 import { badInput, forbidden, unauthenticated } from "../errors.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { TokenKindEnum, TokenRequestStatusEnum } from "../schema/enums.ts";
-import { ageSeconds, MAX_DECISION_IDS, remaining } from "./rules.ts";
+import { ageSeconds, type DecisionActor, MAX_DECISION_IDS, remaining } from "./rules.ts";
 import {
   cancelTokenRequest,
   type DecisionResult,
@@ -21,13 +21,22 @@ import {
 } from "./service.ts";
 import { countPending, pendingCounts, type RequestScope, requestChanges } from "./streams.ts";
 
+const DecisionActorEnum = builder.enumType("DecisionActor", {
+  description: "Who made a token request's decision.",
+  values: {
+    ADMIN: { description: "An admin approved or rejected it." },
+    MEMBER: { description: "The requester cancelled it." },
+    SYSTEM: { description: "The organisation's auto-approval setting approved it." },
+  } as const,
+});
+
 builder.prismaObject("TokenRequestDecision", {
   description: "One entry of a request's audit trail: who decided what, when and why.",
   fields: (t) => ({
     status: t.field({ type: TokenRequestStatusEnum, resolve: (decision) => decision.status }),
     automatic: t.exposeBoolean("automatic", { description: "Decided by the organisation's auto-approval setting." }),
     actor: t.relation("actor", { nullable: true, description: "The member who decided; null when automatic." }),
-    actorPrincipal: t.exposeString("actorPrincipal", { description: "ADMIN, MEMBER (the requester cancelling) or SYSTEM." }),
+    actorPrincipal: t.field({ type: DecisionActorEnum, resolve: (decision) => decision.actorPrincipal as DecisionActor }),
     note: t.exposeString("note", { nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
   }),

@@ -1,11 +1,12 @@
 // Model spend for admins: Organization.spend and its live subscription, usage analytics, spend thresholds
 // and their alerts. The CSV export is a plain route (./export.ts).
-import { encodeGlobalID } from "@pothos/plugin-relay";
-import type { Decimal } from "decimal.js";
+import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { decodeId, requireAdmin } from "../auth/access.ts";
+import { isUuid } from "../auth/authenticate.ts";
+import { isAdmin } from "../auth/principal.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
-import type { Model } from "../db/generated/client.ts";
+import { type Model, Prisma } from "../db/generated/client.ts";
 import { badInput, notFound } from "../errors.ts";
 import type { SpendAlertEvent } from "../events.ts";
 import { MemberRef } from "../members/schema.ts";
@@ -88,7 +89,7 @@ interface AnalyticsScope {
 const UsageTotalsRef = builder.objectRef<Omit<UsageTotals, "key">>("UsageTotals");
 builder.objectType(UsageTotalsRef, {
   fields: (t) => ({
-    requests: t.field({ type: "SafeInt", resolve: (row) => row.requests }),
+    requests: t.int({ resolve: (row) => Number(row.requests) }),
     tokens: t.field({ type: "SafeInt", resolve: (row) => row.tokens }),
     cost: t.field({ type: "Money", resolve: (row) => row.cost }),
   }),
@@ -99,7 +100,7 @@ builder.objectType(NamedUsageRef, {
   description: "Usage of one app (workflow) or assistant over the range.",
   fields: (t) => ({
     name: t.string({ resolve: (row) => row.key }),
-    requests: t.field({ type: "SafeInt", resolve: (row) => row.requests }),
+    requests: t.int({ resolve: (row) => Number(row.requests) }),
     tokens: t.field({ type: "SafeInt", resolve: (row) => row.tokens }),
     cost: t.field({ type: "Money", resolve: (row) => row.cost }),
   }),
@@ -110,7 +111,7 @@ const ConsumerUsageRef = builder.objectRef<ConsumerUsage>("ConsumerUsage");
 builder.objectType(ConsumerUsageRef, {
   fields: (t) => ({
     member: t.field({ type: MemberRef, resolve: (row) => row.member as never }),
-    requests: t.field({ type: "SafeInt", resolve: (row) => row.requests }),
+    requests: t.int({ resolve: (row) => Number(row.requests) }),
     tokens: t.field({ type: "SafeInt", resolve: (row) => row.tokens }),
     cost: t.field({ type: "Money", resolve: (row) => row.cost }),
   }),
@@ -121,7 +122,7 @@ const ModelUsageRef = builder.objectRef<ModelUsage>("ModelUsage");
 builder.objectType(ModelUsageRef, {
   fields: (t) => ({
     model: t.field({ type: ModelRef, resolve: (row) => row.model }),
-    requests: t.field({ type: "SafeInt", resolve: (row) => row.requests }),
+    requests: t.int({ resolve: (row) => Number(row.requests) }),
     tokens: t.field({ type: "SafeInt", resolve: (row) => row.tokens }),
     cost: t.field({ type: "Money", resolve: (row) => row.cost }),
   }),
@@ -253,17 +254,50 @@ builder.queryFields((t) => ({
 // ---------------------------------------------------------------------------------------------------------
 // Spend thresholds and alerts
 
-interface SpendAlertView {
-  id: string;
-  thresholdId: string;
-  modelId: string | null;
-  percent: number;
-  spend: Decimal | string | { toString(): string };
-  cycleStart: Date;
-  createdAt: Date;
-}
+/** What a SpendAlert reads beyond its own row: its threshold's organisation, model and percent. */
+const SPEND_ALERT_INCLUDE = { threshold: { select: { organizationId: true, modelId: true, percent: true } } } as const;
 
-const SpendAlertRef = builder.objectRef<SpendAlertView>("SpendAlert");
+/** A SpendAlert as its fields read it (the row with its threshold's organisation, model and percent). */
+type SpendAlertRow = Prisma.SpendAlertGetPayload<{ include: typeof SPEND_ALERT_INCLUDE }>;
+
+const SpendAlertRef = builder.objectRef<SpendAlertRow>("SpendAlert");
+
+builder.node(SpendAlertRef, {
+  description: "A spend threshold reached in a billing cycle.",
+  id: { resolve: (alert) => alert.id },
+  isTypeOf: (value) => typeof value === "object" && value !== null && "thresholdId" in value && "cycleStart" in value,
+  // node(id:): only the caller's organisation's alerts, and only for its admins (and the operator).
+  loadOne: async (id, context) => {
+    const { principal } = context;
+    if (principal.kind !== "OPERATOR" && !isAdmin(principal)) return null;
+    if (!isUuid(id)) return null;
+    const organizationId = principal.kind === "MEMBER" ? principal.organizationId : undefined;
+    return context.runtime.prisma.spendAlert.findFirst({
+      where: { id, ...(organizationId ? { threshold: { organizationId } } : {}) },
+      include: SPEND_ALERT_INCLUDE,
+    });
+  },
+  fields: (t) => ({
+    threshold: t.prismaField({
+      type: "SpendThreshold",
+      nullable: true,
+      description: "null when the threshold has since been removed.",
+      resolve: (query, alert, _args, context) =>
+        context.runtime.prisma.spendThreshold.findUnique({ ...query, where: { id: alert.thresholdId } }),
+    }),
+    model: t.prismaField({
+      type: "Model",
+      nullable: true,
+      description: "null: the organisation's envelope.",
+      resolve: (query, alert, _args, context) =>
+        alert.threshold.modelId ? context.runtime.prisma.model.findUnique({ ...query, where: { id: alert.threshold.modelId } }) : null,
+    }),
+    percent: t.float({ resolve: (alert) => alert.threshold.percent }),
+    spend: t.field({ type: "Money", description: "Spend (organisation's or model's) when it fired.", resolve: (alert) => alert.spend }),
+    cycleStart: t.field({ type: "DateTime", resolve: (alert) => alert.cycleStart }),
+    createdAt: t.field({ type: "DateTime", resolve: (alert) => alert.createdAt }),
+  }),
+});
 
 const SpendThresholdRef = builder.prismaNode("SpendThreshold", {
   id: { field: "id" },
@@ -288,46 +322,32 @@ const SpendThresholdRef = builder.prismaNode("SpendThreshold", {
       type: SpendAlertRef,
       nullable: true,
       description: "The most recent time it fired (at most once per billing cycle).",
-      select: { crossings: { orderBy: { cycleStart: "desc" }, take: 1 } },
-      resolve: (threshold) => {
-        const alert = threshold.crossings[0];
-        return alert ? { ...alert, modelId: threshold.modelId, percent: threshold.percent } : null;
-      },
+      resolve: (threshold, _args, context) =>
+        context.runtime.prisma.spendAlert.findFirst({
+          where: { thresholdId: threshold.id },
+          orderBy: { cycleStart: "desc" },
+          include: SPEND_ALERT_INCLUDE,
+        }),
     }),
   }),
 });
 
-builder.objectType(SpendAlertRef, {
-  description: "A spend threshold reached in a billing cycle.",
-  fields: (t) => ({
-    id: t.id({ resolve: (alert) => encodeGlobalID("SpendAlert", alert.id) }),
-    threshold: t.prismaField({
-      type: "SpendThreshold",
-      nullable: true,
-      description: "null when the threshold has since been removed.",
-      resolve: (query, alert, _args, context) =>
-        context.runtime.prisma.spendThreshold.findUnique({ ...query, where: { id: alert.thresholdId } }),
-    }),
-    model: t.prismaField({
-      type: "Model",
-      nullable: true,
-      description: "null: the organisation's envelope.",
-      resolve: (query, alert, _args, context) =>
-        alert.modelId ? context.runtime.prisma.model.findUnique({ ...query, where: { id: alert.modelId } }) : null,
-    }),
-    percent: t.float({ resolve: (alert) => alert.percent }),
-    spend: t.field({ type: "Money", description: "Spend (organisation's or model's) when it fired.", resolve: (alert) => alert.spend }),
-    cycleStart: t.field({ type: "DateTime", resolve: (alert) => alert.cycleStart }),
-    createdAt: t.field({ type: "DateTime", resolve: (alert) => alert.createdAt }),
-  }),
-});
+/** A spendAlerts cursor (`createdAt_id`, as toCursor writes it); anything else is BAD_USER_INPUT naming `field`. */
+function alertCursor(cursor: string, field: string): { createdAt: Date; id: string } {
+  const [at, id, ...rest] = cursor.split("_");
+  const createdAt = new Date(at ?? "");
+  if (rest.length > 0 || !id || !isUuid(id) || Number.isNaN(createdAt.getTime())) {
+    throw badInput(field, `${field} is not a cursor of this list.`);
+  }
+  return { createdAt, id };
+}
 
-const fromEvent = (event: SpendAlertEvent): SpendAlertView => ({
+/** A spendAlert event as the alert it announces (its organisation is the channel's). */
+const fromEvent = (organizationId: string, event: SpendAlertEvent): SpendAlertRow => ({
   id: event.alertId,
   thresholdId: event.thresholdId,
-  modelId: event.modelId,
-  percent: event.percent,
-  spend: event.spend,
+  threshold: { organizationId, modelId: event.modelId, percent: event.percent },
+  spend: new Prisma.Decimal(event.spend),
   cycleStart: new Date(event.cycleStart),
   createdAt: new Date(event.createdAt),
 });
@@ -344,23 +364,40 @@ builder.queryFields((t) => ({
         orderBy: [{ modelId: { sort: "asc", nulls: "first" } }, { percent: "asc" }],
       }),
   }),
-  spendAlerts: t.field({
-    type: [SpendAlertRef],
-    description: "Spend alerts sent, newest first (admins).",
-    args: { first: t.arg.int({ defaultValue: 50, required: true }) },
-    authScopes: { admin: true },
-    resolve: async (_root, args, context) => {
-      const { organizationId } = requireAdmin(context);
-      if (!Number.isInteger(args.first) || args.first < 1 || args.first > 500) throw badInput("first", "first must be from 1 to 500.");
-      const alerts = await context.runtime.prisma.spendAlert.findMany({
-        where: { threshold: { organizationId } },
-        include: { threshold: { select: { modelId: true, percent: true } } },
-        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-        take: args.first,
-      });
-      return alerts.map((alert) => ({ ...alert, modelId: alert.threshold.modelId, percent: alert.threshold.percent }));
+  spendAlerts: t.connection(
+    {
+      type: SpendAlertRef,
+      description: "Spend alerts sent, newest first (admins); 50 a page unless `first` says otherwise (at most 500).",
+      authScopes: { admin: true },
+      resolve: (_root, args, context) => {
+        const { organizationId } = requireAdmin(context);
+        const after = args.after == null ? null : alertCursor(args.after, "after");
+        const before = args.before == null ? null : alertCursor(args.before, "before");
+        return resolveCursorConnection<Promise<SpendAlertRow[]>>(
+          { args, toCursor: (alert) => `${alert.createdAt.toISOString()}_${alert.id}`, defaultSize: 50, maxSize: 500 },
+          // Newest first, ties on the id: (createdAt, id) is the key, so a page never skips or repeats an alert.
+          async ({ limit, inverted }) =>
+            await context.runtime.prisma.spendAlert.findMany({
+              where: {
+                threshold: { organizationId },
+                AND: [
+                  ...(after
+                    ? [{ OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }]
+                    : []),
+                  ...(before
+                    ? [{ OR: [{ createdAt: { gt: before.createdAt } }, { createdAt: before.createdAt, id: { gt: before.id } }] }]
+                    : []),
+                ],
+              },
+              include: SPEND_ALERT_INCLUDE,
+              orderBy: inverted ? [{ createdAt: "asc" }, { id: "asc" }] : [{ createdAt: "desc" }, { id: "desc" }],
+              take: limit,
+            }),
+        );
+      },
     },
-  }),
+    { name: "SpendAlertConnection" },
+  ),
 }));
 
 builder.mutationFields((t) => ({
@@ -385,6 +422,6 @@ builder.subscriptionFields((t) => ({
     description: "Each spend threshold reached, once per billing cycle (admins).",
     authScopes: { admin: true },
     subscribe: (_root, _args, context) => context.runtime.pubsub.subscribe("spendAlert", requireAdmin(context).organizationId),
-    resolve: (event) => fromEvent(event),
+    resolve: (event, _args, context) => fromEvent(requireAdmin(context).organizationId, event),
   }),
 }));

@@ -27,6 +27,15 @@ function actorOf(context: Context): UsageActor {
   throw unauthenticated();
 }
 
+const ReservationStatusEnum = builder.enumType("ReservationStatus", {
+  values: {
+    OPEN: { description: "Holding its tokens until committed, released or expired." },
+    COMMITTED: { description: "Its usage was charged." },
+    RELEASED: { description: "Given back unused." },
+    EXPIRED: { description: "Nobody committed or released it before it expired; its tokens went back." },
+  } as const,
+});
+
 const ReservationRef = builder.prismaNode("Reservation", {
   id: { field: "id" },
   select: { id: true, organizationId: true, memberId: true },
@@ -35,7 +44,7 @@ const ReservationRef = builder.prismaNode("Reservation", {
     model: t.relation("model"),
     kind: t.field({ type: TokenKindEnum, select: { kind: true }, resolve: (reservation) => reservation.kind }),
     tokens: t.field({ type: "SafeInt", select: { tokens: true }, resolve: (reservation) => reservation.tokens }),
-    status: t.exposeString("status", { description: "OPEN, COMMITTED, RELEASED or EXPIRED." }),
+    status: t.field({ type: ReservationStatusEnum, select: { status: true }, resolve: (reservation) => reservation.status }),
     estimatedCost: t.field({
       type: "Money",
       description: "What the reservation holds against its model's cap while open.",

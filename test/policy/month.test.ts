@@ -74,7 +74,7 @@ describe.sequential("a month on each preset", () => {
       const training = await sim.org.balance(sim.org.memberIds[4]!, "TRAINING");
       expect(training.limit).toBeGreaterThan(floor);
       const { organization } = await sim.org.admin.execute(
-        `query { organization { schedule { lastRuns(first: 100, job: "REBALANCE") { slot } } } }`,
+        `query { organization { schedule { lastRuns(first: 100, job: REBALANCE) { slot } } } }`,
       );
       expect({ preset: sim.preset, runs: organization.schedule.lastRuns.length }).toEqual({
         preset: sim.preset,

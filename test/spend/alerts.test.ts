@@ -25,7 +25,10 @@ const SET = `mutation($percents: [Float!]!, $modelId: ID) {
 const second = server.databaseUrl ? await startServer({ clock, databaseUrl: server.databaseUrl }) : null;
 
 const THRESHOLDS = `query { spendThresholds { id percent amount model { key } lastAlert { percent spend cycleStart } } }`;
-const ALERTS = `query { spendAlerts { id percent spend cycleStart createdAt model { key } threshold { id } } }`;
+const ALERT_FIELDS = `id percent spend cycleStart createdAt model { key } threshold { id }`;
+const ALERTS = `query { spendAlerts { edges { node { ${ALERT_FIELDS} } } } }`;
+/** The alerts on the first page, newest first. */
+const alertsOf = async (api: Api): Promise<any[]> => (await api.execute(ALERTS)).spendAlerts.edges.map((edge: any) => edge.node);
 const ALERT_SUBSCRIPTION = `subscription { spendAlert { id percent spend cycleStart model { key } threshold { percent } } }`;
 
 type Org = Awaited<ReturnType<typeof usageOrganization>>;
@@ -91,7 +94,7 @@ describe.sequential("spend alerts", () => {
       expect(subscription.events).toHaveLength(3);
       expect(foreign.events).toHaveLength(0);
 
-      const { spendAlerts } = await org.admin.execute(ALERTS);
+      const spendAlerts = await alertsOf(org.admin);
       expect(spendAlerts.map((a: any) => [a.percent, a.spend, a.model?.key ?? null])).toEqual([
         [80, "8.10", null],
         [50, "1.10", "capped"],
@@ -111,7 +114,7 @@ describe.sequential("spend alerts", () => {
       expect(again.spendAlert).toMatchObject({ percent: 50, spend: "5.00" });
       await settle();
       expect(subscription.events).toHaveLength(4);
-      expect((await org.admin.execute(ALERTS)).spendAlerts).toHaveLength(4);
+      expect(await alertsOf(org.admin)).toHaveLength(4);
     } finally {
       subscription.close();
       foreign.close();
@@ -125,13 +128,13 @@ describe.sequential("spend alerts", () => {
     const { org } = await alertingOrg();
     const first = await org.admin.execute(SET, { percents: [50] });
     await spend(org, "open", 600);
-    await expect.poll(async () => (await org.admin.execute(ALERTS)).spendAlerts.length).toBe(1);
+    await expect.poll(async () => (await alertsOf(org.admin)).length).toBe(1);
     const replaced = await org.admin.execute(SET, { percents: [50, 90] });
     expect(replaced.setSpendThresholds.map((t: any) => t.percent)).toEqual([50, 90]);
     expect(replaced.setSpendThresholds[0]).toMatchObject({ id: first.setSpendThresholds[0].id, lastAlert: { percent: 50 } });
     await spend(org, "open", 100);
     await spend(org, "open", 250); // 9.50: 95 %
-    await expect.poll(async () => (await org.admin.execute(ALERTS)).spendAlerts.map((a: any) => a.percent)).toEqual([90, 50]);
+    await expect.poll(async () => (await alertsOf(org.admin)).map((a: any) => a.percent)).toEqual([90, 50]);
     // an empty list removes them
     expect((await org.admin.execute(SET, { percents: [] })).setSpendThresholds).toEqual([]);
     expect((await org.admin.execute(THRESHOLDS)).spendThresholds).toEqual([]);
@@ -189,7 +192,43 @@ describe.sequential("spend alerts", () => {
     await spend(org, "open", 900); // crosses 90 %
     await spend(org, "open", 1); // learns that it fired
     expect(await spendQueries(() => spend(org, "open", 1))).toEqual([]);
-    expect((await org.admin.execute(ALERTS)).spendAlerts).toHaveLength(1);
+    expect(await alertsOf(org.admin)).toHaveLength(1);
+  });
+
+  it("pages spendAlerts by cursor, newest first, and resolves each alert as a Node for its organisation's admins only", async () => {
+    clock.set("2027-06-16T12:00:00Z");
+    const { org } = await alertingOrg();
+    await org.admin.execute(SET, { percents: [10, 20, 30] });
+    await spend(org, "open", 150); // 1.50 of 10: 10 %
+    await spend(org, "open", 100); // 2.50: 20 %
+    await spend(org, "open", 100); // 3.50: 30 %
+    await expect.poll(async () => (await alertsOf(org.admin)).length).toBe(3);
+
+    const PAGE = `query($after: String) { spendAlerts(first: 2, after: $after) { edges { cursor node { id percent } } pageInfo { hasNextPage endCursor } } }`;
+    const first = (await org.admin.execute(PAGE)).spendAlerts;
+    expect(first.edges.map((edge: any) => edge.node.percent)).toEqual([30, 20]);
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const second = (await org.admin.execute(PAGE, { after: first.pageInfo.endCursor })).spendAlerts;
+    expect(second.edges.map((edge: any) => edge.node.percent)).toEqual([10]);
+    expect(second.pageInfo.hasNextPage).toBe(false);
+    for (const bad of ["nope", "2027-06-16T12:00:00.000Z_nope", "_", `${first.pageInfo.endCursor}_x`]) {
+      expect((await org.admin.errorOf(PAGE, { after: bad })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "after" });
+    }
+
+    const NODE = `query($id: ID!) { node(id: $id) { __typename id ... on SpendAlert { percent spend model { key } } } }`;
+    const alertId = first.edges[0].node.id;
+    expect((await org.admin.execute(NODE, { id: alertId })).node).toEqual({
+      __typename: "SpendAlert",
+      id: alertId,
+      percent: 30,
+      spend: "3.50",
+      model: null,
+    });
+    // another organisation's admin, a plain member and a service key see nothing (not even that it exists)
+    const other = await alertingOrg();
+    for (const api of [other.org.admin, org.member, org.service]) {
+      expect((await api.execute(NODE, { id: alertId })).node).toBeNull();
+    }
   });
 
   it.skipIf(!second)("fires once when two server processes charge across thresholds at once", async () => {
@@ -198,7 +237,7 @@ describe.sequential("spend alerts", () => {
     await org.admin.execute(SET, { percents: [10, 20, 30] });
     const viaSecond = new Api(second!.url, org.service.credential);
     await Promise.all(Array.from({ length: 40 }, (_, i) => spend(org, "open", 10, i % 2 === 0 ? org.service : viaSecond)));
-    const { spendAlerts } = await org.admin.execute(ALERTS);
+    const spendAlerts = await alertsOf(org.admin);
     expect(spendAlerts.map((a: any) => a.percent).sort()).toEqual([10, 20, 30]);
   });
 });
