@@ -8,6 +8,7 @@ import { badInput, notFound } from "../errors.ts";
 import type { MemberOverride } from "../policy/presets.ts";
 import { RoleEnum, TokenKindEnum } from "../schema/enums.ts";
 import { type BalanceView, balanceView, liveBalanceView } from "./balance.ts";
+import { remaining } from "./rules.ts";
 
 export const TeamRef = builder.prismaNode("Team", {
   id: { field: "id" },
@@ -29,7 +30,7 @@ builder.objectType(BalanceRef, {
     used: t.field({ type: "SafeInt", resolve: (balance) => balance.used }),
     remaining: t.field({
       type: "SafeInt",
-      resolve: (balance) => (balance.limit > balance.used ? balance.limit - balance.used : 0n),
+      resolve: (balance) => remaining(balance.limit, balance.used),
     }),
     reserved: t.field({ type: "SafeInt", description: "Tokens held by open reservations.", resolve: (balance) => balance.reserved }),
     floor: t.field({ type: "SafeInt", resolve: (balance) => balance.floor }),

@@ -2,6 +2,7 @@
 // reclamation projections, rebalancing slots. Pure functions (no I/O, no clock): same inputs, same answer.
 import type { PresetName, TokenKind } from "../db/generated/enums.ts";
 import { badInput } from "../errors.ts";
+import { dayStart } from "../organizations/cycle.ts";
 import { tokenAmount } from "../token-amounts.ts";
 import { type FixedPresetName, type PolicyValues, PRESETS } from "./presets.ts";
 
@@ -426,7 +427,7 @@ export function planReset(members: readonly ResetInput[], pool: bigint): ResetPl
 
 /** Start of the rebalancing slot containing `at` (UTC hours, days, or weeks from Monday); null when OFF. */
 export function rebalanceSlot(frequency: PolicyValues["rebalanceFrequency"], at: Date): Date | null {
-  const day = Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate());
+  const day = dayStart(at).getTime();
   switch (frequency) {
     case "OFF":
       return null;

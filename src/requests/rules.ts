@@ -28,10 +28,6 @@ export function pendingKey(memberId: string, kind: TokenKind): string {
   return `${memberId}:${kind}`;
 }
 
-export function remaining(limit: bigint, used: bigint): bigint {
-  return limit > used ? limit - used : 0n;
-}
-
 export interface RateDecision {
   allowed: boolean;
   /** Seconds until the oldest request in the window leaves it (0 when allowed). */

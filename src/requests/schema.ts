@@ -8,9 +8,10 @@ import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { Prisma } from "../db/generated/client.ts";
 import { badInput, forbidden, unauthenticated } from "../errors.ts";
+import { remaining } from "../members/rules.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { TokenKindEnum, TokenRequestStatusEnum } from "../schema/enums.ts";
-import { ageSeconds, type DecisionActor, MAX_DECISION_IDS, remaining } from "./rules.ts";
+import { ageSeconds, type DecisionActor, MAX_DECISION_IDS } from "./rules.ts";
 import {
   cancelTokenRequest,
   type DecisionResult,

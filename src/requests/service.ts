@@ -4,6 +4,7 @@ import { AppError, conflict, forbidden, notFound, rateLimited } from "../errors.
 import { moveAllocations } from "../ledger/allocations.ts";
 import { lockBalances, lockPool } from "../ledger/balances.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
+import { remaining } from "../members/rules.ts";
 import type { Runtime } from "../runtime.ts";
 import { tokenAmount } from "../token-amounts.ts";
 import {
@@ -15,7 +16,6 @@ import {
   planApprovals,
   RATE_WINDOW_SECONDS,
   rateLimit,
-  remaining,
   validateAmount,
   validateText,
 } from "./rules.ts";

@@ -1,16 +1,8 @@
 // Pure rules of token requests: validation, the rolling-hour rate limit, auto-approval, and the approval plan.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  ageSeconds,
-  autoApproves,
-  pendingKey,
-  planApprovals,
-  rateLimit,
-  remaining,
-  validateAmount,
-  validateText,
-} from "../../src/requests/rules.ts";
+import { remaining } from "../../src/members/rules.ts";
+import { ageSeconds, autoApproves, pendingKey, planApprovals, rateLimit, validateAmount, validateText } from "../../src/requests/rules.ts";
 
 describe("validateAmount", () => {
   it("accepts positive whole numbers and refuses the rest naming the field", () => {

@@ -1,6 +1,7 @@
 // Where SQL computes a rule for speed, the pure TypeScript rule is the reference: these tests hold the SQL against it.
 // The cost of a call (usage/rules.ts usageCost) is charged by the hot path's statement; the start of the billing cycle
 // (organizations/cycle.ts cycleAt) is computed inside the charge and the authorize reads.
+import { Decimal } from "decimal.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cycleAt } from "../../src/organizations/cycle.ts";
@@ -34,8 +35,10 @@ describe("the charge statement's cost is usageCost", () => {
         });
         const expected = usageCost(inputTokens, outputTokens, { inputPricePerMillion: inputPrice, outputPricePerMillion: outputPrice });
         expect(recordUsage.tokens).toBe(inputTokens + outputTokens);
-        // Money is exact: compare as decimals, not as the API's formatting of them.
-        expect(expected.equals(recordUsage.cost), `${inputTokens} in at ${inputPrice}, ${outputTokens} out at ${outputPrice}`).toBe(true);
+        // Money is exact: compare as decimals (the API drops trailing zeros), in full.
+        expect(new Decimal(recordUsage.cost).toFixed(), `${inputTokens} in at ${inputPrice}, ${outputTokens} out at ${outputPrice}`).toBe(
+          expected.toFixed(),
+        );
       }),
       {
         numRuns: 40,
