@@ -371,6 +371,10 @@ builder.queryFields((t) => ({
       authScopes: { admin: true },
       resolve: (_root, args, context) => {
         const { organizationId } = requireAdmin(context);
+        for (const field of ["first", "last"] as const) {
+          const size = args[field];
+          if (size != null && (size < 0 || size > 500)) throw badInput(field, `${field} must be from 0 to 500.`);
+        }
         const after = args.after == null ? null : alertCursor(args.after, "after");
         const before = args.before == null ? null : alertCursor(args.before, "before");
         return resolveCursorConnection<Promise<SpendAlertRow[]>>(

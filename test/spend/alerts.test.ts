@@ -211,6 +211,10 @@ describe.sequential("spend alerts", () => {
     const second = (await org.admin.execute(PAGE, { after: first.pageInfo.endCursor })).spendAlerts;
     expect(second.edges.map((edge: any) => edge.node.percent)).toEqual([10]);
     expect(second.pageInfo.hasNextPage).toBe(false);
+    for (const size of [-1, 501]) {
+      const error = await org.admin.errorOf(`query($n: Int) { spendAlerts(first: $n) { edges { cursor } } }`, { n: size });
+      expect(error.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "first" });
+    }
     for (const bad of ["nope", "2027-06-16T12:00:00.000Z_nope", "_", `${first.pageInfo.endCursor}_x`]) {
       expect((await org.admin.errorOf(PAGE, { after: bad })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "after" });
     }
