@@ -3,9 +3,9 @@ import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput, notFound } from "../errors.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
 import { lockBalances } from "../ledger/balances.ts";
+import { tokenAmount } from "../ledger/rules.ts";
 import { inTransaction } from "../ledger/tx.ts";
 import type { Runtime } from "../runtime.ts";
-import { tokenAmount } from "../token-amounts.ts";
 
 /** Sets the member's limit of each given kind in one transaction: both are kept, or neither. */
 export async function setAllocation(

@@ -5,11 +5,11 @@ import type { Role, TokenKind } from "../db/generated/enums.ts";
 import { uuidV7 } from "../db/ids.ts";
 import { AppError, badInput, notFound } from "../errors.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
+import { tokenAmount } from "../ledger/rules.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { normalizeEmail } from "../organizations/service.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
-import { tokenAmount } from "../token-amounts.ts";
 
 export interface MemberInput {
   email: string;

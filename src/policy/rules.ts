@@ -2,8 +2,8 @@
 // reclamation projections, rebalancing slots. Pure functions (no I/O, no clock): same inputs, same answer.
 import type { PresetName, TokenKind } from "../db/generated/enums.ts";
 import { badInput } from "../errors.ts";
+import { tokenAmount } from "../ledger/rules.ts";
 import { dayStart } from "../organizations/cycle.ts";
-import { tokenAmount } from "../token-amounts.ts";
 import { type FixedPresetName, type PolicyValues, PRESETS } from "./presets.ts";
 
 const MINUTE_MS = 60_000;

@@ -1,7 +1,7 @@
 // Token request rules: validation, the rate limit, auto-approval and which approvals the pool can cover. No I/O.
 import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput } from "../errors.ts";
-import { tokenAmount } from "../token-amounts.ts";
+import { tokenAmount } from "../ledger/rules.ts";
 
 /** Who decided a request (TokenRequestDecision.actorPrincipal). */
 export type DecisionActor = "ADMIN" | "MEMBER" | "SYSTEM";

@@ -3,10 +3,10 @@ import type { TokenKind, TokenRequestStatus } from "../db/generated/enums.ts";
 import { AppError, conflict, forbidden, notFound, rateLimited } from "../errors.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
 import { lockBalances, lockPool } from "../ledger/balances.ts";
+import { tokenAmount } from "../ledger/rules.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { remaining } from "../members/rules.ts";
 import type { Runtime } from "../runtime.ts";
-import { tokenAmount } from "../token-amounts.ts";
 import {
   autoApproves,
   type DecisionActor,

@@ -1,4 +1,4 @@
-// Every token amount the API takes is checked by one rule (src/token-amounts.ts): a negative amount is refused the
+// Every token amount the API takes is checked by one rule (src/ledger/rules.ts): a negative amount is refused the
 // same way wherever it is given, naming the field, and changes nothing.
 import { describe, expect, it } from "vitest";
 import { seedOrganization } from "../support/factories.ts";

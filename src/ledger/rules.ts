@@ -1,5 +1,6 @@
-// Token amounts as the API takes them: whole numbers of tokens within 2^53−1. The one check, used by every domain.
-import { badInput } from "./errors.ts";
+// The ledger's rules (pure). A token amount as the API takes it: a whole number of tokens within 2^53−1,
+// checked here once for every domain.
+import { badInput } from "../errors.ts";
 
 /**
  * A whole number of tokens from `min` (0 unless given: 1 where an empty amount means nothing) to 2^53−1, as a
