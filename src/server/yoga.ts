@@ -87,7 +87,7 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
         }
         const cause = original ?? error;
         if (isUnreachable(cause)) {
-          console.error("Dependency unreachable:", cause instanceof Error ? cause.message : cause);
+          console.error("Dependency unreachable:", cause instanceof Error ? cause.message.trim().split("\n").at(-1) : cause);
           return serviceUnavailable();
         }
         console.error("Unexpected error:", original ?? error);
