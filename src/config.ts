@@ -30,6 +30,20 @@ export interface Config {
   maxAliases: number;
   maxQueryCost: number;
   maxRequestBodyBytes: number;
+  /** Most open subscriptions on one graphql-ws connection. */
+  maxSubscriptionsPerConnection: number;
+  /** Most open subscriptions of one member (or one service key) on this process, over every connection. */
+  maxSubscriptionsPerMember: number;
+  /** Node's HTTP server timeouts: whole headers, whole request (headers and body), idle keep-alive connection. */
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
+  /** Origins a browser may call from; null: any origin, without credentials (development only). */
+  corsOrigins: string[] | null;
+  introspection: boolean;
+  graphiql: boolean;
+  /** Bearer token /metrics asks for (the operator key is accepted too); null: open, or the operator key in production. */
+  metricsToken: string | null;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Set when the operator key was generated at this start, so it can be printed once. */
   generatedOperatorKey: boolean;
@@ -47,6 +61,35 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+/** CORS_ORIGINS: a comma-separated list of origins (scheme://host[:port]), or "*" for any (not in production). */
+function corsOrigins(env: Env, production: boolean): string[] | null {
+  const raw = optional(env, "CORS_ORIGINS");
+  if (raw === null) return production ? [] : null;
+  if (raw === "*") {
+    if (production) throw new ConfigError('CORS_ORIGINS cannot be "*" in production: list the origins.');
+    return null;
+  }
+  return raw.split(",").map((entry) => {
+    const origin = entry.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new ConfigError(`CORS_ORIGINS: "${origin}" is not an origin such as https://admin.example.com`);
+    }
+    if (parsed.origin !== origin) throw new ConfigError(`CORS_ORIGINS: "${origin}" is not an origin (write ${parsed.origin})`);
+    return origin;
+  });
 }
 
 function optional(env: Env, name: string): string | null {
@@ -80,6 +123,12 @@ function developmentSecrets(dir: string): { secrets: Required<StoredSecrets>; ge
   }
   if (generated.size > 0) writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
   return { secrets: stored as Required<StoredSecrets>, generated };
+}
+
+function metricsToken(env: Env): string | null {
+  const token = optional(env, "METRICS_TOKEN");
+  if (token !== null && token.length < 16) throw new ConfigError("METRICS_TOKEN must be at least 16 characters.");
+  return token;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -121,6 +170,12 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`LOG_LEVEL must be debug, info, warn, error or silent, got "${logLevel}"`);
   }
 
+  const httpHeadersTimeoutMs = integer(env, "HTTP_HEADERS_TIMEOUT_SECONDS", 10, 1, 3600) * 1000;
+  const httpRequestTimeoutMs = integer(env, "HTTP_REQUEST_TIMEOUT_SECONDS", 30, 1, 3600) * 1000;
+  if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
+    throw new ConfigError("HTTP_HEADERS_TIMEOUT_SECONDS must not be above HTTP_REQUEST_TIMEOUT_SECONDS.");
+  }
+
   return {
     production,
     port: integer(env, "PORT", 4000, 0, 65535),
@@ -143,6 +198,15 @@ export function loadConfig(env: Env = process.env): Config {
     maxAliases: integer(env, "MAX_ALIASES", 30, 1, 1000),
     maxQueryCost: integer(env, "MAX_QUERY_COST", 50_000, 100, 10_000_000),
     maxRequestBodyBytes: integer(env, "MAX_REQUEST_BODY_BYTES", 1_048_576, 1024, 67_108_864),
+    maxSubscriptionsPerConnection: integer(env, "MAX_SUBSCRIPTIONS_PER_CONNECTION", 100, 1, 100_000),
+    maxSubscriptionsPerMember: integer(env, "MAX_SUBSCRIPTIONS_PER_MEMBER", 1000, 1, 1_000_000),
+    httpHeadersTimeoutMs,
+    httpRequestTimeoutMs,
+    httpKeepAliveTimeoutMs: integer(env, "HTTP_KEEP_ALIVE_TIMEOUT_SECONDS", 5, 1, 3600) * 1000,
+    corsOrigins: corsOrigins(env, production),
+    introspection: flag(env, "GRAPHQL_INTROSPECTION", !production),
+    graphiql: flag(env, "GRAPHIQL", !production),
+    metricsToken: metricsToken(env),
     logLevel,
     generatedOperatorKey,
   };

@@ -9,7 +9,8 @@ export type ErrorCode =
   | "INSUFFICIENT_POOL"
   | "REQUEST_ALREADY_PENDING"
   | "CONFLICT"
-  | "RATE_LIMITED";
+  | "RATE_LIMITED"
+  | "SERVICE_UNAVAILABLE";
 
 export class AppError extends GraphQLError {
   readonly code: ErrorCode;
@@ -31,3 +32,8 @@ export const insufficientPool = (needed: bigint, available: bigint) =>
   });
 export const conflict = (message: string) => new AppError("CONFLICT", message);
 export const rateLimited = (message: string, retryAfterSeconds: number) => new AppError("RATE_LIMITED", message, { retryAfterSeconds });
+/** The database (or another dependency) is unreachable: the caller should retry later. */
+export const serviceUnavailable = () =>
+  new AppError("SERVICE_UNAVAILABLE", "The service is temporarily unavailable (its database cannot be reached). Retry later.", {
+    http: { status: 503 },
+  });

@@ -3,14 +3,13 @@
 // their order; the HTTP routes; yoga and graphql-ws) and disposed by stop(). Domains register nothing themselves.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { useServer } from "graphql-ws/use/ws";
-import { WebSocketServer } from "ws";
 import { Authenticator } from "../auth/authenticate.ts";
 import { createJwtVerifier } from "../auth/jwt.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { openDatabase } from "../db/database.ts";
-import { AppError } from "../errors.ts";
+import { isUnreachable } from "../db/unreachable.ts";
+import { AppError, serviceUnavailable } from "../errors.ts";
 import { autoIncreaseAfterCharge } from "../policy/auto-increase.ts";
 import { PolicyCache } from "../policy/cache.ts";
 import { runCycleResets, runRebalancing } from "../policy/scheduled.ts";
@@ -25,11 +24,17 @@ import { GroupCommit } from "../usage/group-commit.ts";
 import { holdBatch, holdKey } from "../usage/holds.ts";
 import { expireReservations } from "../usage/reservations.ts";
 import { limitBody } from "./body.ts";
+import { corsPolicy } from "./cors.ts";
+import { httpServerOptions } from "./http-timeouts.ts";
 import { type BackgroundJob, Scheduler } from "./jobs.ts";
 import { answerJsonPost } from "./json-post.ts";
 import { Metrics } from "./metrics.ts";
 import { health, metricsRoute, type RouteHandler, readiness } from "./routes.ts";
+import { attachWebSocketServer } from "./websocket.ts";
 import { createYogaServer } from "./yoga.ts";
+
+/** HTTP status of a plain route's refusal, by error code. */
+const ROUTE_STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, SERVICE_UNAVAILABLE: 503 };
 
 export interface AppOptions {
   config: Config;
@@ -99,7 +104,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const yoga = createYogaServer(schema, runtime, metrics);
   const scheduler = new Scheduler(runtime, metrics, jobs);
 
-  const server: Server = createServer(async (request, response) => {
+  const cors = corsPolicy(config);
+  const server: Server = createServer(httpServerOptions(config), async (request, response) => {
+    if (cors.apply(request, response)) return;
     const url = new URL(request.url ?? "/", "http://localhost");
     const route = request.method === "GET" ? routes.get(url.pathname) : undefined;
     if (!route) {
@@ -129,76 +136,26 @@ export async function buildApp(options: AppOptions): Promise<App> {
         principal: () => authenticator.authenticate(request.headers.authorization),
       });
     } catch (error) {
-      const known = error instanceof AppError;
+      const known = error instanceof AppError ? error : isUnreachable(error) ? serviceUnavailable() : null;
       if (!known) console.error(`GET ${url.pathname} failed:`, error);
       if (!response.headersSent) {
-        const status = known
-          ? (({ UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404 } as Record<string, number>)[error.code] ?? 400)
-          : 500;
+        const status = known ? (ROUTE_STATUS[known.code] ?? 400) : 500;
         response.writeHead(status, { "content-type": "application/json", ...(status === 401 ? { "www-authenticate": "Bearer" } : {}) });
-        response.end(JSON.stringify({ error: known ? { code: error.code, message: error.message } : { code: "INTERNAL_SERVER_ERROR" } }));
+        response.end(JSON.stringify({ error: known ? { code: known.code, message: known.message } : { code: "INTERNAL_SERVER_ERROR" } }));
       } else {
         response.destroy();
       }
     }
   });
 
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  const wsHandle = useServer(
-    {
-      execute: (args: any) => args.rootValue.execute(args),
-      subscribe: (args: any) => args.rootValue.subscribe(args),
-      onConnect: async (ctx) => {
-        // Refuse a bad credential at connect; each subscribe authenticates again (revocations apply).
-        try {
-          await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined);
-        } catch {
-          return false;
-        }
-        metrics.websocketConnections.inc();
-        return true;
-      },
-      onClose: (ctx) => {
-        if (ctx.acknowledged) metrics.websocketConnections.dec();
-      },
-      onSubscribe: async (ctx, _id, payload) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params: payload,
-          connectionParams: ctx.connectionParams,
-        });
-        const document = parse(payload.query);
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
-        let contextValue: unknown;
-        try {
-          contextValue = await contextFactory();
-        } catch (error) {
-          if (error instanceof AppError) return [error];
-          throw error;
-        }
-        return {
-          schema,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          contextValue,
-          rootValue: { execute, subscribe },
-        };
-      },
-    },
-    wsServer,
-  );
+  const webSocket = attachWebSocketServer(server, yoga, runtime, metrics, cors);
 
   let started = false;
   let stopping: Promise<void> | null = null;
   const stop = async () => {
     await scheduler.stop();
-    // Close sockets cleanly (1001 going away), then let in-flight HTTP requests finish.
-    await wsHandle.dispose();
-    wsServer.close();
+    // Close sockets cleanly, then let in-flight HTTP requests finish.
+    await webSocket.dispose();
     if (started) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,6 +1,7 @@
 // Plain HTTP routes beside /graphql (health, readiness, metrics, exports): GET only. buildApp lists them.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Principal } from "../auth/principal.ts";
+import { KnownSecret } from "../auth/secrets.ts";
 import type { Runtime } from "../runtime.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -27,6 +28,27 @@ export const readiness: RouteHandler = async (_request, response, { runtime }) =
   }
 };
 
-export const metricsRoute: RouteHandler = async (_request, response, { metrics }) => {
+/**
+ * /metrics asks for a credential in production, or wherever METRICS_TOKEN is set: that token (for a scraper that
+ * should hold nothing else) or the operator key.
+ */
+async function mayReadMetrics(request: IncomingMessage, { runtime, principal }: RouteContext): Promise<boolean> {
+  const { production, metricsToken } = runtime.config;
+  if (!production && metricsToken === null) return true;
+  const presented = request.headers.authorization?.replace(/^Bearer\s+/i, "").trim();
+  if (!presented) return false;
+  if (metricsToken !== null && new KnownSecret(metricsToken).matches(presented)) return true;
+  return (await principal()).kind === "OPERATOR";
+}
+
+export const metricsRoute: RouteHandler = async (request, response, context) => {
+  const { metrics } = context;
+  if (!(await mayReadMetrics(request, context))) {
+    response.writeHead(401, { "content-type": "application/json", "www-authenticate": "Bearer" });
+    response.end(
+      JSON.stringify({ error: { code: "UNAUTHENTICATED", message: "Send the metrics token or the operator key as a bearer credential." } }),
+    );
+    return;
+  }
   response.writeHead(200, { "content-type": metrics.registry.contentType }).end(await metrics.registry.metrics());
 };

@@ -3,15 +3,20 @@ import { randomUUID } from "node:crypto";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { GraphQLError, type GraphQLSchema } from "graphql";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import type { Principal } from "../auth/principal.ts";
 import type { Context } from "../context.ts";
-import { AppError } from "../errors.ts";
+import { isUnreachable } from "../db/unreachable.ts";
+import { AppError, serviceUnavailable } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
+import { errorRewritePlugin } from "./error-rewrite.ts";
 import type { Metrics } from "./metrics.ts";
+import { schemaExposurePlugins } from "./posture.ts";
+import { subscriptionLimitPlugin } from "./subscription-limit.ts";
 
-/** What yoga passes to the context factory: an HTTP request, or graphql-ws connection params. */
+/** What yoga passes to the context factory: an HTTP request, or a graphql-ws connection authenticated at connect. */
 interface ServerContext {
   request?: Request;
-  connectionParams?: Record<string, unknown>;
+  principal?: Principal;
 }
 
 export type Yoga = YogaServerInstance<ServerContext, Context>;
@@ -21,26 +26,17 @@ const INPUT_ERROR =
   /^(Variable "\$[^"]+" got invalid value|Variable "\$[^"]+" of required type|Expected value of type|Argument "[^"]+" of required type|Field "[^"]+" of required type|Int cannot represent|Enum "[^"]+" cannot represent)/;
 
 function inputErrorPlugin(): Plugin {
-  const relabel = (errors: readonly Error[]) => {
-    for (const error of errors) {
-      if (error instanceof GraphQLError && !error.extensions.code && INPUT_ERROR.test(error.message)) {
-        (error.extensions as Record<string, unknown>).code = "BAD_USER_INPUT";
-      }
-    }
-  };
-  return {
-    onValidate:
-      () =>
-      ({ result }) => {
-        relabel(result);
-      },
-    onExecute: () => ({
-      onExecuteDone: ({ result }) => {
-        if ("errors" in result && result.errors) relabel(result.errors);
-      },
-    }),
-  };
+  return errorRewritePlugin((error) => {
+    if (!error.extensions.code && INPUT_ERROR.test(error.message)) (error.extensions as Record<string, unknown>).code = "BAD_USER_INPUT";
+  });
 }
+
+/** graphql-armor's refusals (depth, aliases, tokens, directives, cost) are bad input too, naming the query as the field. */
+const queryLimitCode = [
+  (_context: unknown, error: GraphQLError) => {
+    Object.assign(error.extensions as Record<string, unknown>, { code: "BAD_USER_INPUT", field: "query" });
+  },
+];
 
 function metricsPlugin(metrics: Metrics): Plugin {
   return {
@@ -68,12 +64,13 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
     // Bodies are limited before yoga (server/body.ts), far more cheaply than yoga's own stream-based limit.
     maxRequestBodySize: false,
     landingPage: false,
-    graphiql: { subscriptionsProtocol: "WS", title: "Tokenwarden" },
+    graphiql: config.graphiql ? { subscriptionsProtocol: "WS", title: "Tokenwarden" } : false,
+    // CORS is applied before yoga for every route (server/cors.ts).
+    cors: false,
     logging: config.logLevel === "silent" ? false : config.logLevel,
-    context: async ({ request, connectionParams }): Promise<Context> => {
-      const header = request ? request.headers.get("authorization") : (connectionParams?.authorization as string | undefined);
+    context: async ({ request, principal }): Promise<Context> => {
       return {
-        principal: await runtime.authenticator.authenticate(header),
+        principal: principal ?? (await runtime.authenticator.authenticate(request?.headers.get("authorization"))),
         runtime,
         requestId: request?.headers.get("x-request-id") ?? randomUUID(),
       };
@@ -83,19 +80,32 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
         const original = error instanceof GraphQLError ? error.originalError : error;
         if (original instanceof AppError || (error instanceof GraphQLError && !original)) return error as Error;
         if (original instanceof GraphQLError && original.extensions.code) return error as Error;
+        // graphql-js's own coercion of variables wraps the scalar's or enum's refusal: the caller's input, not a fault.
+        if (error instanceof GraphQLError && original instanceof GraphQLError && INPUT_ERROR.test(error.message)) {
+          (error.extensions as Record<string, unknown>).code ??= "BAD_USER_INPUT";
+          return error;
+        }
+        const cause = original ?? error;
+        if (isUnreachable(cause)) {
+          console.error("Dependency unreachable:", cause instanceof Error ? cause.message.trim().split("\n").at(-1) : cause);
+          return serviceUnavailable();
+        }
         console.error("Unexpected error:", original ?? error);
         return new GraphQLError(message, { extensions: { code: "INTERNAL_SERVER_ERROR" } });
       },
     },
     plugins: [
       EnvelopArmorPlugin({
-        maxDepth: { n: config.maxQueryDepth },
-        maxAliases: { n: config.maxAliases },
-        maxTokens: { n: config.maxQueryTokens },
-        maxDirectives: { n: 50 },
-        costLimit: { maxCost: config.maxQueryCost },
-        blockFieldSuggestion: { enabled: config.production },
+        maxDepth: { n: config.maxQueryDepth, onReject: queryLimitCode },
+        maxAliases: { n: config.maxAliases, onReject: queryLimitCode },
+        maxTokens: { n: config.maxQueryTokens, onReject: queryLimitCode },
+        maxDirectives: { n: 50, onReject: queryLimitCode },
+        costLimit: { maxCost: config.maxQueryCost, onReject: queryLimitCode },
+        // Suggestions of every kind are hidden by schemaExposurePlugins.
+        blockFieldSuggestion: { enabled: false },
       }),
+      ...schemaExposurePlugins(config),
+      subscriptionLimitPlugin(config.maxSubscriptionsPerMember),
       inputErrorPlugin(),
       metricsPlugin(metrics),
     ],

@@ -8,7 +8,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { diffDatabaseToSchema, prismaApplyMigrations, prismaMigrationStatus } from "../../prisma/tools/schema-engine.ts";
 import { applyMigrations, DEFAULT_MIGRATIONS_DIR, type MigrationDb, readMigrations } from "../../src/db/migrate.ts";
 
-const TIMEOUT = 60_000;
+// Prisma's schema engine (WebAssembly) and fresh PGlite databases are heavy: on a 2-core host that other processes
+// keep busy, one case takes minutes. The cases run one after another (describe.sequential), so each timeout
+// measures that case's own work, not the sum of every case sharing the worker's thread.
+const TIMEOUT = 300_000;
 
 function pgliteDb(pglite: PGlite): MigrationDb {
   return {
@@ -53,7 +56,7 @@ afterAll(async () => {
   await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-describe("migrations", () => {
+describe.sequential("migrations", () => {
   it("has at least one migration", () => {
     expect(names.length).toBeGreaterThan(0);
   });
@@ -80,7 +83,7 @@ describe("migrations", () => {
   );
 });
 
-describe("applyMigrations on PGlite", () => {
+describe.sequential("applyMigrations on PGlite", () => {
   it(
     "applies each migration once, recording Prisma's checksum; a second run is a no-op",
     async () => {
@@ -123,7 +126,7 @@ describe("applyMigrations on PGlite", () => {
     TIMEOUT,
   );
 
-  it("refuses to run when an applied migration was edited", async () => {
+  it("refuses to run when an applied migration was edited", { timeout: TIMEOUT }, async () => {
     const pglite = new PGlite();
     const db = pgliteDb(pglite);
     const dir = await copyMigrations();
@@ -133,7 +136,7 @@ describe("applyMigrations on PGlite", () => {
     await pglite.close();
   });
 
-  it("rolls a failing migration back whole, without recording it", async () => {
+  it("rolls a failing migration back whole, without recording it", { timeout: TIMEOUT }, async () => {
     const pglite = new PGlite();
     const db = pgliteDb(pglite);
     const dir = await copyMigrations();
@@ -149,7 +152,7 @@ describe("applyMigrations on PGlite", () => {
   });
 });
 
-describe("applyMigrations on PostgreSQL", () => {
+describe.sequential("applyMigrations on PostgreSQL", () => {
   const adminUrl = process.env.TEST_PG_ADMIN_URL ?? "postgresql://root@127.0.0.1:5432/postgres";
 
   it(

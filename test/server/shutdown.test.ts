@@ -29,7 +29,7 @@ describe("graceful shutdown", () => {
     for (const result of results) {
       if (result.status === "fulfilled") expect(result.value.errors).toBeUndefined();
     }
-    await expect.poll(() => subscription.errors.length, { timeout: 5000 }).toBeGreaterThan(0);
+    await expect.poll(() => subscription.errors.length, { timeout: 50_000 }).toBeGreaterThan(0);
     expect((subscription.errors[0] as { code?: number }).code).toBe(1001);
     await client.dispose();
   });

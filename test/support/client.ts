@@ -115,7 +115,7 @@ export class Subscription<T> {
   }
 
   /** Resolves with the first event (already received or future) matching `predicate`. */
-  next(predicate: (event: T) => boolean = () => true, timeoutMs = 10_000): Promise<T> {
+  next(predicate: (event: T) => boolean = () => true, timeoutMs = 50_000): Promise<T> {
     const seen = this.events.find(predicate);
     if (seen) return Promise.resolve(seen);
     return new Promise<T>((resolve, reject) => {

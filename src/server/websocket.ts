@@ -1,0 +1,109 @@
+// graphql-ws on the HTTP server's port: every operation passes through yoga's plugins and context factory (as on
+// HTTP). The caller is authenticated once, at connection_init, and kept for the connection (a credential that
+// loses its right ends the connection instead). Frames are limited like request bodies, browsers must come from
+// an allowed origin, and one connection holds a bounded number of subscriptions.
+import type { Server } from "node:http";
+import { type DocumentNode, GraphQLError } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
+import { WebSocketServer } from "ws";
+import type { Principal } from "../auth/principal.ts";
+import { isUnreachable } from "../db/unreachable.ts";
+import { AppError, rateLimited } from "../errors.ts";
+import type { Runtime } from "../runtime.ts";
+import type { CorsPolicy } from "./cors.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Yoga } from "./yoga.ts";
+
+/** Close code for "try again later" (RFC 6455 registry): the credential could not be checked. */
+const TRY_AGAIN_LATER = 1013;
+
+export interface WebSocketTransport {
+  dispose(): Promise<void>;
+}
+
+export function attachWebSocketServer(
+  server: Server,
+  yoga: Yoga,
+  runtime: Runtime,
+  metrics: Metrics,
+  cors: CorsPolicy,
+): WebSocketTransport {
+  const { config, authenticator } = runtime;
+  const wsServer = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    // A larger frame is refused (close 1009) before it is buffered or parsed.
+    maxPayload: config.maxRequestBodyBytes,
+    verifyClient: ({ origin }, accept) => (cors.allows(origin) ? accept(true) : accept(false, 403, "Origin not allowed")),
+  });
+  const handle = useServer<Record<string, unknown>, { principal: Principal }>(
+    {
+      execute: (args: any) => args.rootValue.execute(args),
+      subscribe: (args: any) => args.rootValue.subscribe(args),
+      onConnect: async (ctx) => {
+        try {
+          ctx.extra.principal = await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined);
+        } catch (error) {
+          if (isUnreachable(error)) ctx.extra.socket.close(TRY_AGAIN_LATER, "SERVICE_UNAVAILABLE");
+          return false;
+        }
+        metrics.websocketConnections.inc();
+        return true;
+      },
+      onClose: (ctx) => {
+        if (ctx.acknowledged) metrics.websocketConnections.dec();
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        // graphql-ws has already entered this one in ctx.subscriptions.
+        if (Object.keys(ctx.subscriptions).length > config.maxSubscriptionsPerConnection) {
+          return [
+            rateLimited(
+              `At most ${config.maxSubscriptionsPerConnection} subscriptions may be open on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION).`,
+              1,
+            ),
+          ];
+        }
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          principal: ctx.extra.principal,
+        });
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+          const errors = validate(schema, document);
+          if (errors.length > 0) return errors;
+        } catch (error) {
+          // A syntax error, or a query over a limit (graphql-armor throws), ends this operation, not the connection.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        let contextValue: unknown;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          if (error instanceof AppError) return [error];
+          throw error;
+        }
+        return {
+          schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue,
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wsServer,
+  );
+  return {
+    async dispose() {
+      // Close sockets cleanly (1001 going away).
+      await handle.dispose();
+      wsServer.close();
+    },
+  };
+}
