@@ -4,6 +4,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { useServer } from "graphql-ws/use/ws";
+import type { Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { Authenticator } from "../auth/authenticate.ts";
 import { createJwtVerifier } from "../auth/jwt.ts";
@@ -38,11 +39,15 @@ export interface AppOptions {
   processMetrics?: boolean;
   /** Observes every SQL statement (tests pin query counts). */
   onQuery?: (sql: string) => void;
+  /** Yoga plugins added after ours (tests observe what every request goes through). */
+  yogaPlugins?: Plugin[];
 }
 
 export interface App {
   runtime: Runtime;
   scheduler: Scheduler;
+  /** Whether JSON POSTs skip yoga's Fetch-API layer (json-post.ts); false once a plugin hooks what that path skips. */
+  directJsonPath: boolean;
   /** Listens on `port` (0: any free port) and returns the base URL. */
   start(port?: number): Promise<string>;
   stop(): Promise<void>;
@@ -96,7 +101,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   ]);
 
   const metrics = new Metrics(options.processMetrics ?? false);
-  const yoga = createYogaServer(schema, runtime, metrics);
+  const { yoga, directJsonPath } = createYogaServer(schema, runtime, metrics, options.yogaPlugins);
   const scheduler = new Scheduler(runtime, metrics, jobs);
 
   const server: Server = createServer(async (request, response) => {
@@ -106,7 +111,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       if (request.method === "POST") {
         try {
           if (!(await limitBody(request, response, config.maxRequestBodyBytes))) return;
-          if (await answerJsonPost(yoga, request, response)) return;
+          if (directJsonPath && (await answerJsonPost(yoga, request, response))) return;
         } catch (error) {
           // A client that went away mid-body, or a fault outside GraphQL's own error handling.
           if (request.destroyed) return;
@@ -213,6 +218,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   return {
     runtime,
     scheduler,
+    directJsonPath,
     async start(port = config.port) {
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
