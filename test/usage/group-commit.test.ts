@@ -49,4 +49,16 @@ describe("group commit", () => {
     const outcomes = await Promise.allSettled([11, 12, 13, 14].map((n) => submit({ key: "a", n })));
     expect(outcomes.map((outcome) => (outcome.status === "fulfilled" ? outcome.value : "failed"))).toEqual([110, 120, "failed", 140]);
   });
+
+  it("finds a failing item in a large batch by halving it, writing every other item exactly once, in order", async () => {
+    const { batches, submit } = recordingWriter(false);
+    // 0 goes alone; 1..128 arrive while it is written and share the next batch, with 13 failing.
+    const outcomes = await Promise.allSettled(Array.from({ length: 129 }, (_, n) => submit({ key: "a", n })));
+    expect(outcomes.filter((outcome) => outcome.status === "rejected")).toHaveLength(1);
+    expect(outcomes[13]!.status).toBe("rejected");
+    const written = batches.filter((batch) => !batch.some((item) => item.n === 13)).flatMap((batch) => batch.map((item) => item.n));
+    expect(written).toEqual(Array.from({ length: 129 }, (_, n) => n).filter((n) => n !== 13));
+    // One failed batch of 128 costs 2·log2(128) more statements, not 128.
+    expect(batches.length).toBeLessThanOrEqual(2 + 2 * 7);
+  });
 });
