@@ -21,9 +21,9 @@ import { schema } from "../schema/index.ts";
 import { spendAlertsAfterCharge, ThresholdCache } from "../spend/alerts.ts";
 import { rollUpUsage } from "../spend/analytics.ts";
 import { exportUsageCsv } from "../spend/export.ts";
-import { chargeBatch } from "../usage/charges.ts";
+import { chargeBatch, chargeLane } from "../usage/charges.ts";
 import { GroupCommit } from "../usage/group-commit.ts";
-import { holdBatch, holdKey } from "../usage/holds.ts";
+import { holdBatch, holdKey, holdLane } from "../usage/holds.ts";
 import { expireReservations } from "../usage/reservations.ts";
 import { limitBody } from "./body.ts";
 import { type BackgroundJob, Scheduler } from "./jobs.ts";
@@ -76,8 +76,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     authenticator,
     policies: new PolicyCache(db.prisma, pubsub),
     spendThresholds: new ThresholdCache(db.prisma, pubsub),
-    charges: new GroupCommit({ write: (items) => chargeBatch(runtime, items) }),
-    holds: new GroupCommit({ write: (items) => holdBatch(runtime, items), keyOf: holdKey }),
+    charges: new GroupCommit({ write: (items) => chargeBatch(runtime, items), laneOf: chargeLane }),
+    holds: new GroupCommit({ write: (items) => holdBatch(runtime, items), keyOf: holdKey, laneOf: holdLane }),
     afterCharge: [autoIncreaseAfterCharge, spendAlertsAfterCharge],
   };
   const stopForgettingApiKeys = listen(pubsub, "apiKeyRevoked", ({ secretHash }) => authenticator.forgetApiKey(secretHash));
