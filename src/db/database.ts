@@ -28,8 +28,12 @@ export interface RawSql {
   preparedWithoutWaiting<T>(name: string, sql: string, params: unknown[]): Promise<T[]>;
 }
 
-/** How long a group-committed batch waits for a row another connection holds locked before it gives up. */
-export const LOCK_WAIT_MS = 200;
+/**
+ * How long a group-committed batch waits for a row another connection holds locked before it gives up. Long enough
+ * for another process's batch or a rebalancing run on a busy host (a batch given up has its items written one at a
+ * time), short enough that a row held for long costs the batch it stalled only this once.
+ */
+export const LOCK_WAIT_MS = 500;
 
 /** Whether `error` is PostgreSQL's lock_not_available (a lock wait that outlasted lock_timeout). */
 export const lockNotAvailable = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === "55P03";
@@ -87,8 +91,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 function openPostgres(url: string, poolSize: number, onQuery?: (sql: string) => void): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   pool.on("error", (error) => console.error("PostgreSQL pool error:", error.message));
-  // Group-commit queues write one batch at a time each, and items set aside one at a time: a few connections do.
-  const boundedPool = new pg.Pool({ connectionString: url, max: 4, options: `-c lock_timeout=${LOCK_WAIT_MS}` });
+  // Two group-commit queues (charges, holds), each writing one batch and at most two items set aside at a time.
+  const boundedPool = new pg.Pool({ connectionString: url, max: 6, options: `-c lock_timeout=${LOCK_WAIT_MS}` });
   boundedPool.on("error", (error) => console.error("PostgreSQL pool error:", error.message));
   const prisma = prismaClient(new PrismaPg(pool), onQuery);
   const raw: RawSql = {
