@@ -20,7 +20,23 @@ export interface RawSql {
    * named, not `*`: a prepared statement's row type is fixed, and a migration adding a column would break it.
    */
   prepared<T>(name: string, sql: string, params: unknown[]): Promise<T[]>;
+  /**
+   * As `prepared`, but a row lock held by another connection for more than LOCK_WAIT_MS makes the statement fail
+   * with `lockNotAvailable` instead of waiting (group-commit.ts sets such batches' items aside). On its own small
+   * pool, so the setting never reaches Prisma's transactions.
+   */
+  preparedWithoutWaiting<T>(name: string, sql: string, params: unknown[]): Promise<T[]>;
 }
+
+/**
+ * How long a group-committed batch waits for a row another connection holds locked before it gives up. Long enough
+ * for another process's batch or a rebalancing run on a busy host (a batch given up has its items written one at a
+ * time), short enough that a row held for long costs the batch it stalled only this once.
+ */
+export const LOCK_WAIT_MS = 500;
+
+/** Whether `error` is PostgreSQL's lock_not_available (a lock wait that outlasted lock_timeout). */
+export const lockNotAvailable = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === "55P03";
 
 /** Parsers of the types whose default JavaScript value differs from Prisma's, by type oid. */
 const ROW_PARSERS: Record<number, (value: string) => unknown> = {
@@ -75,6 +91,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 function openPostgres(url: string, poolSize: number, onQuery?: (sql: string) => void): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   pool.on("error", (error) => console.error("PostgreSQL pool error:", error.message));
+  // Two group-commit queues (charges, holds), each writing one batch and at most two items set aside at a time.
+  const boundedPool = new pg.Pool({ connectionString: url, max: 6, options: `-c lock_timeout=${LOCK_WAIT_MS}` });
+  boundedPool.on("error", (error) => console.error("PostgreSQL pool error:", error.message));
   const prisma = prismaClient(new PrismaPg(pool), onQuery);
   const raw: RawSql = {
     async exec(sql) {
@@ -89,6 +108,11 @@ function openPostgres(url: string, poolSize: number, onQuery?: (sql: string) => 
       const result = await pool.query({ name, text: sql, values: params, types: PG_TYPES });
       return result.rows as T[];
     },
+    async preparedWithoutWaiting<T>(name: string, sql: string, params: unknown[]) {
+      onQuery?.(sql);
+      const result = await boundedPool.query({ name, text: sql, values: params, types: PG_TYPES });
+      return result.rows as T[];
+    },
   };
   return {
     prisma,
@@ -100,6 +124,7 @@ function openPostgres(url: string, poolSize: number, onQuery?: (sql: string) => 
     async close() {
       await prisma.$disconnect();
       await pool.end();
+      await boundedPool.end();
     },
   };
 }
@@ -120,6 +145,10 @@ async function openPglite(dataDir: string | null, onQuery?: (sql: string) => voi
       onQuery?.(sql);
       const result = await pglite.query(sql, params, { parsers: ROW_PARSERS });
       return result.rows as T[];
+    },
+    // One connection: no other holds a lock.
+    preparedWithoutWaiting<T>(name: string, sql: string, params: unknown[]) {
+      return raw.prepared<T>(name, sql, params);
     },
   };
   return {

@@ -4,6 +4,10 @@
 // server CPU of a recordUsage call and most of its garbage, whose collection pauses set the hot path's p95.
 // Everything else goes to yoga as it came: browsers (an Origin header: CORS), SSE or multipart answers, bodies
 // yoga would refuse (it answers with its exact error), and subscriptions (closed here, then served by yoga).
+// This path runs yoga's onParams and execution hooks but not its request-level ones (onRequest, onRequestParse,
+// onResultProcess, onResponse, instrumentation): a plugin that hooks one of those turns the path off, so that it sees
+// every request (yoga.ts, directJsonPath). Measured on a busy 2-core host, a trivial query cost the server
+// 123–230 µs of CPU here and 140–300 µs through yoga's own adapter.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { isAsyncIterable, processRegularResult } from "graphql-yoga";

@@ -56,7 +56,56 @@ function metricsPlugin(metrics: Metrics): Plugin {
   };
 }
 
-export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metrics: Metrics): Yoga {
+/** Hooks that run around a request's execution in yoga's own handler, which the direct JSON path (json-post.ts) does not call. */
+const REQUEST_HOOKS = ["onRequest", "onRequestParse", "onResultProcess", "onResponse", "instrumentation"] as const;
+
+/** How many of yoga's plugins (built-in ones included, after each plugin added its own) have each request hook. */
+function requestHookCounts(yoga: Yoga): number[] {
+  // Yoga keeps the list as envelop flattened it (each plugin's own added plugins included).
+  const { plugins } = yoga as unknown as { plugins: (Record<string, unknown> | undefined)[] };
+  return REQUEST_HOOKS.map((hook) => plugins.filter((plugin) => plugin?.[hook]).length);
+}
+
+export interface YogaServer {
+  yoga: Yoga;
+  /**
+   * Whether the direct JSON path may answer requests: only while no plugin beyond yoga's built-in ones hooks
+   * a phase that path skips (request parsing, result processing, responses, instrumentation). Yoga's built-in
+   * hooks there (JSON parsing and result processing, CORS for requests with an Origin) it does itself; a plugin
+   * added later (tracing, logging, response caching) sends every request through yoga instead.
+   */
+  directJsonPath: boolean;
+}
+
+export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metrics: Metrics, extraPlugins: Plugin[] = []): YogaServer {
+  const yoga = buildYoga(schema, runtime, [...ourPlugins(runtime, metrics), ...extraPlugins]);
+  const builtIn = buildYoga(schema, runtime, []);
+  const counts = requestHookCounts(yoga);
+  const directJsonPath = requestHookCounts(builtIn).every((count, index) => count === counts[index]);
+  void builtIn.dispose();
+  return { yoga, directJsonPath };
+}
+
+function ourPlugins(runtime: Runtime, metrics: Metrics): Plugin[] {
+  const { config } = runtime;
+  return [
+    EnvelopArmorPlugin({
+      maxDepth: { n: config.maxQueryDepth, onReject: queryLimitCode },
+      maxAliases: { n: config.maxAliases, onReject: queryLimitCode },
+      maxTokens: { n: config.maxQueryTokens, onReject: queryLimitCode },
+      maxDirectives: { n: 50, onReject: queryLimitCode },
+      costLimit: { maxCost: config.maxQueryCost, onReject: queryLimitCode },
+      // Suggestions of every kind are hidden by schemaExposurePlugins.
+      blockFieldSuggestion: { enabled: false },
+    }),
+    ...schemaExposurePlugins(config),
+    subscriptionLimitPlugin(config.maxSubscriptionsPerMember) as Plugin,
+    inputErrorPlugin(),
+    metricsPlugin(metrics),
+  ];
+}
+
+function buildYoga(schema: GraphQLSchema, runtime: Runtime, plugins: Plugin[]): Yoga {
   const { config } = runtime;
   return createYoga<ServerContext, Context>({
     schema,
@@ -94,20 +143,6 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
         return new GraphQLError(message, { extensions: { code: "INTERNAL_SERVER_ERROR" } });
       },
     },
-    plugins: [
-      EnvelopArmorPlugin({
-        maxDepth: { n: config.maxQueryDepth, onReject: queryLimitCode },
-        maxAliases: { n: config.maxAliases, onReject: queryLimitCode },
-        maxTokens: { n: config.maxQueryTokens, onReject: queryLimitCode },
-        maxDirectives: { n: 50, onReject: queryLimitCode },
-        costLimit: { maxCost: config.maxQueryCost, onReject: queryLimitCode },
-        // Suggestions of every kind are hidden by schemaExposurePlugins.
-        blockFieldSuggestion: { enabled: false },
-      }),
-      ...schemaExposurePlugins(config),
-      subscriptionLimitPlugin(config.maxSubscriptionsPerMember),
-      inputErrorPlugin(),
-      metricsPlugin(metrics),
-    ],
+    plugins,
   });
 }

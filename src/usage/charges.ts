@@ -51,6 +51,9 @@ export interface ChargedRow {
   overrideUnlimitedCeiling: boolean | null;
 }
 
+/** Charges set aside (group-commit.ts) keep their order per member; a commit by a service key names its reservation only. */
+export const chargeLane = (item: ChargeItem): string => item.member_id ?? item.reservation_id ?? item.usage_id;
+
 /**
  * Writes one batch with one statement (atomic on its own, one round trip), publishes each charge's balance
  * (in order) and the spend change, then runs the auto-increase and spend-alert hooks, which begin their own
@@ -59,7 +62,7 @@ export interface ChargedRow {
 export async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promise<ChargedRow[]> {
   const now = runtime.clock.now();
   const payload = JSON.stringify(items.map((item, ord) => ({ ...item, ord })));
-  const charged = await runtime.db.raw.prepared<ChargedRow>("charge_usage", CHARGE_SQL, [
+  const charged = await runtime.db.raw.preparedWithoutWaiting<ChargedRow>("charge_usage", CHARGE_SQL, [
     payload,
     sqlTimestamp(now),
     sqlDate(dayStart(now)),

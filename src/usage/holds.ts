@@ -26,10 +26,13 @@ export function holdParameters(items: HoldItem[], now: Date): [string, string] {
 
 /** Writes a batch of holds with one statement (the runtime's `holds` queue). */
 export async function holdBatch(runtime: Runtime, items: HoldItem[]): Promise<(BalanceRow | undefined)[]> {
-  const rows = await runtime.db.raw.prepared<HeldRow>("hold_tokens", HOLD_SQL, holdParameters(items, runtime.clock.now()));
+  const rows = await runtime.db.raw.preparedWithoutWaiting<HeldRow>("hold_tokens", HOLD_SQL, holdParameters(items, runtime.clock.now()));
   const byOrd = new Map(rows.map(({ ord, ...balance }) => [ord, balance]));
   return items.map((_, ord) => byOrd.get(ord));
 }
 
 /** Holds on one balance never share a batch: HOLD_SQL judges each against the row as it was before the batch. */
 export const holdKey = (item: HoldItem): string => `${item.member_id}:${item.kind}`;
+
+/** Holds set aside (group-commit.ts) keep their order per member. */
+export const holdLane = (item: HoldItem): string => item.member_id;

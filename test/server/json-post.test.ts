@@ -1,5 +1,6 @@
 // JSON POSTs from server-side clients are answered without yoga's Fetch-API layer (server/json-post.ts); browsers
 // (an Origin header) still go through yoga. Both must answer alike, so each case is sent both ways and compared.
+import type { Plugin } from "graphql-yoga";
 import { describe, expect, it } from "vitest";
 import { seedOrganization } from "../support/factories.ts";
 import { OPERATOR_KEY, startServer } from "../support/server.ts";
@@ -88,5 +89,43 @@ describe("JSON POSTs answered directly", () => {
     while (!text.includes("pendingTokenRequestCount")) text += new TextDecoder().decode((await reader.read()).value);
     expect(text).toContain(`"pendingTokenRequestCount":0`);
     controller.abort();
+  });
+});
+
+/** A plugin that counts each request-level and execution hook it sees. */
+function countingPlugin() {
+  const counts = { onRequest: 0, onRequestParse: 0, onParams: 0, onExecute: 0, onResultProcess: 0, onResponse: 0 };
+  const plugin: Plugin = {
+    onRequest: () => void counts.onRequest++,
+    onRequestParse: () => void counts.onRequestParse++,
+    onParams: () => void counts.onParams++,
+    onExecute: () => void counts.onExecute++,
+    onResultProcess: () => void counts.onResultProcess++,
+    onResponse: () => void counts.onResponse++,
+  };
+  return { counts, plugin };
+}
+
+// A second server with that plugin installed, started with the file (not inside a test's time limit).
+const { counts, plugin } = countingPlugin();
+const observed = await startServer({ yogaPlugins: [plugin] });
+
+describe("yoga plugins", () => {
+  it("see every JSON POST, from a server-side client and from a browser alike", async () => {
+    const send = (headers: Record<string, string>) =>
+      fetch(`${observed.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${OPERATOR_KEY}`, ...headers },
+        body: JSON.stringify({ query: "{ viewer { principal } }" }),
+      }).then((response) => response.json());
+    expect(await send({})).toEqual({ data: { viewer: { principal: "OPERATOR" } } });
+    expect(counts).toEqual({ onRequest: 1, onRequestParse: 1, onParams: 1, onExecute: 1, onResultProcess: 1, onResponse: 1 });
+    expect(await send({ origin: ORIGIN })).toEqual({ data: { viewer: { principal: "OPERATOR" } } });
+    expect(counts).toEqual({ onRequest: 2, onRequestParse: 2, onParams: 2, onExecute: 2, onResultProcess: 2, onResponse: 2 });
+    expect(observed.app.directJsonPath).toBe(false);
+  });
+
+  it("leave the direct JSON path on while only yoga's and the server's own plugins are installed", () => {
+    expect(server.app.directJsonPath).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 // Starts a real server for a test file: embedded PGlite in memory by default; a fresh PostgreSQL
 // database when TEST_DATABASE_URL is set; events through Redis when TEST_REDIS_URL is set.
+import type { Plugin } from "graphql-yoga";
 import { afterAll } from "vitest";
 import type { Clock } from "../../src/clock.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
@@ -24,6 +25,8 @@ export interface StartOptions {
   databaseUrl?: string;
   /** Observes every SQL statement the server sends (to pin query counts). */
   onQuery?: (sql: string) => void;
+  /** Yoga plugins added after the server's own. */
+  yogaPlugins?: Plugin[];
 }
 
 /** Starts a server and stops it (and drops its database) after the file's tests. */
@@ -52,6 +55,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     config,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+    ...(options.yogaPlugins ? { yogaPlugins: options.yogaPlugins } : {}),
   });
   const url = await app.start(0);
   afterAll(async () => {

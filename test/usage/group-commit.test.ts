@@ -18,6 +18,8 @@ function recordingWriter(keyed: boolean) {
       return items.map((item) => item.n * 10);
     },
     ...(keyed ? { keyOf: (item: Item) => item.key } : {}),
+    laneOf: (item) => item.key,
+    blocked: () => false,
   });
   return { batches, submit: (item: Item) => queue.submit(item) };
 }
@@ -48,5 +50,48 @@ describe("group commit", () => {
     const { submit } = recordingWriter(false);
     const outcomes = await Promise.allSettled([11, 12, 13, 14].map((n) => submit({ key: "a", n })));
     expect(outcomes.map((outcome) => (outcome.status === "fulfilled" ? outcome.value : "failed"))).toEqual([110, 120, "failed", 140]);
+  });
+
+  it("finds a failing item in a large batch by halving it, writing every other item exactly once, in order", async () => {
+    const { batches, submit } = recordingWriter(false);
+    // 0 goes alone; 1..128 arrive while it is written and share the next batch, with 13 failing.
+    const outcomes = await Promise.allSettled(Array.from({ length: 129 }, (_, n) => submit({ key: "a", n })));
+    expect(outcomes.filter((outcome) => outcome.status === "rejected")).toHaveLength(1);
+    expect(outcomes[13]!.status).toBe("rejected");
+    const written = batches.filter((batch) => !batch.some((item) => item.n === 13)).flatMap((batch) => batch.map((item) => item.n));
+    expect(written).toEqual(Array.from({ length: 129 }, (_, n) => n).filter((n) => n !== 13));
+    // One failed batch of 128 costs 2·log2(128) more statements, not 128.
+    expect(batches.length).toBeLessThanOrEqual(2 + 2 * 7);
+  });
+});
+
+describe("group commit, a row held locked elsewhere", () => {
+  const blockedError = Object.assign(new Error("canceling statement due to lock timeout"), { code: "55P03" });
+
+  it("sets a blocked batch aside: the other lanes' items complete while the lock is held, the blocked lane's in order after", async () => {
+    let held = true;
+    const queue = new GroupCommit<Item, number>({
+      async write(items) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        if (held && items.some((item) => item.key === "locked")) throw blockedError;
+        return items.map((item) => item.n * 10);
+      },
+      laneOf: (item) => item.key,
+    });
+    const done: number[] = [];
+    const track = (item: Item) => queue.submit(item).then((result) => void done.push(result / 10));
+    const first = ["a", "locked", "b", "locked", "c"].map((key, n) => track({ key, n }));
+    // Items that arrive while the lock is held: the other lanes' go on in batches, the blocked lane's queue behind it.
+    await Promise.all([first[0], first[2], first[4]]);
+    const later = ["d", "locked", "e"].map((key, i) => track({ key, n: 5 + i }));
+    await Promise.all([later[0], later[2]]);
+    expect(done).not.toContain(1);
+    expect(done).not.toContain(3);
+    expect(done).not.toContain(6);
+    held = false;
+    await Promise.all([...first, ...later]);
+    expect(done.filter((n) => [1, 3, 6].includes(n))).toEqual([1, 3, 6]);
+    // Every item was written successfully exactly once.
+    expect(done.sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 });

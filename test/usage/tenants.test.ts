@@ -1,0 +1,72 @@
+// One tenant's failing or blocked charges must not hold up anyone else's (issue 10). Not timed: each test asserts
+// what completes while the trouble lasts, and that everything is charged exactly once.
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { startServer } from "../support/server.ts";
+import { AUTHORIZE, COMMIT, key, RECORD, type UsageOrg, usageOrganization } from "./setup.ts";
+
+const server = await startServer();
+
+const rawId = (globalId: string) => Buffer.from(globalId, "base64").toString().split(":")[1]!;
+
+function record(org: UsageOrg, memberId: string, idempotencyKey = key()) {
+  return org.service.execute(RECORD, { input: { memberId, modelKey: "m", inputTokens: 3, outputTokens: 2, idempotencyKey } });
+}
+
+describe("charges of one tenant in trouble", () => {
+  it("a batch with a failing item still charges every other item exactly once", async () => {
+    const org = await usageOrganization(server);
+    await org.model("m", { input: "1.00", output: "2.00" });
+    const [bob] = await org.addMembers([{ name: "Bob" }]);
+    const { authorizeUsage } = await org.service.execute(AUTHORIZE, {
+      input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 10 },
+    });
+    const commit = (idempotencyKey: string) =>
+      org.service.execute(COMMIT, {
+        input: { reservationId: authorizeUsage.reservation.id, inputTokens: 3, outputTokens: 2, idempotencyKey },
+      });
+    // Two keys for one reservation at once collide on its link in whatever batch they share, failing its statement.
+    const results = await Promise.all([
+      commit(key()),
+      ...Array.from({ length: 10 }, () => record(org, bob!)),
+      commit(key()),
+      ...Array.from({ length: 10 }, () => record(org, bob!)),
+    ]);
+    expect(results).toHaveLength(22);
+    expect(await org.balance(bob!)).toMatchObject({ used: 20 * 5, reserved: 0 });
+    expect(await org.balance()).toMatchObject({ used: 2 * 5, reserved: 0 });
+  });
+
+  it.skipIf(!server.databaseUrl)(
+    "a balance row held locked by another connection holds up only its own member's charges, which follow once it is free",
+    async () => {
+      const org = await usageOrganization(server);
+      await org.model("m", { input: "1.00", output: "2.00" });
+      const [bob] = await org.addMembers([{ name: "Bob" }]);
+      const other = await usageOrganization(server);
+      await other.model("m", { input: "1.00", output: "2.00" });
+
+      const holder = new pg.Client({ connectionString: server.databaseUrl! });
+      await holder.connect();
+      await holder.query("BEGIN");
+      await holder.query(`SELECT 1 FROM "Balance" WHERE "memberId" = $1::uuid FOR UPDATE`, [rawId(org.memberId)]);
+
+      let blockedDone = false;
+      const blocked = Promise.all([record(org, org.memberId), record(org, org.memberId)]).finally(() => {
+        blockedDone = true;
+      });
+      // While the lock is held: the member's organisation and another organisation charge, again and again.
+      for (let round = 0; round < 3; round++) {
+        await Promise.all([record(org, bob!), record(other, other.memberId), record(org, bob!)]);
+      }
+      expect(blockedDone).toBe(false);
+      await holder.query("ROLLBACK");
+      await holder.end();
+      await blocked;
+
+      expect(await org.balance()).toMatchObject({ used: 2 * 5 });
+      expect(await org.balance(bob!)).toMatchObject({ used: 6 * 5 });
+      expect(await other.balance()).toMatchObject({ used: 3 * 5 });
+    },
+  );
+});
