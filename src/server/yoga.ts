@@ -4,7 +4,7 @@ import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { GraphQLError, type GraphQLSchema } from "graphql";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { Context } from "../context.ts";
-import { AppError } from "../errors.ts";
+import { AppError, unrepresentableColumn } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -83,6 +83,13 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
         const original = error instanceof GraphQLError ? error.originalError : error;
         if (original instanceof AppError || (error instanceof GraphQLError && !original)) return error as Error;
         if (original instanceof GraphQLError && original.extensions.code) return error as Error;
+        const column = unrepresentableColumn(original);
+        if (column) {
+          return new GraphQLError("This would take a total past 2^53-1; nothing was changed.", {
+            path: error instanceof GraphQLError ? error.path : undefined,
+            extensions: { code: "BAD_USER_INPUT", field: column },
+          });
+        }
         console.error("Unexpected error:", original ?? error);
         return new GraphQLError(message, { extensions: { code: "INTERNAL_SERVER_ERROR" } });
       },
