@@ -20,12 +20,28 @@ export type Yoga = YogaServerInstance<ServerContext, Context>;
 const INPUT_ERROR =
   /^(Variable "\$[^"]+" got invalid value|Variable "\$[^"]+" of required type|Expected value of type|Argument "[^"]+" of required type|Field "[^"]+" of required type|Int cannot represent|Enum "[^"]+" cannot represent)/;
 
+/** Every failure to coerce a variable (wrong type, null for a non-null, a scalar's refusal) is the caller's. */
+const VARIABLE_ERROR = /^Variable "\$[^"]+" (got invalid value|of required type|of non-null type)/;
+
+/** graphql-js names the variable, and the place inside it: `Variable "$input" got invalid value … at "input.name"`. */
+const VARIABLE_FIELD = /^Variable "\$([^"]+)" got invalid value[\s\S]*?(?: at "([^"]+)")?; /;
+
+/** Labels a coercion failure of the caller's variables BAD_USER_INPUT naming the field; false for anything else. */
+function labelVariableError(error: GraphQLError): boolean {
+  if (!VARIABLE_ERROR.test(error.message)) return false;
+  const extensions = error.extensions as Record<string, unknown>;
+  extensions.code = "BAD_USER_INPUT";
+  // A scalar's own error names only its type; name the field the caller sent instead.
+  const variable = VARIABLE_FIELD.exec(error.message);
+  if (variable) extensions.field = variable[2] ?? variable[1];
+  return true;
+}
+
 function inputErrorPlugin(): Plugin {
   const relabel = (errors: readonly Error[]) => {
     for (const error of errors) {
-      if (error instanceof GraphQLError && !error.extensions.code && INPUT_ERROR.test(error.message)) {
-        (error.extensions as Record<string, unknown>).code = "BAD_USER_INPUT";
-      }
+      if (!(error instanceof GraphQLError) || labelVariableError(error)) continue;
+      if (!error.extensions.code && INPUT_ERROR.test(error.message)) (error.extensions as Record<string, unknown>).code = "BAD_USER_INPUT";
     }
   };
   return {
@@ -80,6 +96,8 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
     },
     maskedErrors: {
       maskError: (error, message) => {
+        // Variables are coerced before any plugin sees the result; their errors wrap the scalar's (or none).
+        if (error instanceof GraphQLError && labelVariableError(error)) return error;
         const original = error instanceof GraphQLError ? error.originalError : error;
         if (original instanceof AppError || (error instanceof GraphQLError && !original)) return error as Error;
         if (original instanceof GraphQLError && original.extensions.code) return error as Error;
