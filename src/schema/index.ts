@@ -1,6 +1,5 @@
 // Imports every domain's schema and builds it. No side effects beyond building the schema.
 import { builder } from "../builder.ts";
-import { guardInputs } from "./input-guard.ts";
 import "./scalars.ts";
 import "./enums.ts";
 import "../organizations/schema.ts";
@@ -14,4 +13,4 @@ import "../usage/schema.ts";
 import "../spend/schema.ts";
 import "../requests/schema.ts";
 
-export const schema = guardInputs(builder.toSchema());
+export const schema = builder.toSchema();

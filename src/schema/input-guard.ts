@@ -1,21 +1,24 @@
-// One check of every text argument and input field (String and ID, at any depth: characters, and that an ID is one),
-// and of every connection's paging arguments, before any resolver runs: bad input of these shapes is BAD_USER_INPUT naming the field, wherever it is
-// sent, and a new field is covered without a line of its own. (Our own code: neither Pothos nor yoga validates
-// the characters of a string, and a plugin per field would be a copy per field.)
+// One check, before an operation runs, of every text argument and input field it sends (String and ID, at any depth:
+// the characters, and that an ID is one) and of every connection's paging arguments: bad input of these shapes is
+// BAD_USER_INPUT naming the field wherever it is sent, and a new field is covered without a line of its own. (Our
+// own code: neither Pothos nor yoga checks the characters of a string, and a check per field would be a copy each.)
 import { parsePrismaCursor } from "@pothos/plugin-prisma";
 import { decodeGlobalID } from "@pothos/plugin-relay";
 import {
-  defaultFieldResolver,
-  type GraphQLArgument,
-  type GraphQLField,
-  type GraphQLFieldResolver,
+  type DocumentNode,
   type GraphQLInputType,
   type GraphQLSchema,
+  getArgumentValues,
   getNamedType,
+  getOperationAST,
+  getVariableValues,
   isInputObjectType,
   isListType,
   isNonNullType,
   isObjectType,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
 } from "graphql";
 import { isUuid } from "../auth/authenticate.ts";
 import { badInput } from "../errors.ts";
@@ -88,14 +91,6 @@ function checkValue(value: unknown, type: GraphQLInputType, path: string, name: 
   }
 }
 
-function holdsText(type: GraphQLInputType, seen = new Set<string>()): boolean {
-  const named = getNamedType(type);
-  if (named.name === "String" || named.name === "ID") return true;
-  if (!isInputObjectType(named) || seen.has(named.name)) return false;
-  seen.add(named.name);
-  return Object.values(named.getFields()).some((field) => holdsText(field.type, seen));
-}
-
 /** Every connection here pages by a uuid primary key (`cursor: "id"`). */
 function checkPaging(args: Record<string, unknown>): void {
   for (const name of ["first", "last"]) {
@@ -115,35 +110,55 @@ function checkPaging(args: Record<string, unknown>): void {
   }
 }
 
-function guard(field: GraphQLField<unknown, unknown>, isConnection: boolean, nodeTypes: ReadonlySet<string>): void {
-  const texts = field.args.filter((arg) => holdsText(arg.type));
-  if (texts.length === 0 && !isConnection) return;
-  const check = (args: Record<string, unknown>) => {
-    for (const arg of texts as GraphQLArgument[]) checkValue(args[arg.name], arg.type, arg.name, arg.name, nodeTypes);
-    if (isConnection) checkPaging(args);
-  };
-  const wrap = (resolve: GraphQLFieldResolver<unknown, unknown>): GraphQLFieldResolver<unknown, unknown> =>
-    function guarded(source, args, context, info) {
-      check(args);
-      return resolve(source, args, context, info);
-    };
-  field.resolve = wrap(field.resolve ?? defaultFieldResolver);
-  if (field.subscribe) field.subscribe = wrap(field.subscribe);
+/**
+ * Checks every argument of every field the operation selects, at any depth, with the variables as they will be
+ * coerced; throws the first problem as BAD_USER_INPUT naming the field. Nested arguments must be checked before
+ * execution starts, because a parent's resolver may read them (plugin-prisma plans a connection's page in the
+ * parent's query). Variables that do not coerce are left to execution, which refuses them with their own error.
+ */
+export function checkOperationInputs(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Record<string, unknown> | null | undefined,
+): void {
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return;
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {});
+  if (coerced.errors) return;
+  const typeInfo = new TypeInfo(schema);
+  const nodeTypes = objectTypeNames(schema);
+  visit(
+    operation,
+    visitWithTypeInfo(typeInfo, {
+      Field(node) {
+        const field = typeInfo.getFieldDef();
+        if (!field || field.args.length === 0) return;
+        let args: Record<string, unknown>;
+        try {
+          args = getArgumentValues(field, node, coerced.coerced);
+        } catch {
+          return; // execution reports it
+        }
+        for (const arg of field.args) checkValue(args[arg.name], arg.type, arg.name, arg.name, nodeTypes);
+        if (getNamedType(field.type).name.endsWith("Connection") && field.args.some((arg) => arg.name === "after")) {
+          checkPaging(args);
+        }
+      },
+    }),
+  );
 }
 
-/** Puts the check in front of every field that takes text or pages a connection; returns the schema. */
-export function guardInputs(schema: GraphQLSchema): GraphQLSchema {
-  const nodeTypes = new Set(
-    Object.values(schema.getTypeMap())
-      .filter(isObjectType)
-      .map((type) => type.name),
-  );
-  for (const type of Object.values(schema.getTypeMap())) {
-    if (!isObjectType(type) || type.name.startsWith("__")) continue;
-    for (const field of Object.values(type.getFields())) {
-      const isConnection = getNamedType(field.type).name.endsWith("Connection") && field.args.some((arg) => arg.name === "after");
-      guard(field, isConnection, nodeTypes);
-    }
+const objectTypeNamesOf = new WeakMap<GraphQLSchema, ReadonlySet<string>>();
+function objectTypeNames(schema: GraphQLSchema): ReadonlySet<string> {
+  let names = objectTypeNamesOf.get(schema);
+  if (!names) {
+    names = new Set(
+      Object.values(schema.getTypeMap())
+        .filter(isObjectType)
+        .map((type) => type.name),
+    );
+    objectTypeNamesOf.set(schema, names);
   }
-  return schema;
+  return names;
 }

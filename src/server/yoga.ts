@@ -1,11 +1,12 @@
 // The GraphQL engine: yoga with query limits, error masking, metrics and one context factory for HTTP and WebSocket.
 import { randomUUID } from "node:crypto";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { GraphQLError, type GraphQLSchema } from "graphql";
+import { type DocumentNode, GraphQLError, type GraphQLSchema } from "graphql";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { Context } from "../context.ts";
 import { AppError, unrepresentableColumn } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
+import { checkOperationInputs } from "../schema/input-guard.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** What yoga passes to the context factory: an HTTP request, or graphql-ws connection params. */
@@ -24,7 +25,8 @@ const INPUT_ERROR =
 const VARIABLE_ERROR = /^Variable "\$[^"]+" (got invalid value|of required type|of non-null type)/;
 
 /** graphql-js names the variable, and the place inside it: `Variable "$input" got invalid value … at "input.name"`. */
-const VARIABLE_FIELD = /^Variable "\$([^"]+)" got invalid value[\s\S]*?(?: at "([^"]+)")?; /;
+const VARIABLE_NAME = /^Variable "\$([^"]+)"/;
+const VARIABLE_PATH = /^Variable "\$[^"]+" got invalid value[\s\S]*? at "([^"]+)"; /;
 
 /** Labels a coercion failure of the caller's variables BAD_USER_INPUT naming the field; false for anything else. */
 function labelVariableError(error: GraphQLError): boolean {
@@ -32,8 +34,7 @@ function labelVariableError(error: GraphQLError): boolean {
   const extensions = error.extensions as Record<string, unknown>;
   extensions.code = "BAD_USER_INPUT";
   // A scalar's own error names only its type; name the field the caller sent instead.
-  const variable = VARIABLE_FIELD.exec(error.message);
-  if (variable) extensions.field = variable[2] ?? variable[1];
+  extensions.field = VARIABLE_PATH.exec(error.message)?.[1] ?? VARIABLE_NAME.exec(error.message)?.[1];
   return true;
 }
 
@@ -56,6 +57,25 @@ function inputErrorPlugin(): Plugin {
       },
     }),
   };
+}
+
+/** Refuses bad text, ids and paging anywhere in an operation before any of it runs (schema/input-guard.ts). */
+function inputGuardPlugin(): Plugin {
+  const guard = ({
+    args,
+    setResultAndStopExecution,
+  }: {
+    args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown };
+    setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void;
+  }) => {
+    try {
+      checkOperationInputs(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown>);
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      setResultAndStopExecution({ errors: [error] });
+    }
+  };
+  return { onExecute: guard, onSubscribe: guard };
 }
 
 function metricsPlugin(metrics: Metrics): Plugin {
@@ -122,6 +142,7 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
         blockFieldSuggestion: { enabled: config.production },
       }),
       inputErrorPlugin(),
+      inputGuardPlugin(),
       metricsPlugin(metrics),
     ],
   });

@@ -137,7 +137,7 @@ describe("texts people read", () => {
 
   it("keeps what real names need: other scripts, emoji, the zero-width joiner and non-joiner; line breaks in reasons", async () => {
     const seed = await seedOrganization(server);
-    await seed.fund(2_000_000);
+    await seed.fund(5_000_000);
     const names = ["Zoë Ångström", "محمد‌رضا", "José 👩‍💻", "李小龍", "O'Brien-Smith"];
     const added = await seed.addMembers(names.map((name) => ({ name })));
     expect(added).toHaveLength(names.length);
