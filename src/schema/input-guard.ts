@@ -6,6 +6,8 @@ import { parsePrismaCursor } from "@pothos/plugin-prisma";
 import { decodeGlobalID } from "@pothos/plugin-relay";
 import {
   type DocumentNode,
+  type FieldNode,
+  type GraphQLField,
   type GraphQLInputType,
   type GraphQLSchema,
   getArgumentValues,
@@ -16,6 +18,8 @@ import {
   isListType,
   isNonNullType,
   isObjectType,
+  Kind,
+  type OperationDefinitionNode,
   TypeInfo,
   visit,
   visitWithTypeInfo,
@@ -124,29 +128,54 @@ export function checkOperationInputs(
 ): void {
   const operation = getOperationAST(document, operationName);
   if (!operation) return;
+  const fields = fieldsWithArguments(schema, document, operation);
+  if (fields.length === 0) return;
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {});
   if (coerced.errors) return;
-  const typeInfo = new TypeInfo(schema);
   const nodeTypes = objectTypeNames(schema);
-  visit(
-    operation,
-    visitWithTypeInfo(typeInfo, {
-      Field(node) {
-        const field = typeInfo.getFieldDef();
-        if (!field || field.args.length === 0) return;
-        let args: Record<string, unknown>;
-        try {
-          args = getArgumentValues(field, node, coerced.coerced);
-        } catch {
-          return; // execution reports it
-        }
-        for (const arg of field.args) checkValue(args[arg.name], arg.type, arg.name, arg.name, nodeTypes);
-        if (getNamedType(field.type).name.endsWith("Connection") && field.args.some((arg) => arg.name === "after")) {
-          checkPaging(args);
-        }
-      },
-    }),
-  );
+  for (const { field, node, isConnection } of fields) {
+    let args: Record<string, unknown>;
+    try {
+      args = getArgumentValues(field, node, coerced.coerced);
+    } catch {
+      continue; // execution reports it
+    }
+    for (const arg of field.args) checkValue(args[arg.name], arg.type, arg.name, arg.name, nodeTypes);
+    if (isConnection) checkPaging(args);
+  }
+}
+
+interface FieldWithArguments {
+  field: GraphQLField<unknown, unknown>;
+  node: FieldNode;
+  isConnection: boolean;
+}
+
+/** The selected fields that take arguments, found once per parsed document (yoga caches documents). */
+const fieldsOf = new WeakMap<OperationDefinitionNode, FieldWithArguments[]>();
+function fieldsWithArguments(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): FieldWithArguments[] {
+  let fields = fieldsOf.get(operation);
+  if (fields) return fields;
+  const found: FieldWithArguments[] = [];
+  const typeInfo = new TypeInfo(schema);
+  // Fragments are walked where they are defined; their fields' arguments take the operation's variables too.
+  const fragments = document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION);
+  for (const definition of [operation, ...fragments]) {
+    visit(
+      definition,
+      visitWithTypeInfo(typeInfo, {
+        Field(node) {
+          const field = typeInfo.getFieldDef();
+          if (!field || field.args.length === 0) return;
+          const isConnection = getNamedType(field.type).name.endsWith("Connection") && field.args.some((arg) => arg.name === "after");
+          found.push({ field, node, isConnection });
+        },
+      }),
+    );
+  }
+  fields = found;
+  fieldsOf.set(operation, fields);
+  return fields;
 }
 
 const objectTypeNamesOf = new WeakMap<GraphQLSchema, ReadonlySet<string>>();
