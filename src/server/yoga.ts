@@ -24,12 +24,19 @@ const INPUT_ERROR =
 /** Every failure to coerce a variable (wrong type, null for a non-null, a scalar's refusal) is the caller's. */
 const VARIABLE_ERROR = /^Variable "\$[^"]+" (got invalid value|of required type|of non-null type)/;
 
+/** What the executor adds after its 50th variable error (the others name their fields). */
+const TOO_MANY_VARIABLE_ERRORS = /^Too many errors processing variables/;
+
 /** graphql-js names the variable, and the place inside it: `Variable "$input" got invalid value … at "input.name"`. */
 const VARIABLE_NAME = /^Variable "\$([^"]+)"/;
 const VARIABLE_PATH = /^Variable "\$[^"]+" got invalid value[\s\S]*? at "([^"]+)"; /;
 
 /** Labels a coercion failure of the caller's variables BAD_USER_INPUT naming the field; false for anything else. */
 function labelVariableError(error: GraphQLError): boolean {
+  if (TOO_MANY_VARIABLE_ERRORS.test(error.message)) {
+    Object.assign(error.extensions as Record<string, unknown>, { code: "BAD_USER_INPUT", field: "variables" });
+    return true;
+  }
   if (!VARIABLE_ERROR.test(error.message)) return false;
   const extensions = error.extensions as Record<string, unknown>;
   extensions.code = "BAD_USER_INPUT";
