@@ -64,7 +64,14 @@ export const builder = new SchemaBuilder<{
     nodeQueryOptions: {
       authScopes: { authenticated: true },
       resolve: async (_root, { id }, context, _info, resolveNode) => {
-        const node = (await resolveNode(id)) as Record<string, unknown> | null;
+        // A well-formed id of nothing answers as another organisation's does: null (no existence oracle).
+        let node: Record<string, unknown> | null;
+        try {
+          node = (await resolveNode(id)) as Record<string, unknown> | null;
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== "P2025") throw error;
+          node = null;
+        }
         return node && isNodeVisible(context, id.typename, node) ? node : null;
       },
     },

@@ -37,3 +37,15 @@ export const serviceUnavailable = () =>
   new AppError("SERVICE_UNAVAILABLE", "The service is temporarily unavailable (its database cannot be reached). Retry later.", {
     http: { status: 503 },
   });
+
+/**
+ * The column named by a violated `<Table>_<column>_representable` CHECK constraint (see the representable_totals
+ * migration): the database's last word that a total stays within 2^53-1, whatever path tried to pass it.
+ */
+export function unrepresentableColumn(error: unknown): string | null {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    const match = /check constraint "(\w+?)_(\w+)_representable"/.exec(cause.message);
+    if (match) return `${match[1]}.${match[2]}`;
+  }
+  return null;
+}

@@ -2,7 +2,7 @@
 // Each call is a fixed number of set-based SQL statements inside the caller's transaction:
 // balance rows are locked in member-id order first, then the pool row, so concurrent callers never deadlock.
 import type { LedgerEntryType, TokenKind } from "../db/generated/enums.ts";
-import { insufficientPool } from "../errors.ts";
+import { badInput, insufficientPool } from "../errors.ts";
 import type { BalanceSnapshot } from "../events.ts";
 import type { PendingEvents } from "../pubsub.ts";
 import { BALANCE_COLUMNS_OF_B, type BalanceRow, balanceSnapshot, lockBalances, poolTokens } from "./balances.ts";
@@ -97,13 +97,17 @@ export async function creditPurchase(
   purchase: { organizationId: string; kind: TokenKind; tokens: bigint; purchaseId: string; actorId: string | null },
   events: PendingEvents,
 ): Promise<void> {
-  await tx.$executeRawUnsafe(
+  // All tokens ever purchased bound the pool, the allocations and everything consumed: keep it representable.
+  const credited = await tx.$executeRawUnsafe(
     `UPDATE "Pool" SET "tokens" = "tokens" + $3::bigint, "purchasedTotal" = "purchasedTotal" + $3::bigint
-      WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind"`,
+      WHERE "organizationId" = $1::uuid AND "kind" = $2::"TokenKind" AND "purchasedTotal" + $3::bigint <= ${Number.MAX_SAFE_INTEGER}`,
     purchase.organizationId,
     purchase.kind,
     purchase.tokens.toString(),
   );
+  if (credited !== 1) {
+    throw badInput("tokens", "This purchase would take the tokens ever purchased of this kind past 2^53-1; buy fewer.");
+  }
   await tx.ledgerEntry.create({
     data: {
       organizationId: purchase.organizationId,

@@ -151,7 +151,8 @@ builder.queryFields((t) => ({
     resolve: async (query, _root, args, context) => {
       const id = decodeId(String(args.id), "Member", "id");
       const member = await context.runtime.prisma.member.findUnique({ ...query, where: { id } });
-      if (!member) return null;
+      // Nothing there answers as another organisation's member does (no existence oracle).
+      if (!member) throw notFound("Member");
       assertMemberVisible(context, member);
       return member;
     },

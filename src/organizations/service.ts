@@ -15,12 +15,19 @@ export interface NewOrganization {
   cycleAnchorDay?: number | null;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/**
+ * The WHATWG HTML standard's "valid e-mail address" (what browsers accept in <input type=email>): the atext of
+ * RFC 5322 before the @, then DNS labels; we also ask for a dot in the domain, so an address can reach the internet.
+ */
+const EMAIL = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
 const CURRENCY = /^[A-Z]{3}$/;
 
 export function normalizeEmail(email: string, field: string): string {
   const normalized = email.trim().toLowerCase();
-  if (!EMAIL.test(normalized) || normalized.length > 254) throw badInput(field, `${field} is not a valid email address.`);
+  const local = normalized.slice(0, normalized.lastIndexOf("@"));
+  if (!EMAIL.test(normalized) || normalized.length > 254 || local.length > 64) {
+    throw badInput(field, `${field} is not a valid email address.`);
+  }
   return normalized;
 }
 

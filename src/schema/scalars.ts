@@ -4,7 +4,8 @@ import { Kind, type ValueNode } from "graphql";
 import { builder } from "../builder.ts";
 import { badInput } from "../errors.ts";
 
-const MONEY = /^-?\d{1,14}(\.\d{1,8})?$/;
+/** Money inputs are stored as DECIMAL(20, 8): at most 12 digits before the point and 8 after. */
+const MONEY = /^-?\d{1,12}(\.\d{1,8})?$/;
 
 function literalText(ast: ValueNode): string | null {
   return ast.kind === Kind.INT || ast.kind === Kind.FLOAT || ast.kind === Kind.STRING ? ast.value : null;
@@ -21,7 +22,10 @@ function parseSafeInt(value: unknown): number {
 export function parseMoney(value: unknown): Decimal {
   const text = typeof value === "number" ? String(value) : value;
   if (typeof text !== "string" || !MONEY.test(text.trim())) {
-    throw badInput("Money", `Expected a decimal amount such as "12.50" (at most 8 decimals), got ${JSON.stringify(value)}.`);
+    throw badInput(
+      "Money",
+      `Expected a decimal amount such as "12.50" (at most 12 digits before the point and 8 after), got ${JSON.stringify(value)}.`,
+    );
   }
   return new Decimal(text.trim());
 }

@@ -1,13 +1,14 @@
 // The GraphQL engine: yoga with query limits, error masking, metrics and one context factory for HTTP and WebSocket.
 import { randomUUID } from "node:crypto";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { GraphQLError, type GraphQLSchema } from "graphql";
+import { type DocumentNode, GraphQLError, type GraphQLSchema } from "graphql";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { Principal } from "../auth/principal.ts";
 import type { Context } from "../context.ts";
 import { isUnreachable } from "../db/unreachable.ts";
-import { AppError, serviceUnavailable } from "../errors.ts";
+import { AppError, serviceUnavailable, unrepresentableColumn } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
+import { checkOperationInputs } from "../schema/input-guard.ts";
 import { errorRewritePlugin } from "./error-rewrite.ts";
 import type { Metrics } from "./metrics.ts";
 import { schemaExposurePlugins } from "./posture.ts";
@@ -25,8 +26,33 @@ export type Yoga = YogaServerInstance<ServerContext, Context>;
 const INPUT_ERROR =
   /^(Variable "\$[^"]+" got invalid value|Variable "\$[^"]+" of required type|Expected value of type|Argument "[^"]+" of required type|Field "[^"]+" of required type|Int cannot represent|Enum "[^"]+" cannot represent)/;
 
+/** Every failure to coerce a variable (wrong type, null for a non-null, a scalar's refusal) is the caller's. */
+const VARIABLE_ERROR = /^Variable "\$[^"]+" (got invalid value|of required type|of non-null type)/;
+
+/** What the executor adds after its 50th variable error (the others name their fields). */
+const TOO_MANY_VARIABLE_ERRORS = /^Too many errors processing variables/;
+
+/** graphql-js names the variable, and the place inside it: `Variable "$input" got invalid value … at "input.name"`. */
+const VARIABLE_NAME = /^Variable "\$([^"]+)"/;
+const VARIABLE_PATH = /^Variable "\$[^"]+" got invalid value[\s\S]*? at "([^"]+)"; /;
+
+/** Labels a coercion failure of the caller's variables BAD_USER_INPUT naming the field; false for anything else. */
+function labelVariableError(error: GraphQLError): boolean {
+  if (TOO_MANY_VARIABLE_ERRORS.test(error.message)) {
+    Object.assign(error.extensions as Record<string, unknown>, { code: "BAD_USER_INPUT", field: "variables" });
+    return true;
+  }
+  if (!VARIABLE_ERROR.test(error.message)) return false;
+  const extensions = error.extensions as Record<string, unknown>;
+  extensions.code = "BAD_USER_INPUT";
+  // A scalar's own error names only its type; name the field the caller sent instead.
+  extensions.field = VARIABLE_PATH.exec(error.message)?.[1] ?? VARIABLE_NAME.exec(error.message)?.[1];
+  return true;
+}
+
 function inputErrorPlugin(): Plugin {
   return errorRewritePlugin((error) => {
+    if (labelVariableError(error)) return;
     if (!error.extensions.code && INPUT_ERROR.test(error.message)) (error.extensions as Record<string, unknown>).code = "BAD_USER_INPUT";
   });
 }
@@ -37,6 +63,25 @@ const queryLimitCode = [
     Object.assign(error.extensions as Record<string, unknown>, { code: "BAD_USER_INPUT", field: "query" });
   },
 ];
+
+/** Refuses bad text, ids and paging anywhere in an operation before any of it runs (schema/input-guard.ts). */
+function inputGuardPlugin(): Plugin {
+  const guard = ({
+    args,
+    setResultAndStopExecution,
+  }: {
+    args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown };
+    setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void;
+  }) => {
+    try {
+      checkOperationInputs(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown>);
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      setResultAndStopExecution({ errors: [error] });
+    }
+  };
+  return { onExecute: guard, onSubscribe: guard };
+}
 
 function metricsPlugin(metrics: Metrics): Plugin {
   return {
@@ -101,6 +146,7 @@ function ourPlugins(runtime: Runtime, metrics: Metrics): Plugin[] {
     ...schemaExposurePlugins(config),
     subscriptionLimitPlugin(config.maxSubscriptionsPerMember) as Plugin,
     inputErrorPlugin(),
+    inputGuardPlugin(),
     metricsPlugin(metrics),
   ];
 }
@@ -126,9 +172,18 @@ function buildYoga(schema: GraphQLSchema, runtime: Runtime, plugins: Plugin[]): 
     },
     maskedErrors: {
       maskError: (error, message) => {
+        // Variables are coerced before any plugin sees the result; their errors wrap the scalar's (or none).
+        if (error instanceof GraphQLError && labelVariableError(error)) return error;
         const original = error instanceof GraphQLError ? error.originalError : error;
         if (original instanceof AppError || (error instanceof GraphQLError && !original)) return error as Error;
         if (original instanceof GraphQLError && original.extensions.code) return error as Error;
+        const column = unrepresentableColumn(original);
+        if (column) {
+          return new GraphQLError("This would take a total past 2^53-1; nothing was changed.", {
+            path: error instanceof GraphQLError ? error.path : undefined,
+            extensions: { code: "BAD_USER_INPUT", field: column },
+          });
+        }
         // graphql-js's own coercion of variables wraps the scalar's or enum's refusal: the caller's input, not a fault.
         if (error instanceof GraphQLError && original instanceof GraphQLError && INPUT_ERROR.test(error.message)) {
           (error.extensions as Record<string, unknown>).code ??= "BAD_USER_INPUT";

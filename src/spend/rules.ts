@@ -248,10 +248,16 @@ export const USAGE_CSV_COLUMNS = [
 ] as const;
 
 const NEEDS_QUOTES = /[",\r\n]/;
+/** A cell a spreadsheet would run as a formula (OWASP, "CSV Injection"). */
+const FORMULA_START = /^[=+\-@\t\r]/;
 
-/** A field as RFC 4180 writes it: quoted (inner quotes doubled) when it holds a comma, quote or line break. */
+/**
+ * A field as RFC 4180 writes it: quoted (inner quotes doubled) when it holds a comma, quote or line break. A cell a
+ * spreadsheet would take for a formula is neutralised as OWASP advises: prefixed with a single quote, and quoted.
+ */
 export function csvField(value: string | null | undefined): string {
   if (value === null || value === undefined) return "";
+  if (FORMULA_START.test(value)) return `"'${value.replaceAll('"', '""')}"`;
   return NEEDS_QUOTES.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 

@@ -30,6 +30,8 @@ export interface ChargeItem {
 export interface ChargedRow {
   ord: number;
   found: boolean;
+  /** Refused: it would take its organisation's usage total out of range (nothing charged). */
+  overLimit: boolean;
   id: string | null;
   modelId: string | null;
   tokens: bigint | null;

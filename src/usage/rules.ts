@@ -8,6 +8,16 @@ const Exact = Decimal.clone({ precision: 64, rounding: Decimal.ROUND_HALF_UP });
 /** Money is stored with 8 decimals; costs are rounded half away from zero to that (as PostgreSQL's round()). */
 export const MONEY_DECIMALS = 8;
 
+/** The most any token total may reach: what a client reads exactly as a JSON number (2^53-1, SafeInt). */
+export const MAX_TOKEN_TOTAL = Number.MAX_SAFE_INTEGER;
+/** Costs are stored as DECIMAL(24, 8): every cost total stays below 10^16. */
+export const MAX_COST_TOTAL = "10000000000000000";
+/**
+ * The most tokens one call may report (input and output each) or reserve. No model call comes near it, and it keeps
+ * a call's cost (at most 2 × 10^9 tokens × 10^12 per million) within the cost columns.
+ */
+export const MAX_TOKENS_PER_CALL = 1_000_000_000;
+
 export type DenialReason =
   | "MEMBER_SUSPENDED"
   | "MODEL_DISABLED"

@@ -16,7 +16,14 @@ import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
 import type { ChargedRow, ChargeItem } from "./charges.ts";
 import { type HoldItem, holdParameters } from "./holds.ts";
-import { type AuthorizationDecision, decideAuthorization, limitsInForce, type ModelStanding, reservationCost } from "./rules.ts";
+import {
+  type AuthorizationDecision,
+  decideAuthorization,
+  limitsInForce,
+  MAX_TOKENS_PER_CALL,
+  type ModelStanding,
+  reservationCost,
+} from "./rules.ts";
 import { AUTHORIZE_STANDING_SQL, CAP_POSITION_SQL, HOLD_SQL, LOCK_MODEL_SQL, RELEASE_SQL, sqlTimestamp } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
@@ -48,7 +55,8 @@ const MAX_TEXT = 200;
 /** A new row id (time-ordered UUID v7). */
 export const newId = (at: Date): string => uuidV7(at);
 
-const tokens = (value: number, field: string): bigint => tokenAmount(value, field);
+/** One call's tokens: bounded (MAX_TOKENS_PER_CALL) so that no single call can take a total out of range. */
+const callTokens = (value: number, field: string): bigint => tokenAmount(value, field, { max: MAX_TOKENS_PER_CALL, hint: "per call" });
 
 function optionalText(value: string | null | undefined, field: string): string | null {
   if (value == null) return null;
@@ -103,7 +111,7 @@ export interface AuthorizeInput {
 
 /** Runs the contract's checks in order and, when allowed, holds a reservation of the estimated tokens. */
 export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input: AuthorizeInput, attempt = 1): Promise<Authorization> {
-  const estimatedTokens = tokens(input.estimatedTokens, "input.estimatedTokens");
+  const estimatedTokens = callTokens(input.estimatedTokens, "input.estimatedTokens");
   const modelKey = input.modelKey.trim();
   if (modelKey.length < 1 || modelKey.length > 100) throw badInput("input.modelKey", "input.modelKey must be 1 to 100 characters.");
   if (actor.onlyMemberId && actor.onlyMemberId !== input.memberId) throw notFound("Member");
@@ -255,8 +263,8 @@ type ChargeCommon = Pick<ChargeItem, "input_tokens" | "output_tokens" | "app" | 
 
 function chargeCommon(input: CommitInput | RecordInput): ChargeCommon {
   return {
-    input_tokens: Number(tokens(input.inputTokens, "input.inputTokens")),
-    output_tokens: Number(tokens(input.outputTokens, "input.outputTokens")),
+    input_tokens: Number(callTokens(input.inputTokens, "input.inputTokens")),
+    output_tokens: Number(callTokens(input.outputTokens, "input.outputTokens")),
     app: optionalText(input.app, "input.app"),
     assistant: optionalText(input.assistant, "input.assistant"),
     idempotency_key: idempotencyKey(input.idempotencyKey, "input.idempotencyKey"),
@@ -330,6 +338,12 @@ export async function recordUsage(runtime: Runtime, actor: UsageActor, input: Re
 
 /** The receipt of a charged row; null when nothing was charged (key used before, or source not found). */
 function receiptOf(row: ChargedRow): UsageReceipt | null {
+  if (row.overLimit) {
+    throw badInput(
+      "input.inputTokens",
+      "This usage would take the organisation's recorded usage past 2^53-1 tokens or its cost past what can be stored; nothing was charged.",
+    );
+  }
   if (!row.id) return null;
   const bounds = effectiveBounds(
     { inferenceFloor: row.inferenceFloor ?? 0n, trainingFloor: row.trainingFloor ?? 0n, ceiling: row.ceiling },

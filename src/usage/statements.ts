@@ -4,6 +4,7 @@
 // updated in place (used = used + n) so concurrent charges never lose one. The benchmark runs these same
 // strings directly with `pg` to compare.
 import { BALANCE_COLUMNS_OF_B } from "../ledger/balances.ts";
+import { MAX_COST_TOTAL, MAX_TOKEN_TOTAL } from "./rules.ts";
 
 /** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
@@ -26,8 +27,10 @@ export const cycleStartOf = (now: string, anchorDay = `o."cycleAnchorDay"`) => `
  * set, restricts it to that member; link says whether to link the reservation). $2 is now, $3 today (UTC).
  *
  * Items whose source (member, model or reservation) is not found, or whose idempotency key was used before,
- * charge nothing and come back without an id. Rows are locked in a fixed order (reservations, then balances by
- * member, then model spend by model) so concurrent batches and the expiry sweep wait rather than deadlock.
+ * charge nothing and come back without an id; so do items that would take their organisation's usage total past
+ * MAX_TOKEN_TOTAL tokens or MAX_COST_TOTAL (they come back overLimit), each refused alone. Rows are locked in a
+ * fixed order (reservations, then balances by member, then model spend by model, then the organisation's usage
+ * total) so concurrent batches and the expiry sweep wait rather than deadlock.
  * Each item's balance is the one right after its own charge, as if the batch's items ran one by one in order.
  */
 export const CHARGE_SQL = `
@@ -36,7 +39,7 @@ WITH item AS (
     ord int, usage_id uuid, organization_id uuid, reservation_id uuid, member_id uuid, link boolean, model_key text, kind text,
     input_tokens bigint, output_tokens bigint, app text, assistant text, idempotency_key text, payload_hash text)
 ),
-src AS (
+sourced AS (
   SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
          b."memberId" AS member_id, b."kind", md."id" AS model_id,
          md."inputPricePerMillion" AS input_price, md."outputPricePerMillion" AS output_price,
@@ -58,13 +61,31 @@ src AS (
     JOIN "Model" md ON md."id" = r."modelId"
     JOIN "Organization" o ON o."id" = i.organization_id
 ),
+priced AS (
+  SELECT f.*, round((f.input_tokens * f.input_price + f.output_tokens * f.output_price) * 0.000001, 8) AS cost FROM sourced f
+),
+-- An item that would take its organisation's usage total (which bounds every usage sum the API shows) past what a
+-- client can read is refused alone: first each item on its own, then the rest in order. The CHECK constraints
+-- stop any race past this read.
+src AS (
+  SELECT * FROM (
+    SELECT p.*, COALESCE(t."tokens", 0) AS total_tokens, COALESCE(t."cost", 0) AS total_cost,
+           sum(p.input_tokens + p.output_tokens) OVER upto AS tokens_upto, sum(p.cost) OVER upto AS cost_upto
+      FROM priced p
+      LEFT JOIN "UsageTotal" t ON t."organizationId" = p.organization_id
+     WHERE COALESCE(t."tokens", 0) + p.input_tokens + p.output_tokens <= ${MAX_TOKEN_TOTAL}
+       AND COALESCE(t."cost", 0) + p.cost < ${MAX_COST_TOTAL}
+    WINDOW upto AS (PARTITION BY p.organization_id ORDER BY p.ord)
+  ) fits
+   WHERE fits.total_tokens + fits.tokens_upto <= ${MAX_TOKEN_TOTAL} AND fits.total_cost + fits.cost_upto < ${MAX_COST_TOTAL}
+),
 usage AS (
   INSERT INTO "UsageRecord" ("id", "organizationId", "memberId", "modelId", "kind", "inputTokens", "outputTokens", "tokens", "cost",
      "inputPricePerMillion", "outputPricePerMillion", "app", "assistant", "reservationId", "idempotencyKey", "payloadHash",
      "cycleStart", "createdAt")
   -- The cost rule is usage/rules.ts usageCost; test/usage/rules-vs-sql.test.ts holds this expression against it.
   SELECT s.usage_id, s.organization_id, s.member_id, s.model_id, s."kind", s.input_tokens, s.output_tokens, s.input_tokens + s.output_tokens,
-         round((s.input_tokens * s.input_price + s.output_tokens * s.output_price) * 0.000001, 8), s.input_price, s.output_price,
+         s.cost, s.input_price, s.output_price,
          s.app, s.assistant, s.reservation_id, s.idempotency_key, s.payload_hash, s.cycle_start, $2::timestamp
     FROM src s
    ORDER BY s.ord
@@ -111,12 +132,22 @@ spend AS (
          "requests" = "ModelCycleSpend"."requests" + EXCLUDED."requests",
          "tokens" = "ModelCycleSpend"."tokens" + EXCLUDED."tokens"
 ),
+total AS (
+  INSERT INTO "UsageTotal" ("organizationId", "tokens", "cost")
+  SELECT u."organizationId", sum(u."tokens")::bigint, sum(u."cost")
+    FROM usage u
+   GROUP BY u."organizationId"
+   ORDER BY u."organizationId"
+  ON CONFLICT ("organizationId") DO UPDATE
+     SET "tokens" = "UsageTotal"."tokens" + EXCLUDED."tokens", "cost" = "UsageTotal"."cost" + EXCLUDED."cost"
+),
 first_use AS (
   UPDATE "Member" m SET "firstUsageAt" = $2::timestamp
     FROM (SELECT DISTINCT "memberId" FROM usage) u
    WHERE m."id" = u."memberId" AND m."firstUsageAt" IS NULL
 )
-SELECT i.ord, EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord) AS found,
+SELECT i.ord, EXISTS (SELECT 1 FROM sourced f WHERE f.ord = i.ord) AS found,
+       EXISTS (SELECT 1 FROM sourced f WHERE f.ord = i.ord) AND NOT EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord) AS "overLimit",
        u."id", u."modelId", u."tokens", u."cost", u."cycleStart",
        b."memberId", b."organizationId", b."kind", b."limit", b."lastAutoIncreaseAt",
        (b."used" - COALESCE(sum(u."tokens") OVER later, 0))::bigint AS "used",

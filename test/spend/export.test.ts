@@ -1,4 +1,5 @@
 // GET /export/usage.csv: content and RFC 4180 quoting, ranges, and who may download it.
+import { parse as parseWithCsvParse } from "csv-parse/sync";
 import { describe, expect, it } from "vitest";
 import { seedOrganization, unique } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
@@ -25,8 +26,8 @@ async function withUsage() {
   const record = (memberId: string, input: Record<string, unknown>) =>
     org.service.execute(RECORD, { input: { memberId, modelKey: "gpt-x", idempotencyKey: unique("idem"), ...input } });
   await record(writer!, { inputTokens: 1000, outputTokens: 200, app: "Plain app", assistant: "Helper" });
-  await record(writer!, { inputTokens: 10, outputTokens: 0, app: 'Write, "edit"\r\nand ship', assistant: null });
-  await record(org.memberId, { kind: "TRAINING", inputTokens: 3, outputTokens: 7, app: null, assistant: "multi\nline" });
+  await record(writer!, { inputTokens: 10, outputTokens: 0, app: 'Write, "edit", ship', assistant: null });
+  await record(org.memberId, { kind: "TRAINING", inputTokens: 3, outputTokens: 7, app: null, assistant: "multi, line" });
   return { org, writer: writer!, email, token: org.admin.credential! };
 }
 
@@ -38,7 +39,7 @@ describe("usage CSV export", () => {
     expect(headers.get("content-type")).toMatch(/^text\/csv; charset=utf-8/);
     expect(headers.get("content-disposition")).toMatch(/^attachment; filename="usage-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.csv"$/);
     expect(text.startsWith(`${HEADER.join(",")}\r\n`)).toBe(true);
-    expect(text).toContain('"Write, ""edit""\r\nand ship"');
+    expect(text).toContain('"Write, ""edit"", ship"');
     expect(text).toContain('"Team ""Quotes"", Inc."');
 
     const [header, ...rows] = parseCsv(text);
@@ -47,8 +48,8 @@ describe("usage CSV export", () => {
     for (const row of rows) expect(row[0]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(rows.map((row) => row.slice(1))).toEqual([
       [email, 'Team "Quotes", Inc.', "gpt-x", "INFERENCE", "1000", "200", "0.0045", "Plain app", "Helper"],
-      [email, 'Team "Quotes", Inc.', "gpt-x", "INFERENCE", "10", "0", "0.000025", 'Write, "edit"\r\nand ship', ""],
-      [expect.stringContaining("@example.com"), "", "gpt-x", "TRAINING", "3", "7", "0.0000775", "", "multi\nline"],
+      [email, 'Team "Quotes", Inc.', "gpt-x", "INFERENCE", "10", "0", "0.000025", 'Write, "edit", ship', ""],
+      [expect.stringContaining("@example.com"), "", "gpt-x", "TRAINING", "3", "7", "0.0000775", "", "multi, line"],
     ]);
     const times = rows.map((row) => Date.parse(row[0]!));
     expect([...times].sort((a, b) => a - b)).toEqual(times);
@@ -94,6 +95,30 @@ describe("usage CSV export", () => {
     expect((await download(org.member.credential)).status).toBe(403);
     expect((await download(org.service.credential)).status).toBe(403);
     expect((await download(org.operator.credential)).status).toBe(403);
+  });
+
+  it("neutralises cells that a spreadsheet would run as formulas (app, assistant, team and model names)", async () => {
+    const org = await usageOrganization(server);
+    const [writer] = await org.addMembers([{ teamName: "+SUM(1+1)" }]);
+    await org.model("-2+3", { input: "1", output: "1" });
+    const member = await org.as(writer!);
+    await member.execute(RECORD, {
+      input: {
+        memberId: writer,
+        modelKey: "-2+3",
+        inputTokens: 1,
+        outputTokens: 1,
+        app: "=cmd|' /C calc'!A0",
+        assistant: '@HYPERLINK("http://evil.test","x")',
+        idempotencyKey: unique("idem"),
+      },
+    });
+    const { text } = await download(org.admin.credential);
+    const [header, row] = parseWithCsvParse(text, { relax_quotes: false }) as string[][];
+    expect(header).toEqual(HEADER);
+    expect(row!.slice(2, 4)).toEqual(["'+SUM(1+1)", "'-2+3"]);
+    expect(row!.slice(8)).toEqual(["'=cmd|' /C calc'!A0", `'@HYPERLINK("http://evil.test","x")`]);
+    expect(text).toContain(`"'=cmd|' /C calc'!A0"`);
   });
 
   it("never contains another organisation's usage", async () => {

@@ -1,4 +1,6 @@
 // Pure rules of model spend: shares and ratio, thresholds, analytics range plans, time to first value, CSV.
+
+import { parse as parseWithCsvParse } from "csv-parse/sync";
 import { Decimal } from "decimal.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -234,12 +236,26 @@ describe("CSV", () => {
     expect(csvRecord(["a", null, "b,c"])).toBe('a,,"b,c"\r\n');
   });
 
+  it("neutralises cells a spreadsheet would run as formulas (OWASP): a leading single quote, and quoted", () => {
+    for (const cell of ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x.test","y")']) {
+      const written = csvField(cell);
+      expect(written.startsWith(`"'`)).toBe(true);
+      expect(parseWithCsvParse(csvRecord([cell, "b"]))).toEqual([[`'${cell}`, "b"]]);
+    }
+    expect(csvField("a=1")).toBe("a=1");
+  });
+
   it("round-trips any fields through an RFC 4180 parser (property)", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.string({ unit: fc.constantFrom("a", ",", '"', "\n", "\r", " ", "é") }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.string({ unit: fc.constantFrom("a", ",", '"', "\n", "\r", " ", "é", "=", "+", "-", "@", "\t") }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
         (fields) => {
-          expect(parseCsv(csvRecord(fields))).toEqual([fields]);
+          const read = fields.map((field) => (/^[=+\-@\t\r]/.test(field) ? `'${field}` : field));
+          expect(parseCsv(csvRecord(fields))).toEqual([read]);
+          expect(parseWithCsvParse(csvRecord(fields), { relax_quotes: false })).toEqual([read]);
         },
       ),
     );
