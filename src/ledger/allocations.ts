@@ -34,9 +34,11 @@ export interface BalanceRow {
   used: bigint;
   reserved: bigint;
   lastAutoIncreaseAt: Date | null;
+  /** Raised by every statement that changes the row: subscribers never show an older version after a newer one. */
+  version: bigint;
 }
 
-const BALANCE_FIELDS = ["memberId", "organizationId", "kind", "limit", "used", "reserved", "lastAutoIncreaseAt"];
+const BALANCE_FIELDS = ["memberId", "organizationId", "kind", "limit", "used", "reserved", "lastAutoIncreaseAt", "version"];
 export const BALANCE_COLUMNS = BALANCE_FIELDS.map((field) => `"${field}"`).join(", ");
 /** BALANCE_COLUMNS of a "Balance" aliased `b`, for statements that join it. */
 export const BALANCE_COLUMNS_OF_B = BALANCE_FIELDS.map((field) => `b."${field}"`).join(", ");
@@ -50,6 +52,7 @@ export function balanceSnapshot(row: BalanceRow): BalanceSnapshot {
     used: Number(row.used),
     reserved: Number(row.reserved),
     lastAutoIncreaseAt: row.lastAutoIncreaseAt ? new Date(row.lastAutoIncreaseAt).toISOString() : null,
+    version: Number(row.version),
   };
 }
 
@@ -77,7 +80,7 @@ export async function moveAllocations(tx: Tx, movement: AllocationMovement, even
   await lockBalances(tx, movement.kind, memberIds);
 
   const updated = await tx.$queryRawUnsafe<BalanceRow[]>(
-    `UPDATE "Balance" AS b SET "limit" = b."limit" + c.delta, "updatedAt" = now()
+    `UPDATE "Balance" AS b SET "limit" = b."limit" + c.delta, "version" = b."version" + 1, "updatedAt" = now()
        FROM (SELECT unnest($1::uuid[]) AS member_id, unnest($2::bigint[]) AS delta) AS c
       WHERE b."memberId" = c.member_id AND b."kind" = $3::"TokenKind" AND b."organizationId" = $4::uuid
         AND b."limit" + c.delta >= 0

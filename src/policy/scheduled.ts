@@ -89,16 +89,19 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
         );
         const ids = balances.map((balance) => balance.memberId);
         const newLimits = plan.members.map((member) => member.newLimit.toString());
+        const versions = new Map<string, bigint>();
         if (ids.length > 0) {
-          await tx.$executeRawUnsafe(
-            `UPDATE "Balance" AS b SET "limit" = c.new_limit, "used" = 0, "lastTier" = 0, "updatedAt" = now()
+          const updated = await tx.$queryRawUnsafe<{ memberId: string; version: bigint }[]>(
+            `UPDATE "Balance" AS b SET "limit" = c.new_limit, "used" = 0, "lastTier" = 0, "version" = b."version" + 1, "updatedAt" = now()
                FROM unnest($3::uuid[], $4::bigint[]) AS c(member_id, new_limit)
-              WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid`,
+              WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid
+              RETURNING b."memberId", b."version"`,
             organizationId,
             kind,
             ids,
             newLimits,
           );
+          for (const row of updated) versions.set(row.memberId, BigInt(row.version));
           await tx.$executeRawUnsafe(
             `INSERT INTO "LedgerEntry" ("organizationId", "memberId", "kind", "type", "poolDelta", "limitDelta", "usedDelta", "reference", "note")
              SELECT $1::uuid, c.member_id, $2::"TokenKind", 'CYCLE_RESET', c.pool_delta, c.limit_delta, c.used_delta, $3, c.note
@@ -129,7 +132,14 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
           events.add(
             "balanceChanged",
             balance.memberId,
-            balanceSnapshot({ ...balance, organizationId, kind, limit: plan.members[index]!.newLimit, used: 0n }),
+            balanceSnapshot({
+              ...balance,
+              organizationId,
+              kind,
+              limit: plan.members[index]!.newLimit,
+              used: 0n,
+              version: versions.get(balance.memberId) ?? 0n,
+            }),
           );
         }
         events.add("allocationChanged", organizationId, { kind });

@@ -1,7 +1,7 @@
 // Distribution policy operations: presets, edits, overrides, distribution and reclamation. One transaction each.
 import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput, notFound } from "../errors.ts";
-import { moveAllocations } from "../ledger/allocations.ts";
+import { BALANCE_COLUMNS_OF_B, type BalanceRow, balanceSnapshot, moveAllocations } from "../ledger/allocations.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { PendingEvents } from "../pubsub.ts";
@@ -119,20 +119,17 @@ export async function removeOverride(runtime: Runtime, organizationId: string, m
   });
 }
 
-/** The member's floor and ceiling changed: its balance subscribers see the new values. */
+/**
+ * The member's floor and ceiling changed: its balance subscribers see the new values. They are part of the balance
+ * a subscriber sees, so its version goes up too (an event with an unchanged version would be dropped as old).
+ */
 async function announceBounds(tx: Tx, organizationId: string, memberId: string, events: PendingEvents): Promise<void> {
-  const balances = await tx.balance.findMany({ where: { memberId } });
-  for (const balance of balances) {
-    events.add("balanceChanged", memberId, {
-      memberId,
-      organizationId,
-      kind: balance.kind,
-      limit: Number(balance.limit),
-      used: Number(balance.used),
-      reserved: Number(balance.reserved),
-      lastAutoIncreaseAt: balance.lastAutoIncreaseAt?.toISOString() ?? null,
-    });
-  }
+  const balances = await tx.$queryRawUnsafe<BalanceRow[]>(
+    `UPDATE "Balance" AS b SET "version" = b."version" + 1 WHERE b."memberId" = $1::uuid RETURNING ${BALANCE_COLUMNS_OF_B}`,
+    memberId,
+  );
+  for (const balance of balances)
+    events.add("balanceChanged", memberId, { ...balanceSnapshot({ ...balance, organizationId }), overrideChanged: true });
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 // buildApp(): the one composition root. Everything that runs for the life of a server process is built here from
 // what the domains export (the runtime with its caches, queues and after-charge hooks; the background jobs in
 // their order; the HTTP routes; yoga and graphql-ws) and disposed by stop(). Domains register nothing themselves.
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import { Authenticator } from "../auth/authenticate.ts";
@@ -11,6 +12,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { openDatabase } from "../db/database.ts";
 import { AppError } from "../errors.ts";
+import { LiveBalances } from "../members/live.ts";
 import { autoIncreaseAfterCharge } from "../policy/auto-increase.ts";
 import { PolicyCache } from "../policy/cache.ts";
 import { runCycleResets, runRebalancing } from "../policy/scheduled.ts";
@@ -29,7 +31,7 @@ import { type BackgroundJob, Scheduler } from "./jobs.ts";
 import { answerJsonPost } from "./json-post.ts";
 import { Metrics } from "./metrics.ts";
 import { health, metricsRoute, type RouteHandler, readiness } from "./routes.ts";
-import { createYogaServer } from "./yoga.ts";
+import { connectionCredential, createYogaServer } from "./yoga.ts";
 
 export interface AppOptions {
   config: Config;
@@ -61,6 +63,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const pubsub = pubsubHandle.pubsub;
   const authenticator = new Authenticator(db.prisma, config, jwt);
+  const policies = new PolicyCache(db.prisma, pubsub);
   const runtime: Runtime = {
     config,
     db,
@@ -69,7 +72,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     clock,
     jwt,
     authenticator,
-    policies: new PolicyCache(db.prisma, pubsub),
+    policies,
+    liveBalances: new LiveBalances(db.prisma, pubsub, policies),
     spendThresholds: new ThresholdCache(db.prisma, pubsub),
     charges: new GroupCommit({ write: (items) => chargeBatch(runtime, items) }),
     holds: new GroupCommit({ write: (items) => holdBatch(runtime, items), keyOf: holdKey }),
@@ -96,10 +100,27 @@ export async function buildApp(options: AppOptions): Promise<App> {
   ]);
 
   const metrics = new Metrics(options.processMetrics ?? false);
+  metrics.eventListenersNow = pubsubHandle.listeners;
   const yoga = createYogaServer(schema, runtime, metrics);
   const scheduler = new Scheduler(runtime, metrics, jobs);
 
+  // While stopping, every response closes its connection as it finishes (Connection: close), so kept-alive clients
+  // cannot hold the process until their idle timeout; in-flight responses are followed until then. Subscription
+  // streams (SSE, multipart) never finish by themselves: they are cut, and their clients reconnect elsewhere.
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
+  const closeWhenDone = (response: ServerResponse) => {
+    if (!response.headersSent) response.setHeader("connection", "close");
+    else if (/text\/event-stream|multipart\/mixed/.test(response.req.headers.accept ?? "")) response.destroy();
+    else response.once("finish", () => server.closeIdleConnections());
+  };
+
   const server: Server = createServer(async (request, response) => {
+    if (draining) closeWhenDone(response);
+    else {
+      inFlight.add(response);
+      response.once("close", () => inFlight.delete(response));
+    }
     const url = new URL(request.url ?? "/", "http://localhost");
     const route = request.method === "GET" ? routes.get(url.pathname) : undefined;
     if (!route) {
@@ -149,10 +170,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
-        // Refuse a bad credential at connect; each subscribe authenticates again (revocations apply).
+        // Refuse a bad credential at connect; each subscribe authenticates again (revocations apply). 4401, not
+        // graphql-ws's default 4403: its client retries 4403 (for ~40 s) but gives a 4401 to the app at once.
         try {
-          await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined);
-        } catch {
+          await authenticator.authenticate(connectionCredential(ctx.connectionParams));
+        } catch (error) {
+          const message = error instanceof AppError ? error.message : "Unauthorized";
+          ctx.extra.socket.close(CloseCode.Unauthorized, `Unauthorized: ${message}`.slice(0, 120));
           return false;
         }
         metrics.websocketConnections.inc();
@@ -195,6 +219,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
   let started = false;
   let stopping: Promise<void> | null = null;
   const stop = async () => {
+    draining = true;
+    for (const response of inFlight) closeWhenDone(response);
+    inFlight.clear();
     await scheduler.stop();
     // Close sockets cleanly (1001 going away), then let in-flight HTTP requests finish.
     await wsHandle.dispose();
@@ -206,7 +233,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       });
     }
     await yoga.dispose();
-    await Promise.all([stopForgettingApiKeys(), runtime.policies.close(), runtime.spendThresholds.close()]);
+    await Promise.all([stopForgettingApiKeys(), runtime.policies.close(), runtime.spendThresholds.close(), runtime.liveBalances.close()]);
     await pubsubHandle.close();
     await db.close();
   };

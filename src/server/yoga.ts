@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { GraphQLError, type GraphQLSchema } from "graphql";
-import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { Context } from "../context.ts";
 import { AppError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
@@ -15,6 +15,18 @@ interface ServerContext {
 }
 
 export type Yoga = YogaServerInstance<ServerContext, Context>;
+
+/**
+ * The credential in graphql-ws's connection_init payload, where client docs put it: `authorization` or
+ * `Authorization`, at the top or inside `headers` (Apollo, urql).
+ */
+export function connectionCredential(params: Record<string, unknown> | undefined | null): string | undefined {
+  const headers = params?.headers && typeof params.headers === "object" ? (params.headers as Record<string, unknown>) : undefined;
+  for (const value of [params?.authorization, params?.Authorization, headers?.authorization, headers?.Authorization]) {
+    if (typeof value === "string") return value;
+  }
+  return undefined;
+}
 
 /** Input coercion failures (our scalars, enums, missing fields) are the caller's mistake: BAD_USER_INPUT. */
 const INPUT_ERROR =
@@ -44,6 +56,13 @@ function inputErrorPlugin(): Plugin {
 
 function metricsPlugin(metrics: Metrics): Plugin {
   return {
+    onSubscribe: () => ({
+      onSubscribeResult: ({ result }) => {
+        if (!isAsyncIterable(result)) return;
+        metrics.subscriptions.inc();
+        return { onEnd: () => metrics.subscriptions.dec() };
+      },
+    }),
     onExecute: ({ args }) => {
       const started = performance.now();
       const definition = args.document.definitions.find((d: { kind: string }) => d.kind === "OperationDefinition");
@@ -71,7 +90,7 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
     graphiql: { subscriptionsProtocol: "WS", title: "Tokenwarden" },
     logging: config.logLevel === "silent" ? false : config.logLevel,
     context: async ({ request, connectionParams }): Promise<Context> => {
-      const header = request ? request.headers.get("authorization") : (connectionParams?.authorization as string | undefined);
+      const header = request ? request.headers.get("authorization") : connectionCredential(connectionParams);
       return {
         principal: await runtime.authenticator.authenticate(header),
         runtime,
