@@ -1,6 +1,7 @@
 // The GraphQL engine: yoga with query limits, error masking, metrics and one context factory for HTTP and WebSocket.
 import { randomUUID } from "node:crypto";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { useGraphQLSSE } from "@graphql-yoga/plugin-graphql-sse";
 import { GraphQLError, type GraphQLSchema } from "graphql";
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { Context } from "../context.ts";
@@ -117,6 +118,8 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
       }),
       inputErrorPlugin(),
       metricsPlugin(metrics),
+      // graphql-sse's protocol on /graphql/stream, both its modes (single connection: PUT reservation, GET stream).
+      useGraphQLSSE(),
     ],
   });
 }
