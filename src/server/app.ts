@@ -175,8 +175,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
         try {
           await authenticator.authenticate(connectionCredential(ctx.connectionParams));
         } catch (error) {
-          const message = error instanceof AppError ? error.message : "Unauthorized";
-          ctx.extra.socket.close(CloseCode.Unauthorized, `Unauthorized: ${message}`.slice(0, 120));
+          // A refused credential is final; anything else (the database unreachable) is worth a retry (1013).
+          if (error instanceof AppError && (error.code === "UNAUTHENTICATED" || error.code === "FORBIDDEN"))
+            ctx.extra.socket.close(CloseCode.Unauthorized, `Unauthorized: ${error.message}`.slice(0, 120));
+          else ctx.extra.socket.close(1013, "Try again later");
           return false;
         }
         metrics.websocketConnections.inc();
