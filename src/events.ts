@@ -10,6 +10,10 @@ export interface BalanceSnapshot {
   used: number;
   reserved: number;
   lastAutoIncreaseAt: string | null;
+  /** Balance.version of this state (a subscriber drops any event not newer than the last it sent). */
+  version: number;
+  /** The member's override changed with this event (its floor or ceiling): live feeds read it again. */
+  overrideChanged?: true;
 }
 
 export interface TokenRequestEvent {
@@ -42,6 +46,11 @@ export type Events = {
   policyChanged: [payload: { organizationId: string }];
   /** An organisation's spend thresholds changed: evicts cached thresholds in every server process. */
   spendThresholdsChanged: [payload: { organizationId: string }];
+  /**
+   * This process missed events for a while (its Redis connection came back): live subscriptions read their values
+   * again. Never leaves the process.
+   */
+  deliveryGap: [payload: { at: string }];
   /** Evicts cached API key lookups in every server process. */
   apiKeyRevoked: [payload: { secretHash: string }];
 };

@@ -8,19 +8,67 @@ export type AppPubSub = PubSub<Events>;
 
 export interface PubSubHandle {
   pubsub: AppPubSub;
+  /** Listeners registered now (subscriptions, live feeds, cache evictions): a gauge that shows leaks. */
+  listeners(): number;
   close(): Promise<void>;
 }
 
+/**
+ * The app's event target: shared topics go to `shared` (in process, or Redis), `deliveryGap` stays in this process
+ * (each process notices its own gaps). Counts listeners for the gauge.
+ */
+class AppEventTarget implements EventTarget {
+  readonly #shared: EventTarget;
+  readonly #local = new EventTarget();
+  count = 0;
+  constructor(shared: EventTarget) {
+    this.#shared = shared;
+  }
+  #target(type: string): EventTarget {
+    return type === "deliveryGap" ? this.#local : this.#shared;
+  }
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
+    if (listener) this.count++;
+    this.#target(type).addEventListener(type, listener, options);
+  }
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
+    if (listener) this.count--;
+    this.#target(type).removeEventListener(type, listener, options);
+  }
+  dispatchEvent(event: Event): boolean {
+    return this.#target(event.type).dispatchEvent(event);
+  }
+}
+
 export function createAppPubSub(redisUrl: string | null): PubSubHandle {
-  if (!redisUrl) return { pubsub: createPubSub<Events>(), close: async () => {} };
+  if (!redisUrl) {
+    const target = new AppEventTarget(new EventTarget());
+    return { pubsub: createPubSub<Events>({ eventTarget: target }), listeners: () => target.count, close: async () => {} };
+  }
   const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   for (const client of [publishClient, subscribeClient]) {
     client.on("error", (error) => console.error("Redis error:", error.message));
   }
-  const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
+  const target = new AppEventTarget(createRedisEventTarget({ publishClient, subscribeClient }) as EventTarget);
+  const pubsub = createPubSub<Events>({ eventTarget: target });
+  // Events published while this process was cut off from Redis never reach it. On every reconnect ioredis subscribes
+  // again before 'ready' is seen here; the PING's answer comes after those subscriptions took effect, so live values
+  // read after it miss nothing.
+  let connected = false;
+  subscribeClient.on("ready", () => {
+    if (!connected) {
+      connected = true;
+      return;
+    }
+    subscribeClient.ping().then(
+      () => pubsub.publish("deliveryGap", { at: new Date().toISOString() }),
+      () => {},
+    );
+  });
   return {
-    pubsub: createPubSub<Events>({ eventTarget }),
+    pubsub,
+    listeners: () => target.count,
     async close() {
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
     },

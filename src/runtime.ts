@@ -7,6 +7,7 @@ import type { Config } from "./config.ts";
 import type { Database } from "./db/database.ts";
 import type { PrismaClient } from "./db/generated/client.ts";
 import type { BalanceRow } from "./ledger/balances.ts";
+import type { LiveBalances } from "./members/live.ts";
 import type { PolicyCache } from "./policy/cache.ts";
 import type { AppPubSub } from "./pubsub.ts";
 import type { ThresholdCache } from "./spend/alerts.ts";
@@ -30,6 +31,8 @@ export interface Runtime {
   /** The group-committed usage writes of this process. */
   charges: GroupCommit<ChargeItem, ChargedRow>;
   holds: GroupCommit<HoldItem, BalanceRow | undefined>;
+  /** balanceChanged subscriptions of this process: one feed per watched member. */
+  liveBalances: LiveBalances;
   /** What follows every batch of charges, in this order. */
   afterCharge: readonly AfterChargeHook[];
 }

@@ -38,7 +38,7 @@ export async function moveAllocations(tx: Tx, movement: AllocationMovement, even
   await lockBalances(tx, movement.kind, memberIds);
 
   const updated = await tx.$queryRawUnsafe<BalanceRow[]>(
-    `UPDATE "Balance" AS b SET "limit" = b."limit" + c.delta, "updatedAt" = now()
+    `UPDATE "Balance" AS b SET "limit" = b."limit" + c.delta, "version" = b."version" + 1, "updatedAt" = now()
        FROM (SELECT unnest($1::uuid[]) AS member_id, unnest($2::bigint[]) AS delta) AS c
       WHERE b."memberId" = c.member_id AND b."kind" = $3::"TokenKind" AND b."organizationId" = $4::uuid
         AND b."limit" + c.delta >= 0

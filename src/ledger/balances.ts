@@ -15,9 +15,11 @@ export interface BalanceRow {
   used: bigint;
   reserved: bigint;
   lastAutoIncreaseAt: Date | null;
+  /** Raised by every statement that changes the row: subscribers never show an older version after a newer one. */
+  version: bigint;
 }
 
-const BALANCE_FIELDS = ["memberId", "organizationId", "kind", "limit", "used", "reserved", "lastAutoIncreaseAt"];
+const BALANCE_FIELDS = ["memberId", "organizationId", "kind", "limit", "used", "reserved", "lastAutoIncreaseAt", "version"];
 export const BALANCE_COLUMNS = BALANCE_FIELDS.map((field) => `"${field}"`).join(", ");
 /** BALANCE_COLUMNS of a "Balance" aliased `b`, for statements that join it. */
 export const BALANCE_COLUMNS_OF_B = BALANCE_FIELDS.map((field) => `b."${field}"`).join(", ");
@@ -31,6 +33,7 @@ export function balanceSnapshot(row: BalanceRow): BalanceSnapshot {
     used: Number(row.used),
     reserved: Number(row.reserved),
     lastAutoIncreaseAt: row.lastAutoIncreaseAt ? new Date(row.lastAutoIncreaseAt).toISOString() : null,
+    version: Number(row.version),
   };
 }
 

@@ -39,7 +39,7 @@ export async function closeCycle(tx: Tx, closing: CycleClosing, events: PendingE
     members.length === 0
       ? []
       : await tx.$queryRawUnsafe<BalanceRow[]>(
-          `UPDATE "Balance" AS b SET "limit" = c.new_limit, "used" = 0, "lastTier" = 0, "updatedAt" = now()
+          `UPDATE "Balance" AS b SET "limit" = c.new_limit, "used" = 0, "lastTier" = 0, "version" = b."version" + 1, "updatedAt" = now()
              FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[]) AS c(member_id, old_limit, old_used, new_limit)
             WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid
               AND b."limit" = c.old_limit AND b."used" = c.old_used AND c.new_limit >= 0

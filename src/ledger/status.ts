@@ -69,12 +69,13 @@ const statusKey = (status: AllocationStatus | null) =>
 /**
  * The status now, then again whenever it changes: allocation movements of this kind, and usage charges (which change
  * `used` and arrive as spendChanged). Listening starts before the first read; bursts of events coalesce into one read,
- * and a read that finds nothing new sends nothing.
+ * and a read that finds nothing new sends nothing, except after a gap in delivery (deliveryGap): then the status again.
  */
 export function allocationStatusStream(runtime: Runtime, organizationId: string, kind: TokenKind): Repeater<AllocationStatus> {
   return new Repeater<AllocationStatus>(async (push, stop) => {
     const allocations = runtime.pubsub.subscribe("allocationChanged", organizationId)[Symbol.asyncIterator]();
     const spend = runtime.pubsub.subscribe("spendChanged", organizationId)[Symbol.asyncIterator]();
+    const gaps = runtime.pubsub.subscribe("deliveryGap")[Symbol.asyncIterator]();
     let dirty = true;
     let reading = false;
     let last = "";
@@ -108,8 +109,13 @@ export function allocationStatusStream(runtime: Runtime, organizationId: string,
     };
     void listen(allocations, (event) => (event as { kind: TokenKind }).kind === kind);
     void listen(spend, () => true);
+    // After a gap in delivery the subscriber gets the current status again, changed or not.
+    void listen(gaps, () => {
+      last = "";
+      return true;
+    });
     void refresh();
     await stop;
-    await Promise.all([allocations.return?.(), spend.return?.()]);
+    await Promise.all([allocations.return?.(), spend.return?.(), gaps.return?.()]);
   });
 }

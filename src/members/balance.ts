@@ -24,7 +24,7 @@ export const policyLoader = createContextCache(
     }),
 );
 
-/** Member overrides, for balances that arrive without their member (subscription events). */
+/** Member overrides, for balances that arrive without their member. */
 export const memberOverrideLoader = createContextCache(
   (context: Context) =>
     new DataLoader<string, MemberOverride | null>(async (memberIds) => {
@@ -50,18 +50,6 @@ export async function balanceView(
   return { ...balance, ...effectiveBounds(policy, override, balance.kind) };
 }
 
-/**
- * A balance event as a subscriber sees it. One context serves a whole subscription, so per-context caches
- * would keep a stale floor and ceiling: the policy comes from the process-wide cache (evicted on every
- * policy change) and the member's override is read again for each event.
- */
-export async function liveBalanceView(context: Context, snapshot: BalanceSnapshot): Promise<BalanceView> {
-  const cached = await context.runtime.policies.get(snapshot.organizationId);
-  memberOverrideLoader(context).clear(snapshot.memberId);
-  const override = (await memberOverrideLoader(context).load(snapshot.memberId)) ?? NO_OVERRIDE;
-  return { ...fromSnapshot(snapshot), ...effectiveBounds(cached?.policy ?? NO_POLICY, override, snapshot.kind) };
-}
-
 export function fromSnapshot(snapshot: BalanceSnapshot): Omit<BalanceView, "floor" | "ceiling"> {
   return {
     memberId: snapshot.memberId,
@@ -71,5 +59,6 @@ export function fromSnapshot(snapshot: BalanceSnapshot): Omit<BalanceView, "floo
     used: BigInt(snapshot.used),
     reserved: BigInt(snapshot.reserved),
     lastAutoIncreaseAt: snapshot.lastAutoIncreaseAt ? new Date(snapshot.lastAutoIncreaseAt) : null,
+    version: BigInt(snapshot.version),
   };
 }

@@ -7,7 +7,7 @@ import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput, notFound } from "../errors.ts";
 import type { MemberOverride } from "../policy/presets.ts";
 import { RoleEnum, TokenKindEnum } from "../schema/enums.ts";
-import { type BalanceView, balanceView, liveBalanceView } from "./balance.ts";
+import { type BalanceView, balanceView } from "./balance.ts";
 import { remaining } from "./rules.ts";
 
 export const TeamRef = builder.prismaNode("Team", {
@@ -36,6 +36,12 @@ builder.objectType(BalanceRef, {
     floor: t.field({ type: "SafeInt", resolve: (balance) => balance.floor }),
     ceiling: t.field({ type: "SafeInt", nullable: true, description: "null means unlimited.", resolve: (balance) => balance.ceiling }),
     lastAutoIncreaseAt: t.field({ type: "DateTime", nullable: true, resolve: (balance) => balance.lastAutoIncreaseAt }),
+    version: t.field({
+      type: "SafeInt",
+      description:
+        "Goes up with every change of this balance (also of its floor or ceiling), on every server process: show a value only when its version is higher than the one shown.",
+      resolve: (balance) => balance.version,
+    }),
   }),
 });
 
@@ -94,6 +100,7 @@ function resolveBalance(kind: TokenKind) {
       used: 0n,
       reserved: 0n,
       lastAutoIncreaseAt: null,
+      version: 0n,
     };
     return balanceView(context, balance, member);
   };
@@ -162,7 +169,8 @@ builder.queryFields((t) => ({
 builder.subscriptionFields((t) => ({
   balanceChanged: t.field({
     type: BalanceRef,
-    description: "The caller's own balance (the live token indicator); admins and services may pass memberId.",
+    description:
+      "The caller's own balance (the live token indicator); admins and services may pass memberId. Emits the current balance on subscribe (each kind, or the one asked for), then every change; never an older version after a newer one, and the current balance again after a gap in delivery.",
     args: { memberId: t.arg.id(), kind: t.arg({ type: TokenKindEnum }) },
     authScopes: { member: true, service: true },
     subscribe: async (_root, args, context) => {
@@ -181,13 +189,8 @@ builder.subscriptionFields((t) => ({
       });
       if (!member) throw notFound("Member");
       assertMemberVisible(context, member);
-      const events = context.runtime.pubsub.subscribe("balanceChanged", memberId);
-      return args.kind ? filterAsync(events, (event) => event.kind === args.kind) : events;
+      return context.runtime.liveBalances.watch(memberId, args.kind ?? null);
     },
-    resolve: (event, _args, context) => liveBalanceView(context, event),
+    resolve: (balance) => balance,
   }),
 }));
-
-async function* filterAsync<T>(source: AsyncIterable<T>, keep: (value: T) => boolean): AsyncIterable<T> {
-  for await (const value of source) if (keep(value)) yield value;
-}

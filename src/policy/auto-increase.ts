@@ -84,7 +84,7 @@ export async function autoIncrease(
   // Bookkeeping first, so the balance events queued by moveAllocations carry the new lastAutoIncreaseAt.
   await tx.$executeRawUnsafe(
     `UPDATE "Balance" AS b
-        SET "lastAutoIncreaseAt" = $3::timestamptz, "lastTier" = c.tier,
+        SET "lastAutoIncreaseAt" = $3::timestamptz, "lastTier" = c.tier, "version" = b."version" + 1,
             "preemptiveBumpCycle" = CASE WHEN c.preemptive THEN $4::timestamptz ELSE b."preemptiveBumpCycle" END
        FROM unnest($5::uuid[], $6::int[], $7::boolean[]) AS c(member_id, tier, preemptive)
       WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid`,
@@ -134,7 +134,7 @@ async function forgetStaleTiers(tx: Tx, run: AutoIncreaseRun, balances: PolicyBa
   if (stale.length === 0) return;
   for (const balance of stale) balance.lastTier = tierOf(run.policy, balance.limit, balance.used);
   await tx.$executeRawUnsafe(
-    `UPDATE "Balance" AS b SET "lastTier" = c.tier
+    `UPDATE "Balance" AS b SET "lastTier" = c.tier, "version" = b."version" + 1
        FROM unnest($3::uuid[], $4::int[]) AS c(member_id, tier)
       WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid`,
     run.organizationId,

@@ -2,7 +2,7 @@
 import type { TokenKind } from "../db/generated/enums.ts";
 import { badInput, notFound } from "../errors.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
-import { balanceSnapshot, lockPool } from "../ledger/balances.ts";
+import { BALANCE_COLUMNS_OF_B, type BalanceRow, balanceSnapshot, lockPool } from "../ledger/balances.ts";
 import { tokenAmount } from "../ledger/rules.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
@@ -120,10 +120,17 @@ export async function removeOverride(runtime: Runtime, organizationId: string, m
   });
 }
 
-/** The member's floor and ceiling changed: its balance subscribers see the new values. */
+/**
+ * The member's floor and ceiling changed: its balance subscribers see the new values. They are part of the balance
+ * a subscriber sees, so its version goes up too (an event with an unchanged version would be dropped as old).
+ */
 async function announceBounds(tx: Tx, organizationId: string, memberId: string, events: PendingEvents): Promise<void> {
-  const balances = await tx.balance.findMany({ where: { memberId, organizationId } });
-  for (const balance of balances) events.add("balanceChanged", memberId, balanceSnapshot(balance));
+  const balances = await tx.$queryRawUnsafe<BalanceRow[]>(
+    `UPDATE "Balance" AS b SET "version" = b."version" + 1 WHERE b."memberId" = $1::uuid RETURNING ${BALANCE_COLUMNS_OF_B}`,
+    memberId,
+  );
+  for (const balance of balances)
+    events.add("balanceChanged", memberId, { ...balanceSnapshot({ ...balance, organizationId }), overrideChanged: true });
 }
 
 // ---------------------------------------------------------------------------------------------------------

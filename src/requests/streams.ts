@@ -56,13 +56,13 @@ export function requestChanges(runtime: Runtime, scope: RequestScope): AsyncIter
 }
 
 /**
- * The current pending count, then the new count whenever it changes. Changes arriving while a count runs
- * are taken in by one more count, not one each.
+ * The current pending count, then the new count whenever it changes, and the count again after a gap in delivery
+ * (deliveryGap), changed or not. Changes arriving while a count runs are taken in by one more count, not one each.
  */
 export function pendingCounts(runtime: Runtime, scope: RequestScope): AsyncIterable<number> {
   return new Repeater<number>(async (push, stop) => {
     let stopped = false;
-    const changes = changeBatches(runtime, scope)[Symbol.asyncIterator]();
+    const changes = Repeater.merge([changeBatches(runtime, scope), runtime.pubsub.subscribe("deliveryGap")])[Symbol.asyncIterator]();
     stop.then(() => {
       stopped = true;
       changes.return?.();
@@ -86,7 +86,10 @@ export function pendingCounts(runtime: Runtime, scope: RequestScope): AsyncItera
       }
       counting = null;
     };
-    while (!(await next).done) {
+    for (;;) {
+      const change = await next;
+      if (change.done) break;
+      if (!Array.isArray(change.value)) last = -1;
       next = changes.next();
       dirty = true;
       counting ??= recount().catch((error: unknown) => stop(error));

@@ -1,7 +1,7 @@
 // buildApp(): the one composition root. Everything that runs for the life of a server process is built here from
 // what the domains export (the runtime with its caches, queues and after-charge hooks; the background jobs in
 // their order; the HTTP routes; yoga and graphql-ws) and disposed by stop(). Domains register nothing themselves.
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Plugin } from "graphql-yoga";
 import { Authenticator } from "../auth/authenticate.ts";
@@ -11,6 +11,7 @@ import type { Config } from "../config.ts";
 import { openDatabase } from "../db/database.ts";
 import { isUnreachable } from "../db/unreachable.ts";
 import { AppError, serviceUnavailable } from "../errors.ts";
+import { LiveBalances } from "../members/live.ts";
 import { autoIncreaseAfterCharge } from "../policy/auto-increase.ts";
 import { PolicyCache } from "../policy/cache.ts";
 import { runCycleResets, runRebalancing } from "../policy/scheduled.ts";
@@ -71,6 +72,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const pubsub = pubsubHandle.pubsub;
   const authenticator = new Authenticator(db.prisma, config, jwt);
+  const policies = new PolicyCache(db.prisma, pubsub);
   const runtime: Runtime = {
     config,
     db,
@@ -79,7 +81,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     clock,
     jwt,
     authenticator,
-    policies: new PolicyCache(db.prisma, pubsub),
+    policies,
+    liveBalances: new LiveBalances(db.prisma, pubsub, policies),
     spendThresholds: new ThresholdCache(db.prisma, pubsub),
     charges: new GroupCommit({ write: (items) => chargeBatch(runtime, items), laneOf: chargeLane }),
     holds: new GroupCommit({ write: (items) => holdBatch(runtime, items), keyOf: holdKey, laneOf: holdLane }),
@@ -106,11 +109,28 @@ export async function buildApp(options: AppOptions): Promise<App> {
   ]);
 
   const metrics = new Metrics(options.processMetrics ?? false);
+  metrics.eventListenersNow = pubsubHandle.listeners;
   const { yoga, directJsonPath } = createYogaServer(schema, runtime, metrics, options.yogaPlugins);
   const scheduler = new Scheduler(runtime, metrics, jobs);
 
+  // While stopping, every response closes its connection as it finishes (Connection: close), so kept-alive clients
+  // cannot hold the process until their idle timeout; in-flight responses are followed until then. Subscription
+  // streams (SSE, multipart) never finish by themselves: they are cut, and their clients reconnect elsewhere.
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
+  const closeWhenDone = (response: ServerResponse) => {
+    if (!response.headersSent) response.setHeader("connection", "close");
+    else if (/text\/event-stream|multipart\/mixed/.test(response.req.headers.accept ?? "")) response.destroy();
+    else response.once("finish", () => server.closeIdleConnections());
+  };
+
   const cors = corsPolicy(config);
   const server: Server = createServer(httpServerOptions(config), async (request, response) => {
+    if (draining) closeWhenDone(response);
+    else {
+      inFlight.add(response);
+      response.once("close", () => inFlight.delete(response));
+    }
     if (cors.apply(request, response)) return;
     const url = new URL(request.url ?? "/", "http://localhost");
     const route = request.method === "GET" ? routes.get(url.pathname) : undefined;
@@ -158,6 +178,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
   let started = false;
   let stopping: Promise<void> | null = null;
   const stop = async () => {
+    draining = true;
+    for (const response of inFlight) closeWhenDone(response);
+    inFlight.clear();
     await scheduler.stop();
     // Close sockets cleanly, then let in-flight HTTP requests finish.
     await webSocket.dispose();
@@ -168,7 +191,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       });
     }
     await yoga.dispose();
-    await Promise.all([stopForgettingApiKeys(), runtime.policies.close(), runtime.spendThresholds.close()]);
+    await Promise.all([stopForgettingApiKeys(), runtime.policies.close(), runtime.spendThresholds.close(), runtime.liveBalances.close()]);
     await pubsubHandle.close();
     await db.close();
   };

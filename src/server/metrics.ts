@@ -21,6 +21,19 @@ export class Metrics {
     help: "Open graphql-ws connections.",
     registers: [this.registry],
   });
+  readonly subscriptions = new Gauge({
+    name: "tokenwarden_subscriptions",
+    help: "Open GraphQL subscriptions (graphql-ws and SSE).",
+    registers: [this.registry],
+  });
+  /** Set by the app: the pubsub's listener count (every live subscription holds at least one). */
+  eventListenersNow: () => number = () => 0;
+  readonly eventListeners: Gauge = new Gauge({
+    name: "tokenwarden_event_listeners",
+    help: "Event listeners registered in this process: live subscriptions (their streams and feeds) and cache evictions.",
+    registers: [this.registry],
+    collect: (): void => this.eventListeners.set(this.eventListenersNow()),
+  });
   readonly jobRuns = new Counter({
     name: "tokenwarden_job_runs_total",
     help: "Background job runs by job and outcome.",

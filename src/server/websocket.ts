@@ -4,6 +4,7 @@
 // an allowed origin, and one connection holds a bounded number of subscriptions.
 import type { Server } from "node:http";
 import { type DocumentNode, GraphQLError } from "graphql";
+import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import type { Principal } from "../auth/principal.ts";
@@ -12,7 +13,7 @@ import { AppError, rateLimited } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 import type { CorsPolicy } from "./cors.ts";
 import type { Metrics } from "./metrics.ts";
-import type { Yoga } from "./yoga.ts";
+import { connectionCredential, type Yoga } from "./yoga.ts";
 
 /** Close code for "try again later" (RFC 6455 registry): the credential could not be checked. */
 const TRY_AGAIN_LATER = 1013;
@@ -42,9 +43,13 @@ export function attachWebSocketServer(
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
         try {
-          ctx.extra.principal = await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined);
+          ctx.extra.principal = await authenticator.authenticate(connectionCredential(ctx.connectionParams));
         } catch (error) {
-          if (isUnreachable(error)) ctx.extra.socket.close(TRY_AGAIN_LATER, "SERVICE_UNAVAILABLE");
+          // A refused credential is final: 4401, not graphql-ws's default 4403, which its client retries for ~40 s.
+          // A credential that could not be checked (the database unreachable) is worth a retry.
+          if (error instanceof AppError && (error.code === "UNAUTHENTICATED" || error.code === "FORBIDDEN"))
+            ctx.extra.socket.close(CloseCode.Unauthorized, `Unauthorized: ${error.message}`.slice(0, 120));
+          else if (isUnreachable(error)) ctx.extra.socket.close(TRY_AGAIN_LATER, "SERVICE_UNAVAILABLE");
           return false;
         }
         metrics.websocketConnections.inc();

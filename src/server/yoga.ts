@@ -1,8 +1,9 @@
 // The GraphQL engine: yoga with query limits, error masking, metrics and one context factory for HTTP and WebSocket.
 import { randomUUID } from "node:crypto";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { useGraphQLSSE } from "@graphql-yoga/plugin-graphql-sse";
 import { type DocumentNode, GraphQLError, type GraphQLSchema } from "graphql";
-import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { Principal } from "../auth/principal.ts";
 import type { Context } from "../context.ts";
 import { isUnreachable } from "../db/unreachable.ts";
@@ -21,6 +22,18 @@ interface ServerContext {
 }
 
 export type Yoga = YogaServerInstance<ServerContext, Context>;
+
+/**
+ * The credential in graphql-ws's connection_init payload, where client docs put it: `authorization` or
+ * `Authorization`, at the top or inside `headers` (Apollo, urql).
+ */
+export function connectionCredential(params: Record<string, unknown> | undefined | null): string | undefined {
+  const headers = params?.headers && typeof params.headers === "object" ? (params.headers as Record<string, unknown>) : undefined;
+  for (const value of [params?.authorization, params?.Authorization, headers?.authorization, headers?.Authorization]) {
+    if (typeof value === "string") return value;
+  }
+  return undefined;
+}
 
 /** Input coercion failures (our scalars, enums, missing fields) are the caller's mistake: BAD_USER_INPUT. */
 const INPUT_ERROR =
@@ -85,6 +98,13 @@ function inputGuardPlugin(): Plugin {
 
 function metricsPlugin(metrics: Metrics): Plugin {
   return {
+    onSubscribe: () => ({
+      onSubscribeResult: ({ result }) => {
+        if (!isAsyncIterable(result)) return;
+        metrics.subscriptions.inc();
+        return { onEnd: () => metrics.subscriptions.dec() };
+      },
+    }),
     onExecute: ({ args }) => {
       const started = performance.now();
       const definition = args.document.definitions.find((d: { kind: string }) => d.kind === "OperationDefinition");
@@ -148,6 +168,8 @@ function ourPlugins(runtime: Runtime, metrics: Metrics): Plugin[] {
     inputErrorPlugin(),
     inputGuardPlugin(),
     metricsPlugin(metrics),
+    // graphql-sse's protocol on /graphql/stream, both its modes (single connection: PUT reservation, GET stream).
+    useGraphQLSSE(),
   ];
 }
 

@@ -81,7 +81,10 @@ export const SPEND_EMIT_INTERVAL_MS = 100;
  */
 export function liveSpendSummary(runtime: Runtime, organizationId: string): Repeater<SpendSummary> {
   return new Repeater<SpendSummary>(async (push, stop) => {
-    const events = runtime.pubsub.subscribe("spendChanged", organizationId)[Symbol.asyncIterator]();
+    // A gap in delivery (deliveryGap) is answered like a change: the current summary again.
+    const events = Repeater.merge([runtime.pubsub.subscribe("spendChanged", organizationId), runtime.pubsub.subscribe("deliveryGap")])[
+      Symbol.asyncIterator
+    ]();
     let nextEvent = events.next();
     let stopped = false;
     let busy = false;

@@ -44,6 +44,7 @@ export interface ChargedRow {
   used: bigint | null;
   reserved: bigint | null;
   lastAutoIncreaseAt: Date | null;
+  version: bigint | null;
   inferenceFloor: bigint | null;
   trainingFloor: bigint | null;
   ceiling: bigint | null;

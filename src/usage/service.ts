@@ -369,6 +369,7 @@ function receiptOf(row: ChargedRow): UsageReceipt | null {
       used: row.used!,
       reserved: row.reserved!,
       lastAutoIncreaseAt: row.lastAutoIncreaseAt,
+      version: row.version!,
       ...bounds,
     },
   };

@@ -31,7 +31,8 @@ export const cycleStartOf = (now: string, anchorDay = `o."cycleAnchorDay"`) => `
  * MAX_TOKEN_TOTAL tokens or MAX_COST_TOTAL (they come back overLimit), each refused alone. Rows are locked in a
  * fixed order (reservations, then balances by member, then model spend by model, then the organisation's usage
  * total) so concurrent batches and the expiry sweep wait rather than deadlock.
- * Each item's balance is the one right after its own charge, as if the batch's items ran one by one in order.
+ * Each item's balance is the one right after its own charge, as if the batch's items ran one by one in order
+ * (each charge raises the balance's version by one, so each item's state has its own version).
  */
 export const CHARGE_SQL = `
 WITH item AS (
@@ -99,13 +100,13 @@ closed AS (
   RETURNING r."id", r."memberId", r."kind", r."tokens"
 ),
 delta AS (
-  SELECT u."memberId", u."kind", sum(u."tokens")::bigint AS used,
+  SELECT u."memberId", u."kind", sum(u."tokens")::bigint AS used, count(*)::bigint AS charges,
          (SELECT COALESCE(sum(c."tokens"), 0) FROM closed c WHERE c."memberId" = u."memberId" AND c."kind" = u."kind")::bigint AS released
     FROM usage u
    GROUP BY u."memberId", u."kind"
 ),
 locked AS (
-  SELECT b."memberId", b."kind", d.used, d.released
+  SELECT b."memberId", b."kind", d.used, d.released, d.charges
     FROM "Balance" b JOIN delta d ON b."memberId" = d."memberId" AND b."kind" = d."kind"
    ORDER BY b."memberId", b."kind"
      FOR UPDATE OF b
@@ -116,6 +117,7 @@ balance AS (
          "usedOnDay" = CASE WHEN b."usedDay" = $3::date THEN b."usedOnDay" + l.used ELSE l.used END,
          "usedDay" = $3::date,
          "reserved" = b."reserved" - l.released,
+         "version" = b."version" + l.charges,
          "updatedAt" = $2::timestamp
     FROM locked l
    WHERE b."memberId" = l."memberId" AND b."kind" = l."kind"
@@ -152,6 +154,7 @@ SELECT i.ord, EXISTS (SELECT 1 FROM sourced f WHERE f.ord = i.ord) AS found,
        b."memberId", b."organizationId", b."kind", b."limit", b."lastAutoIncreaseAt",
        (b."used" - COALESCE(sum(u."tokens") OVER later, 0))::bigint AS "used",
        (b."reserved" + COALESCE(sum(c."tokens") OVER later, 0))::bigint AS "reserved",
+       (b."version" - COALESCE(count(u."id") OVER later, 0))::bigint AS "version",
        p."inferenceFloor", p."trainingFloor", p."ceiling",
        mm."hasOverride", mm."overrideFloor", mm."overrideCeiling", mm."overrideUnlimitedCeiling"
   FROM item i
@@ -207,7 +210,7 @@ locked AS (
      FOR UPDATE OF b
 ),
 balance AS (
-  UPDATE "Balance" b SET "reserved" = b."reserved" + l.tokens, "updatedAt" = $2::timestamp
+  UPDATE "Balance" b SET "reserved" = b."reserved" + l.tokens, "version" = b."version" + 1, "updatedAt" = $2::timestamp
     FROM locked l
    WHERE b."memberId" = l."memberId" AND b."kind" = l."kind" AND b."limit" - b."used" - b."reserved" >= l.tokens
   RETURNING l.ord, ${BALANCE_COLUMNS_OF_B}
@@ -243,7 +246,7 @@ WITH released AS (
   RETURNING r."memberId", r."kind", r."tokens"
 ),
 balance AS (
-  UPDATE "Balance" b SET "reserved" = b."reserved" - r."tokens", "updatedAt" = $4::timestamp
+  UPDATE "Balance" b SET "reserved" = b."reserved" - r."tokens", "version" = b."version" + 1, "updatedAt" = $4::timestamp
     FROM released r
    WHERE b."memberId" = r."memberId" AND b."kind" = r."kind"
   RETURNING ${BALANCE_COLUMNS_OF_B}
@@ -278,7 +281,7 @@ locked AS (
    FOR UPDATE OF b
 ),
 balance AS (
-  UPDATE "Balance" b SET "reserved" = b."reserved" - l."tokens", "updatedAt" = $1::timestamp
+  UPDATE "Balance" b SET "reserved" = b."reserved" - l."tokens", "version" = b."version" + 1, "updatedAt" = $1::timestamp
     FROM locked l
    WHERE b."memberId" = l."memberId" AND b."kind" = l."kind"
   RETURNING ${BALANCE_COLUMNS_OF_B}

@@ -1,6 +1,8 @@
 // graphql-ws as chat apps use it: authenticated once, at connect (test/server/limits.test.ts pins that).
+import { createClient } from "graphql-ws";
 import { describe, expect, it } from "vitest";
-import { Api, subscribe } from "../support/client.ts";
+import WebSocket from "ws";
+import { Api, Subscription, subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
 
@@ -10,12 +12,42 @@ const BALANCE = `subscription($memberId: ID) { balanceChanged(memberId: $memberI
 const SET_ALLOCATION = `mutation($id: ID!, $inference: SafeInt) { setAllocation(input: { memberId: $id, inference: $inference }) { id } }`;
 
 describe("subscriptions over graphql-ws", () => {
-  it("closes a connection whose credential is invalid", async ({ expect }) => {
-    const { subscription, client } = subscribe(new Api(server.url, "not-a-valid-token"), BALANCE);
-    await expect.poll(() => subscription.errors.length, { timeout: 50_000 }).toBeGreaterThan(0);
-    expect(String((subscription.errors[0] as { code?: number }).code)).toBe("4403");
-    expect(subscription.events).toEqual([]);
+  it("refuses an invalid credential so that the stock graphql-ws client reports it at once, without retrying", async () => {
+    // The client as apps create it: default retries (5, with back-off over ~40 s for a retryable close).
+    let connecting = 0;
+    const client = createClient({
+      url: `${server.url.replace(/^http/, "ws")}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: "Bearer not-a-valid-token" },
+      on: { connecting: () => connecting++ },
+    });
+    const outcome = await new Promise<unknown>((resolve) => {
+      client.subscribe({ query: BALANCE }, { next: () => resolve("event"), error: resolve, complete: () => resolve("complete") });
+    });
+    expect((outcome as { code?: number }).code).toBe(4401);
+    expect(connecting).toBe(1);
     await client.dispose();
+  });
+
+  it("takes the credential where Apollo's and urql's docs put it in connection_init", async () => {
+    const seed = await seedOrganization(server);
+    await seed.fund(1_000_000);
+    const [memberId] = await seed.addMembers([{}]);
+    const member = await seed.as(memberId!);
+    const bearer = `Bearer ${member.credential}`;
+    for (const connectionParams of [
+      { authorization: bearer },
+      { Authorization: bearer },
+      { headers: { authorization: bearer } },
+      { headers: { Authorization: bearer } },
+    ]) {
+      const client = member.ws({ connectionParams });
+      const subscription = new Subscription<any>(client, `subscription { balanceChanged(kind: INFERENCE) { kind limit } }`);
+      const event = await subscription.next();
+      expect({ connectionParams, event }).toEqual({ connectionParams, event: { balanceChanged: { kind: "INFERENCE", limit: 500_000 } } });
+      subscription.close();
+      await client.dispose();
+    }
   });
 
   it("streams the member's own balance as an admin changes it (the live token indicator)", async () => {
