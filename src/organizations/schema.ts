@@ -22,7 +22,9 @@ export const OrganizationRef = builder.prismaNode("Organization", {
       description: "Extra allowance on top of the plan budget; set by the platform operator.",
       resolve: (organization) => organization.overageLimit,
     }),
-    cycleAnchorDay: t.exposeInt("cycleAnchorDay", { description: "Day of month (1-28) on which the billing cycle starts." }),
+    cycleAnchorDay: t.exposeInt("cycleAnchorDay", {
+      description: "Day of month (1-31) on which the billing cycle starts; in shorter months, their last day. By default the day the organisation was created.",
+    }),
     cycleStart: t.field({
       type: "DateTime",
       resolve: (organization, _args, context) => cycleAt(organization.cycleAnchorDay, context.runtime.clock.now()).start,

@@ -25,7 +25,7 @@ export function normalizeEmail(email: string, field: string): string {
 }
 
 export function validateAnchorDay(day: number, field: string): number {
-  if (!Number.isInteger(day) || day < 1 || day > 28) throw badInput(field, `${field} must be a day of the month from 1 to 28.`);
+  if (!Number.isInteger(day) || day < 1 || day > 31) throw badInput(field, `${field} must be a day of the month from 1 to 31.`);
   return day;
 }
 
@@ -40,7 +40,8 @@ export async function createOrganization(runtime: Runtime, input: NewOrganizatio
   const adminEmail = normalizeEmail(input.adminEmail, "input.adminEmail");
   const currency = (input.currency ?? "EUR").trim().toUpperCase();
   if (!CURRENCY.test(currency)) throw badInput("input.currency", "input.currency must be a three-letter ISO 4217 code.");
-  const cycleAnchorDay = validateAnchorDay(input.cycleAnchorDay ?? 1, "input.cycleAnchorDay");
+  // By default the cycle starts on the day of the month the plan started: today.
+  const cycleAnchorDay = validateAnchorDay(input.cycleAnchorDay ?? runtime.clock.now().getUTCDate(), "input.cycleAnchorDay");
   const planBudget = input.planBudget ? validateBudget(input.planBudget, "input.planBudget") : undefined;
   const overageLimit = input.overageLimit ? validateBudget(input.overageLimit, "input.overageLimit") : undefined;
   const { start } = cycleAt(cycleAnchorDay, runtime.clock.now());
@@ -66,8 +67,8 @@ export async function createOrganization(runtime: Runtime, input: NewOrganizatio
         role: "ADMIN",
         balances: {
           create: [
-            { kind: "INFERENCE", organizationId: organization.id },
-            { kind: "TRAINING", organizationId: organization.id },
+            { kind: "INFERENCE", organizationId: organization.id, cycleStart: start },
+            { kind: "TRAINING", organizationId: organization.id, cycleStart: start },
           ],
         },
       },

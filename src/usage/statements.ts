@@ -9,10 +9,16 @@ import { BALANCE_COLUMNS_OF_B } from "../ledger/allocations.ts";
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
 export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
 
+/** The anchor day's midnight in the month starting at `month` (a timestamp), the month's last day standing in for a missing one. */
+const anchorIn = (month: string) =>
+  `(${month} + (LEAST(o."cycleAnchorDay", extract(day FROM ${month} + interval '1 month' - interval '1 day')::int) - 1) * interval '1 day')`;
+
 /** Start of the billing cycle containing $now for an organisation row `o` (mirrors organizations/cycle.ts). */
-const cycleStartOf = (now: string) => `(date_trunc('month', ${now}::timestamp)
-      - CASE WHEN extract(day FROM ${now}::timestamp) >= o."cycleAnchorDay" THEN interval '0' ELSE interval '1 month' END
-      + (o."cycleAnchorDay" - 1) * interval '1 day')`;
+const cycleStartOf = (now: string) => {
+  const thisMonth = `date_trunc('month', ${now}::timestamp)`;
+  return `(CASE WHEN ${now}::timestamp >= ${anchorIn(thisMonth)} THEN ${anchorIn(thisMonth)}
+      ELSE ${anchorIn(`(${thisMonth} - interval '1 month')`)} END)`;
+};
 
 /**
  * Charges a batch of usage items in one statement. $1 is a JSON array of items:
