@@ -7,9 +7,10 @@ import { balanceSnapshot } from "../ledger/allocations.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { Runtime } from "../runtime.ts";
+import { sqlTimestamp } from "../usage/statements.ts";
 import { autoIncrease } from "./auto-increase.ts";
 import { loadPolicyBalances, lockPool } from "./balances.ts";
-import { planReset, rebalanceSlot } from "./rules.ts";
+import { planReset, rebalanceSlot, resetTarget } from "./rules.ts";
 import { currentPolicy, KINDS, reclaim, topUpFloors } from "./service.ts";
 
 export const CYCLE_RESET = "CYCLE_RESET";
@@ -61,7 +62,8 @@ async function finish(tx: Tx, runId: string, outcome: RunOutcome, now: Date): Pr
 // Cycle reset
 
 /**
- * Closes the organisation's cycle and opens the one starting at `slot`: used returns to 0; each member's
+ * Closes the organisation's cycle and opens the one starting at `slot`: used returns to what was already charged
+ * in the new cycle (usually 0); each member's
  * consumption (at most its limit; any overdraft is noted) moves to the pool's consumedInClosedCycles, the
  * unused rest returns to the pool, and new limits (the floor, or the old limit with monthlyResetToFloor off)
  * are taken from it, fairly when short. Reservations stay. Returns null when the slot was already done.
@@ -84,20 +86,26 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
         const balances = await loadPolicyBalances(tx, { organizationId, kind, policy, lock: true });
         const pool = await lockPool(tx, organizationId, kind);
         const plan = planReset(
-          balances.map((balance) => ({ ...balance, target: policy.monthlyResetToFloor ? balance.floor : balance.limit })),
+          balances.map((balance) => ({ ...balance, target: resetTarget(balance, policy.monthlyResetToFloor) })),
           pool,
         );
         const ids = balances.map((balance) => balance.memberId);
         const newLimits = plan.members.map((member) => member.newLimit.toString());
+        // Usage already charged in the new cycle (after the boundary, before this run) was kept out of the closing
+        // `used` by the charge statement; it is the new cycle's `used`. Read after the balances are locked, so every
+        // charge is either in this sum or waits and then finds the balance in the new cycle.
+        const opened = await newCycleUsage(tx, organizationId, kind, slot);
         if (ids.length > 0) {
           await tx.$executeRawUnsafe(
-            `UPDATE "Balance" AS b SET "limit" = c.new_limit, "used" = 0, "lastTier" = 0, "updatedAt" = now()
-               FROM unnest($3::uuid[], $4::bigint[]) AS c(member_id, new_limit)
+            `UPDATE "Balance" AS b SET "limit" = c.new_limit, "used" = c.used, "cycleStart" = $5::timestamp, "lastTier" = 0, "updatedAt" = now()
+               FROM unnest($3::uuid[], $4::bigint[], $6::bigint[]) AS c(member_id, new_limit, used)
               WHERE b."memberId" = c.member_id AND b."kind" = $2::"TokenKind" AND b."organizationId" = $1::uuid`,
             organizationId,
             kind,
             ids,
             newLimits,
+            sqlTimestamp(slot),
+            ids.map((id) => (opened.get(id) ?? 0n).toString()),
           );
           await tx.$executeRawUnsafe(
             `INSERT INTO "LedgerEntry" ("organizationId", "memberId", "kind", "type", "poolDelta", "limitDelta", "usedDelta", "reference", "note")
@@ -129,7 +137,13 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
           events.add(
             "balanceChanged",
             balance.memberId,
-            balanceSnapshot({ ...balance, organizationId, kind, limit: plan.members[index]!.newLimit, used: 0n }),
+            balanceSnapshot({
+              ...balance,
+              organizationId,
+              kind,
+              limit: plan.members[index]!.newLimit,
+              used: opened.get(balance.memberId) ?? 0n,
+            }),
           );
         }
         events.add("allocationChanged", organizationId, { kind });
@@ -156,6 +170,19 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
     },
     { timeoutMs: RUN_TIMEOUT_MS },
   );
+}
+
+/** Per member: the tokens of `kind` charged in the cycle starting at `slot` (only rows since then can carry that label). */
+async function newCycleUsage(tx: Tx, organizationId: string, kind: TokenKind, slot: Date): Promise<Map<string, bigint>> {
+  const rows = await tx.$queryRawUnsafe<{ memberId: string; tokens: bigint }[]>(
+    `SELECT "memberId", sum("tokens")::bigint AS "tokens" FROM "UsageRecord"
+      WHERE "organizationId" = $1::uuid AND "createdAt" >= $3::timestamp AND "cycleStart" = $3::timestamp AND "kind" = $2::"TokenKind"
+      GROUP BY "memberId"`,
+    organizationId,
+    kind,
+    sqlTimestamp(slot),
+  );
+  return new Map(rows.map((row) => [row.memberId, BigInt(row.tokens)]));
 }
 
 /** Every organisation whose recorded cycle is behind the clock gets its reset (catch-up after downtime too). */

@@ -31,6 +31,13 @@ const cycleStartOf = (now: string) => {
  * charge nothing and come back without an id. Rows are locked in a fixed order (reservations, then balances by
  * member, then model spend by model) so concurrent batches and the expiry sweep wait rather than deadlock.
  * Each item's balance is the one right after its own charge, as if the batch's items ran one by one in order.
+ *
+ * Usage counts in the cycle in which it happened (its cycleStart, from $2): usage charged after a cycle boundary but
+ * before the reset has run is recorded under the new cycle and left out of the closing cycle's `used`; the reset
+ * counts it into the new one (policy/scheduled.ts). The comparison reads the balance row as locked, so a reset that
+ * commits while a charge waits is seen by it. (A charge timed before a boundary whose statement reaches the balance
+ * only after that reset has committed counts in the new cycle, as does usage after the operator moved the anchor
+ * back: a balance never stops counting.)
  */
 export const CHARGE_SQL = `
 WITH item AS (
@@ -79,27 +86,27 @@ closed AS (
   RETURNING r."id", r."memberId", r."kind", r."tokens"
 ),
 delta AS (
-  SELECT u."memberId", u."kind", sum(u."tokens")::bigint AS used,
+  SELECT u."memberId", u."kind", sum(u."tokens")::bigint AS used, max(u."cycleStart") AS cycle_start,
          (SELECT COALESCE(sum(c."tokens"), 0) FROM closed c WHERE c."memberId" = u."memberId" AND c."kind" = u."kind")::bigint AS released
     FROM usage u
    GROUP BY u."memberId", u."kind"
 ),
 locked AS (
-  SELECT b."memberId", b."kind", d.used, d.released
+  SELECT b."memberId", b."kind", d.used, d.released, d.cycle_start
     FROM "Balance" b JOIN delta d ON b."memberId" = d."memberId" AND b."kind" = d."kind"
    ORDER BY b."memberId", b."kind"
      FOR UPDATE OF b
 ),
 balance AS (
   UPDATE "Balance" b
-     SET "used" = b."used" + l.used,
+     SET "used" = CASE WHEN l.cycle_start > b."cycleStart" THEN b."used" ELSE b."used" + l.used END,
          "usedOnDay" = CASE WHEN b."usedDay" = $3::date THEN b."usedOnDay" + l.used ELSE l.used END,
          "usedDay" = $3::date,
          "reserved" = b."reserved" - l.released,
          "updatedAt" = $2::timestamp
     FROM locked l
    WHERE b."memberId" = l."memberId" AND b."kind" = l."kind"
-  RETURNING ${BALANCE_COLUMNS_OF_B}
+  RETURNING ${BALANCE_COLUMNS_OF_B}, l.cycle_start <= b."cycleStart" AS counted
 ),
 spend AS (
   INSERT INTO "ModelCycleSpend" ("organizationId", "modelId", "cycleStart", "spend", "requests", "tokens")
@@ -120,7 +127,7 @@ first_use AS (
 SELECT i.ord, EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord) AS found,
        u."id", u."modelId", u."tokens", u."cost", u."cycleStart",
        b."memberId", b."organizationId", b."kind", b."limit", b."lastAutoIncreaseAt",
-       (b."used" - COALESCE(sum(u."tokens") OVER later, 0))::bigint AS "used",
+       (b."used" - CASE WHEN b.counted THEN COALESCE(sum(u."tokens") OVER later, 0) ELSE 0 END)::bigint AS "used",
        (b."reserved" + COALESCE(sum(c."tokens") OVER later, 0))::bigint AS "reserved",
        p."inferenceFloor", p."trainingFloor", p."ceiling",
        mm."hasOverride", mm."overrideFloor", mm."overrideCeiling", mm."overrideUnlimitedCeiling"
