@@ -90,7 +90,8 @@ export interface PlanInput {
 }
 
 function validateMinimumFloor(value: number): bigint {
-  if (!Number.isSafeInteger(value) || value < 0) throw badInput("minimumFloor", "minimumFloor must be a whole number of tokens, 0 or more.");
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw badInput("minimumFloor", "minimumFloor must be a whole number of tokens, 0 or more.");
   return BigInt(value);
 }
 

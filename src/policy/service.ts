@@ -9,15 +9,7 @@ import type { Runtime } from "../runtime.ts";
 import { loadPolicyBalances, lockPool, type PolicyBalance } from "./balances.ts";
 import { toPolicyValues } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
-import {
-  activate,
-  assertPolicyFloorsAtLeast,
-  distributionTarget,
-  editPolicy,
-  type PolicyInput,
-  planFill,
-  reclaimable,
-} from "./rules.ts";
+import { activate, assertPolicyFloorsAtLeast, distributionTarget, editPolicy, type PolicyInput, planFill, reclaimable } from "./rules.ts";
 
 export const KINDS: readonly TokenKind[] = ["INFERENCE", "TRAINING"];
 
@@ -45,8 +37,7 @@ function checkedPolicy(next: PolicyValues, minimumFloor: bigint, field: (name: F
 }
 
 /** Names the floor the admin gave, else the preset that brought it, else the floor as it stood. */
-const editedField = (input: PolicyInput) => (name: FloorName) =>
-  input[name] == null && input.preset ? "policy.preset" : `policy.${name}`;
+const editedField = (input: PolicyInput) => (name: FloorName) => (input[name] == null && input.preset ? "policy.preset" : `policy.${name}`);
 
 async function savePolicy(
   runtime: Runtime,

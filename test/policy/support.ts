@@ -66,8 +66,7 @@ export async function policyOrg(
     modelKey,
     bought,
     async buy(tokens, kind = "INFERENCE") {
-      await seed.purchase(tokens, kind);
-      bought[kind] += tokens;
+      bought[kind] += await seed.purchase(tokens, kind);
     },
     async use(memberId, tokens, kind = "INFERENCE") {
       const { recordUsage } = await seed.admin.execute(
