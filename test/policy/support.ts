@@ -52,7 +52,8 @@ export async function policyOrg(
   options: { members?: number; fund?: number; preset?: string; cycleAnchorDay?: number; planBudget?: string } = {},
 ): Promise<PolicyOrg> {
   const seed = await seedOrganization(server, {
-    ...(options.cycleAnchorDay ? { cycleAnchorDay: options.cycleAnchorDay } : {}),
+    // The policy tests' cycles start on the 1st unless a test says otherwise (the server's default is the creation day).
+    cycleAnchorDay: options.cycleAnchorDay ?? 1,
     ...(options.planBudget ? { planBudget: options.planBudget } : {}),
   });
   const bought: Record<Kind, number> = { INFERENCE: 0, TRAINING: 0 };
