@@ -203,7 +203,9 @@ describe("allocationStatusChanged", () => {
       },
     );
     try {
-      expect(await subscription.next()).toEqual({ allocationStatusChanged: { kind: "TRAINING", allocated: 500_000, unallocated: 5_000_000 } });
+      expect(await subscription.next()).toEqual({
+        allocationStatusChanged: { kind: "TRAINING", allocated: 500_000, unallocated: 5_000_000 },
+      });
       await seed.fund(1_000_000);
       await subscription.next((event) => event.allocationStatusChanged.unallocated === 6_000_000);
       const [memberId] = await seed.addMembers([{}]);

@@ -326,7 +326,11 @@ describe("schedule", () => {
     expect(mine).toEqual({
       cycleStart: "2027-03-01T00:00:00.000Z",
       cycleEnd: "2027-04-01T00:00:00.000Z",
-      schedule: { cycleStart: "2027-03-01T00:00:00.000Z", cycleEnd: "2027-04-01T00:00:00.000Z", nextCycleReset: "2027-04-01T00:00:00.000Z" },
+      schedule: {
+        cycleStart: "2027-03-01T00:00:00.000Z",
+        cycleEnd: "2027-04-01T00:00:00.000Z",
+        nextCycleReset: "2027-04-01T00:00:00.000Z",
+      },
     });
   });
 });

@@ -67,7 +67,9 @@ export async function seedOrganization(
         `{ organization { members(first: 100) { edges { node { suspended inference { limit floor } training { limit floor } } } } } }`,
       );
       const field = kind === "INFERENCE" ? "inference" : "training";
-      const belowFloors = (organization.members.edges as { node: Record<string, { limit: number; floor: number }> & { suspended: boolean } }[])
+      const belowFloors = (
+        organization.members.edges as { node: Record<string, { limit: number; floor: number }> & { suspended: boolean } }[]
+      )
         .filter(({ node }) => !node.suspended)
         .reduce((sum, { node }) => sum + Math.max(0, node[field]!.floor - node[field]!.limit), 0);
       await admin.execute(`mutation($tokens: SafeInt!, $kind: TokenKind!) { purchaseTokens(tokens: $tokens, kind: $kind) { id } }`, {
