@@ -107,7 +107,7 @@ export async function setPlan(runtime: Runtime, organizationId: string, plan: Pl
   const minimumFloor = plan.minimumFloor == null ? undefined : validateMinimumFloor(plan.minimumFloor);
   const organization = await inTransaction(runtime, async (tx, events) => {
     const rows = await tx.$queryRawUnsafe<{ overageLimit: string; pendingOverageLimit: string | null }[]>(
-      `SELECT "overageLimit"::text, "pendingOverageLimit"::text FROM "Organization" WHERE "id" = $1::uuid FOR UPDATE`,
+      `SELECT "overageLimit"::text, "pendingOverageLimit"::text FROM "Organization" WHERE "id" = $1::uuid FOR NO KEY UPDATE`,
       organizationId,
     );
     const current = rows[0];
@@ -144,7 +144,7 @@ export async function setPlan(runtime: Runtime, organizationId: string, plan: Pl
 export async function acceptOverage(runtime: Runtime, organizationId: string, expected: Decimal | null) {
   const organization = await inTransaction(runtime, async (tx) => {
     const rows = await tx.$queryRawUnsafe<{ overageLimit: string; pendingOverageLimit: string | null }[]>(
-      `SELECT "overageLimit"::text, "pendingOverageLimit"::text FROM "Organization" WHERE "id" = $1::uuid FOR UPDATE`,
+      `SELECT "overageLimit"::text, "pendingOverageLimit"::text FROM "Organization" WHERE "id" = $1::uuid FOR NO KEY UPDATE`,
       organizationId,
     );
     const current = rows[0];

@@ -73,8 +73,10 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
   return inTransaction(
     runtime,
     async (tx, events) => {
+      // NO KEY UPDATE: charges running now take KEY SHARE on the organisation (their usage rows' foreign key) at the
+      // end of their statement, after locking balances; a FOR UPDATE here would deadlock with them.
       const organization = await tx.$queryRawUnsafe<{ currentCycleStart: Date }[]>(
-        `SELECT "currentCycleStart" FROM "Organization" WHERE "id" = $1::uuid FOR UPDATE`,
+        `SELECT "currentCycleStart" FROM "Organization" WHERE "id" = $1::uuid FOR NO KEY UPDATE`,
         organizationId,
       );
       if (!organization[0] || new Date(organization[0].currentCycleStart) >= slot) return null;
