@@ -1,5 +1,8 @@
-// Buying tokens: the purchase row and the pool credit commit together, or neither does.
+// Buying tokens: the purchase row, the pool credit and the floors it fills commit together, or none does.
 import type { TokenKind } from "../db/generated/enums.ts";
+import { loadPolicyBalances } from "../policy/balances.ts";
+import { toPolicyValues } from "../policy/cache.ts";
+import { topUpFloors } from "../policy/service.ts";
 import type { Runtime } from "../runtime.ts";
 import { creditPurchase } from "./allocations.ts";
 import { quote } from "./pricing.ts";
@@ -15,6 +18,17 @@ export async function purchaseTokens(
 ) {
   const priced = quote(BigInt(purchase.tokens), runtime.config.pricePerMillionTokens);
   return inTransaction(runtime, async (tx, events) => {
+    // Members below their floor (the pool was short: the first admin of a new organisation starts there) are
+    // brought up by the purchase itself. Their rows are locked before the pool's: the ledger's lock order.
+    const policy = await tx.distributionPolicy.findUnique({ where: { organizationId: purchase.organizationId } });
+    const balances = policy
+      ? await loadPolicyBalances(tx, {
+          organizationId: purchase.organizationId,
+          kind: purchase.kind,
+          policy: toPolicyValues(policy),
+          lock: true,
+        })
+      : [];
     const row = await tx.purchase.create({
       data: {
         organizationId: purchase.organizationId,
@@ -37,6 +51,14 @@ export async function purchaseTokens(
       },
       events,
     );
+    if (policy) {
+      await topUpFloors(
+        tx,
+        { organizationId: purchase.organizationId, kind: purchase.kind, policy: toPolicyValues(policy), reference: row.id },
+        events,
+        balances,
+      );
+    }
     return row;
   });
 }

@@ -6,6 +6,7 @@ import type { TokenKind } from "../db/generated/enums.ts";
 import { notFound } from "../errors.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { PresetNameEnum, TokenKindEnum } from "../schema/enums.ts";
+import { type PlanQuote, quotePlan } from "./pricing.ts";
 import { purchaseTokens, quotePurchase } from "./purchases.ts";
 import { type AllocationStatus, allocationStatus, allocationStatusStream } from "./status.ts";
 
@@ -33,7 +34,39 @@ builder.objectType(PurchaseQuoteRef, {
   }),
 });
 
+const PlanQuoteRef = builder.objectRef<PlanQuote>("PlanQuote");
+builder.objectType(PlanQuoteRef, {
+  description: "What a plan of members × a monthly AI budget per member over some months needs and costs, bought as one purchase.",
+  fields: (t) => ({
+    members: t.exposeInt("members"),
+    monthlyBudgetPerMember: t.field({ type: "Money", resolve: (q) => q.monthlyBudgetPerMember }),
+    months: t.exposeInt("months"),
+    monthlyTokens: t.field({ type: "SafeInt", description: "Tokens the plan needs each month.", resolve: (q) => q.monthlyTokens }),
+    tokens: t.field({ type: "SafeInt", description: "Tokens needed over all the months.", resolve: (q) => q.tokens }),
+    listPrice: t.field({ type: "Money", resolve: (q) => q.listPrice }),
+    discountPercent: t.float({ description: "The bulk discount tier the purchase reaches.", resolve: (q) => q.discountPercent }),
+    tierMinimum: t.field({
+      type: "Money",
+      nullable: true,
+      description: "The list price from which that tier applies; null below the first tier.",
+      resolve: (q) => q.tierMinimum,
+    }),
+    price: t.field({ type: "Money", resolve: (q) => q.price }),
+  }),
+});
+
 builder.queryFields((t) => ({
+  quotePlan: t.field({
+    type: PlanQuoteRef,
+    description: "Sizes a purchase: members × monthlyBudgetPerMember (money, at the list price) over months, with its discount.",
+    args: {
+      members: t.arg.int({ required: true }),
+      monthlyBudgetPerMember: t.arg({ type: "Money", required: true }),
+      months: t.arg.int({ required: true, defaultValue: 1 }),
+    },
+    authScopes: { admin: true },
+    resolve: (_root, args, context) => quotePlan(args, context.runtime.config.pricePerMillionTokens),
+  }),
   quotePurchase: t.field({
     type: PurchaseQuoteRef,
     description: "What buying `tokens` would cost, without buying.",

@@ -5,9 +5,11 @@ import { moveAllocations } from "../ledger/allocations.ts";
 import { lockBalances } from "../ledger/balances.ts";
 import { tokenAmount } from "../ledger/rules.ts";
 import { inTransaction } from "../ledger/tx.ts";
+import { effectiveBounds } from "../policy/presets.ts";
+import { assertAtLeastFloor } from "../policy/rules.ts";
 import type { Runtime } from "../runtime.ts";
 
-/** Sets the member's limit of each given kind in one transaction: both are kept, or neither. */
+/** Sets the member's limit of each given kind in one transaction: both are kept, or neither. Never below the member's floor. */
 export async function setAllocation(
   runtime: Runtime,
   change: { organizationId: string; actorId: string; memberId: string; inference?: number | null; training?: number | null },
@@ -17,12 +19,19 @@ export async function setAllocation(
   if (change.training != null) targets.push(["TRAINING", tokenAmount(change.training, "input.training"), "input.training"]);
 
   await inTransaction(runtime, async (tx, events) => {
-    const member = await tx.member.findUnique({ where: { id: change.memberId }, select: { organizationId: true } });
+    const member = await tx.member.findUnique({
+      where: { id: change.memberId },
+      select: { organizationId: true, hasOverride: true, overrideFloor: true, overrideCeiling: true, overrideUnlimitedCeiling: true },
+    });
     if (!member || member.organizationId !== change.organizationId) throw notFound("Member");
+    // Shared lock: a policy edit raising the floor (which locks it first, then the balances) waits, or is waited for.
+    await tx.$queryRawUnsafe(`SELECT 1 FROM "DistributionPolicy" WHERE "organizationId" = $1::uuid FOR SHARE`, change.organizationId);
+    const policy = await tx.distributionPolicy.findUnique({ where: { organizationId: change.organizationId } });
     // Kinds in a fixed order (INFERENCE, then TRAINING), each balance row before its pool: the ledger's lock order.
     for (const [kind, target, field] of targets) {
       const balance = (await lockBalances(tx, kind, [change.memberId])).get(change.memberId);
       if (!balance) throw notFound("Member");
+      if (policy) assertAtLeastFloor(target, effectiveBounds(policy, member, kind).floor, field);
       if (target < balance.used) {
         throw badInput(field, `${field} cannot be below the ${balance.used} tokens the member has already used this period.`);
       }

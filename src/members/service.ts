@@ -83,8 +83,10 @@ export async function addMembers(runtime: Runtime, organizationId: string, actor
            SELECT m.id, $1::uuid, m.email, m.name, m.role::"Role", m.team_id
              FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[]) AS m(id, email, name, role, team_id)
            RETURNING "id")
-         INSERT INTO "Balance" ("memberId", "kind", "organizationId")
-         SELECT added."id", k.kind, $1::uuid FROM added CROSS JOIN unnest(ARRAY['INFERENCE', 'TRAINING']::"TokenKind"[]) AS k(kind)`,
+         INSERT INTO "Balance" ("memberId", "kind", "organizationId", "cycleStart")
+         SELECT added."id", k.kind, $1::uuid, o."currentCycleStart"
+           FROM added CROSS JOIN unnest(ARRAY['INFERENCE', 'TRAINING']::"TokenKind"[]) AS k(kind)
+           JOIN "Organization" o ON o."id" = $1::uuid`,
         organizationId,
         ids,
         members.map((member) => member.email),

@@ -1,10 +1,10 @@
 // Organization, Viewer, and the operator's mutations.
-import { assertMemberVisible, decodeId, organizationScope } from "../auth/access.ts";
+import { assertMemberVisible, decodeId, organizationScope, requireAdmin } from "../auth/access.ts";
 import { organizationOf, principalName } from "../auth/principal.ts";
 import { builder } from "../builder.ts";
 import { badInput, notFound } from "../errors.ts";
 import { cycleAt } from "./cycle.ts";
-import { createOrganization, setPlan } from "./service.ts";
+import { acceptOverage, createOrganization, setPlan } from "./service.ts";
 
 export const OrganizationRef = builder.prismaNode("Organization", {
   id: { field: "id" },
@@ -22,7 +22,10 @@ export const OrganizationRef = builder.prismaNode("Organization", {
       description: "Extra allowance on top of the plan budget; set by the platform operator.",
       resolve: (organization) => organization.overageLimit,
     }),
-    cycleAnchorDay: t.exposeInt("cycleAnchorDay", { description: "Day of month (1-28) on which the billing cycle starts." }),
+    cycleAnchorDay: t.exposeInt("cycleAnchorDay", {
+      description:
+        "Day of month (1-31) on which the billing cycle starts; in shorter months, their last day. By default the day the organisation was created.",
+    }),
     cycleStart: t.field({
       type: "DateTime",
       resolve: (organization, _args, context) => cycleAt(organization.cycleAnchorDay, context.runtime.clock.now()).start,
@@ -32,6 +35,19 @@ export const OrganizationRef = builder.prismaNode("Organization", {
       resolve: (organization, _args, context) => cycleAt(organization.cycleAnchorDay, context.runtime.clock.now()).end,
     }),
     automaticFallback: t.exposeBoolean("automaticFallback"),
+    pendingOverageLimit: t.field({
+      type: "Money",
+      nullable: true,
+      description: "A higher overage the operator set, in force once an admin accepts it (acceptOverage); null: none waiting.",
+      authScopes: { admin: true, operator: true },
+      resolve: (organization) => organization.pendingOverageLimit,
+    }),
+    minimumFloor: t.field({
+      type: "SafeInt",
+      description: "The least any policy or override floor may be; set by the platform operator (default 200,000).",
+      authScopes: { admin: true, operator: true },
+      resolve: (organization) => organization.minimumFloor,
+    }),
   }),
 });
 
@@ -108,12 +124,27 @@ builder.mutationFields((t) => ({
       planBudget: t.arg({ type: "Money", required: true }),
       overageLimit: t.arg({ type: "Money", required: true }),
       cycleAnchorDay: t.arg.int(),
+      minimumFloor: t.arg({ type: "SafeInt", description: "The least any floor may be; raising it raises floors below it." }),
     },
+    description:
+      "Sets the plan (operator). An overageLimit above the one in force waits as pendingOverageLimit until an admin accepts it; a lower one applies at once.",
     authScopes: { operator: true },
     resolve: async (query, _root, args, context) => {
       const id = decodeId(String(args.organizationId), "Organization", "organizationId");
       await setPlan(context.runtime, id, args);
       return context.runtime.prisma.organization.findUniqueOrThrow({ ...query, where: { id } });
+    },
+  }),
+  acceptOverage: t.prismaField({
+    type: "Organization",
+    description:
+      "An admin confirms the overage the operator set: pendingOverageLimit comes into force. Pass the value you reviewed as overageLimit to refuse (CONFLICT) if it changed since.",
+    args: { overageLimit: t.arg({ type: "Money" }) },
+    authScopes: { admin: true },
+    resolve: async (query, _root, args, context) => {
+      const { organizationId } = requireAdmin(context);
+      await acceptOverage(context.runtime, organizationId, args.overageLimit ?? null);
+      return context.runtime.prisma.organization.findUniqueOrThrow({ ...query, where: { id: organizationId } });
     },
   }),
   issueAccessToken: t.string({

@@ -382,7 +382,47 @@ export function reclaimable(
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Floors: "the minimum a user can hold at any time"
+
+/** A limit an admin sets is never below the member's floor (an override floor is how a restricted account gets less). */
+export function assertAtLeastFloor(limit: bigint, floor: bigint, field: string): void {
+  if (limit < floor) {
+    throw badInput(field, `${field} (${limit}) is below the member's floor (${floor}); set an override floor to give this member less.`);
+  }
+}
+
+/** No policy floor may be below the organisation's minimumFloor. */
+export function assertPolicyFloorsAtLeast(
+  policy: Pick<PolicyValues, "inferenceFloor" | "trainingFloor">,
+  minimumFloor: bigint,
+  field: (name: "inferenceFloor" | "trainingFloor") => string,
+): void {
+  for (const name of ["inferenceFloor", "trainingFloor"] as const) {
+    if (policy[name] < minimumFloor) {
+      throw badInput(field(name), `${field(name)} (${policy[name]}) is below the organisation's minimum floor (${minimumFloor}).`);
+    }
+  }
+}
+
+/** The policy with its floors (and a ceiling below them) raised to `minimumFloor`; the same object when none is below. */
+export function raisePolicyFloors(policy: PolicyValues, minimumFloor: bigint): PolicyValues {
+  if (policy.inferenceFloor >= minimumFloor && policy.trainingFloor >= minimumFloor) return policy;
+  return {
+    ...policy,
+    preset: "CUSTOM",
+    inferenceFloor: max(policy.inferenceFloor, minimumFloor),
+    trainingFloor: max(policy.trainingFloor, minimumFloor),
+    ceiling: policy.ceiling === null ? null : max(policy.ceiling, minimumFloor),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Cycle reset
+
+/** The limit a member starts a new cycle with: its floor, or (monthlyResetToFloor off) its limit, never below the floor. */
+export function resetTarget(balance: { limit: bigint; floor: bigint }, monthlyResetToFloor: boolean): bigint {
+  return monthlyResetToFloor ? balance.floor : max(balance.limit, balance.floor);
+}
 
 export interface ResetInput {
   limit: bigint;

@@ -8,9 +8,10 @@ import { closeCycle } from "../ledger/cycles.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
 import { cycleAt } from "../organizations/cycle.ts";
 import type { Runtime } from "../runtime.ts";
+import { sqlTimestamp } from "../usage/statements.ts";
 import { autoIncrease } from "./auto-increase.ts";
 import { loadPolicyBalances } from "./balances.ts";
-import { planReset, rebalanceSlot } from "./rules.ts";
+import { planReset, rebalanceSlot, resetTarget } from "./rules.ts";
 import { currentPolicy, KINDS, reclaim, topUpFloors } from "./service.ts";
 
 export const CYCLE_RESET = "CYCLE_RESET";
@@ -64,7 +65,8 @@ async function finish(tx: Tx, runId: string, outcome: RunOutcome, now: Date): Pr
 // Cycle reset
 
 /**
- * Closes the organisation's cycle and opens the one starting at `slot`: used returns to 0; each member's
+ * Closes the organisation's cycle and opens the one starting at `slot`: used returns to what was already charged
+ * in the new cycle (usually 0); each member's
  * consumption (at most its limit; any overdraft is noted) moves to the pool's consumedInClosedCycles, the
  * unused rest returns to the pool, and new limits (the floor, or the old limit with monthlyResetToFloor off)
  * are taken from it, fairly when short. Reservations stay. Returns null when the slot was already done.
@@ -74,8 +76,10 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
   return inTransaction(
     runtime,
     async (tx, events) => {
+      // NO KEY UPDATE: charges running now take KEY SHARE on the organisation (their usage rows' foreign key) at the
+      // end of their statement, after locking balances; a FOR UPDATE here would deadlock with them.
       const organization = await tx.$queryRawUnsafe<{ currentCycleStart: Date }[]>(
-        `SELECT "currentCycleStart" FROM "Organization" WHERE "id" = $1::uuid FOR UPDATE`,
+        `SELECT "currentCycleStart" FROM "Organization" WHERE "id" = $1::uuid FOR NO KEY UPDATE`,
         organizationId,
       );
       if (!organization[0] || new Date(organization[0].currentCycleStart) >= slot) return null;
@@ -87,15 +91,20 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
         const balances = await loadPolicyBalances(tx, { organizationId, kind, policy, lock: true });
         const pool = await lockPool(tx, organizationId, kind);
         const plan = planReset(
-          balances.map((balance) => ({ ...balance, target: policy.monthlyResetToFloor ? balance.floor : balance.limit })),
+          balances.map((balance) => ({ ...balance, target: resetTarget(balance, policy.monthlyResetToFloor) })),
           pool,
         );
+        // Usage already charged in the new cycle (after the boundary, before this run) was kept out of the closing
+        // `used` by the charge statement; it is the new cycle's `used`. Read after the balances are locked, so every
+        // charge is either in this sum or waits and then finds the balance in the new cycle.
+        const opened = await newCycleUsage(tx, organizationId, kind, slot);
         await closeCycle(
           tx,
           {
             organizationId,
             kind,
             reference: runId,
+            cycleStart: slot,
             members: balances.map((balance, index) => {
               const member = plan.members[index]!;
               return {
@@ -104,6 +113,7 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
                 used: balance.used,
                 consumed: member.consumed,
                 newLimit: member.newLimit,
+                openedUsed: opened.get(balance.memberId) ?? 0n,
                 note:
                   member.overdraft > 0n
                     ? `Cycle closed: consumed ${member.consumed}; ${member.overdraft} used beyond the limit (overdraft, not from purchased tokens).`
@@ -136,6 +146,19 @@ export async function resetCycle(runtime: Runtime, organizationId: string, slot:
     },
     { timeoutMs: RUN_TIMEOUT_MS },
   );
+}
+
+/** Per member: the tokens of `kind` charged in the cycle starting at `slot` (only rows since then can carry that label). */
+async function newCycleUsage(tx: Tx, organizationId: string, kind: TokenKind, slot: Date): Promise<Map<string, bigint>> {
+  const rows = await tx.$queryRawUnsafe<{ memberId: string; tokens: bigint }[]>(
+    `SELECT "memberId", sum("tokens")::bigint AS "tokens" FROM "UsageRecord"
+      WHERE "organizationId" = $1::uuid AND "createdAt" >= $3::timestamp AND "cycleStart" = $3::timestamp AND "kind" = $2::"TokenKind"
+      GROUP BY "memberId"`,
+    organizationId,
+    kind,
+    sqlTimestamp(slot),
+  );
+  return new Map(rows.map((row) => [row.memberId, BigInt(row.tokens)]));
 }
 
 /** Every organisation whose recorded cycle is behind the clock gets its reset (catch-up after downtime too). */

@@ -14,6 +14,7 @@ import {
   type DistributionOutcome,
   distributeNow,
   previewDistribution,
+  previewFloorChange,
   previewReclamation,
   type ReclamationCandidate,
   reclaimNow,
@@ -22,7 +23,10 @@ import {
   updateDistributionPolicy,
 } from "./service.ts";
 
-const DistributionPolicyRef = builder.objectRef<PolicyValues>("DistributionPolicy");
+const DistributionPreviewRef = builder.objectRef<DistributionOutcome>("DistributionPreview");
+
+/** A policy as read, or as saved by a mutation together with what bringing members up to its floors did. */
+const DistributionPolicyRef = builder.objectRef<PolicyValues & { floorTopUp?: DistributionOutcome }>("DistributionPolicy");
 builder.objectType(DistributionPolicyRef, {
   fields: (t) => ({
     preset: t.field({ type: PresetNameEnum, resolve: (p) => p.preset }),
@@ -46,6 +50,13 @@ builder.objectType(DistributionPolicyRef, {
     monthlyResetToFloor: t.exposeBoolean("monthlyResetToFloor"),
     reclamation: t.exposeBoolean("reclamation"),
     rebalanceFrequency: t.field({ type: RebalanceFrequencyEnum, resolve: (p) => p.rebalanceFrequency }),
+    floorTopUp: t.field({
+      type: DistributionPreviewRef,
+      nullable: true,
+      description:
+        "On a saved policy (activatePreset, updateDistributionPolicy): the members brought up to the new floors, and the shortfall when the pool could not cover them all. null when read.",
+      resolve: (p) => p.floorTopUp ?? null,
+    }),
   }),
 });
 
@@ -110,7 +121,6 @@ builder.objectType(MemberAllocationChangeRef, {
   }),
 });
 
-const DistributionPreviewRef = builder.objectRef<DistributionOutcome>("DistributionPreview");
 builder.objectType(DistributionPreviewRef, {
   fields: (t) => ({
     changes: t.field({ type: [MemberAllocationChangeRef], resolve: (preview) => preview.changes }),
@@ -241,10 +251,25 @@ builder.objectType(PolicyScheduleRef, {
         return schedule.currentCycleStart < cycle.start ? cycle.start : cycle.end;
       },
     }),
-    rebalanceFrequency: t.field({ type: RebalanceFrequencyEnum, resolve: (schedule) => schedule.rebalanceFrequency }),
+    cycleStart: t.field({
+      type: "DateTime",
+      description: "Start of the billing cycle in progress.",
+      resolve: (schedule, _args, context) => cycleAt(schedule.cycleAnchorDay, context.runtime.clock.now()).start,
+    }),
+    cycleEnd: t.field({
+      type: "DateTime",
+      description: "End of the billing cycle in progress (the next cycle's start).",
+      resolve: (schedule, _args, context) => cycleAt(schedule.cycleAnchorDay, context.runtime.clock.now()).end,
+    }),
+    rebalanceFrequency: t.field({
+      type: RebalanceFrequencyEnum,
+      authScopes: { admin: true, operator: true },
+      resolve: (schedule) => schedule.rebalanceFrequency,
+    }),
     nextRebalance: t.field({
       type: "DateTime",
       nullable: true,
+      authScopes: { admin: true, operator: true },
       description: "null when rebalancing is OFF; the current slot's start while its run is still due.",
       resolve: async (schedule, _args, context) => {
         const now = context.runtime.clock.now();
@@ -259,6 +284,7 @@ builder.objectType(PolicyScheduleRef, {
     }),
     lastRuns: t.field({
       type: [ScheduledRunRef],
+      authScopes: { admin: true, operator: true },
       description: "The most recent runs, newest first.",
       args: { first: t.arg.int({ defaultValue: 10 }), job: t.arg({ type: ScheduledJobEnum, description: "Only runs of this job." }) },
       resolve: async (schedule, args, context) => {
@@ -287,8 +313,8 @@ builder.prismaObjectFields("Organization", (t) => ({
   }),
   schedule: t.field({
     type: PolicyScheduleRef,
-    description: "The policy's scheduled work (admins and operators).",
-    authScopes: { admin: true, operator: true },
+    description: "The cycle's dates and the policy's scheduled work (members read the cycle dates and the next reset).",
+    authScopes: { member: true, operator: true },
     select: { id: true, cycleAnchorDay: true, currentCycleStart: true, policy: { select: { rebalanceFrequency: true } } },
     resolve: (organization) => ({
       organizationId: organization.id,
@@ -326,6 +352,15 @@ builder.queryFields((t) => ({
       const { organizationId } = requireAdmin(context);
       return previewDistribution(context.runtime, organizationId, (args.policy as PolicyInput | null | undefined) ?? null);
     },
+  }),
+  previewFloorChange: t.field({
+    type: DistributionPreviewRef,
+    description:
+      "What saving this policy (a preset, a floor edit) would do to members below its floors: who is brought up, by how much, and the shortfall when the pool is short. Nothing is changed or saved.",
+    args: { policy: t.arg({ type: DistributionPolicyInput, required: true }) },
+    authScopes: { admin: true },
+    resolve: (_root, args, context) =>
+      previewFloorChange(context.runtime, requireAdmin(context).organizationId, args.policy as PolicyInput),
   }),
   previewReclamation: t.field({
     type: ReclamationPreviewRef,

@@ -11,7 +11,7 @@ import type { Runtime } from "../runtime.ts";
 import { loadPolicyBalances, type PolicyBalance } from "./balances.ts";
 import { toPolicyValues } from "./cache.ts";
 import type { PolicyValues } from "./presets.ts";
-import { activate, distributionTarget, editPolicy, type PolicyInput, planFill, reclaimable } from "./rules.ts";
+import { activate, assertPolicyFloorsAtLeast, distributionTarget, editPolicy, type PolicyInput, planFill, reclaimable } from "./rules.ts";
 
 export const KINDS: readonly TokenKind[] = ["INFERENCE", "TRAINING"];
 
@@ -21,31 +21,73 @@ export async function currentPolicy(client: Tx, organizationId: string): Promise
   return toPolicyValues(row);
 }
 
+/** A saved policy, with what bringing the members up to its floors did. */
+export type SavedPolicy = PolicyValues & { floorTopUp: DistributionOutcome };
+
+async function minimumFloorOf(tx: Tx, organizationId: string): Promise<bigint> {
+  const organization = await tx.organization.findUnique({ where: { id: organizationId }, select: { minimumFloor: true } });
+  if (!organization) throw notFound("Organization");
+  return organization.minimumFloor;
+}
+
+type FloorName = "inferenceFloor" | "trainingFloor";
+
+/** The policy an edit would save, refused (BAD_USER_INPUT naming `field`) when a floor is below the organisation's minimumFloor. */
+function checkedPolicy(next: PolicyValues, minimumFloor: bigint, field: (name: FloorName) => string): PolicyValues {
+  assertPolicyFloorsAtLeast(next, minimumFloor, field);
+  return next;
+}
+
+/** Names the floor the admin gave, else the preset that brought it, else the floor as it stood. */
+const editedField = (input: PolicyInput) => (name: FloorName) => (input[name] == null && input.preset ? "policy.preset" : `policy.${name}`);
+
 async function savePolicy(
   runtime: Runtime,
   organizationId: string,
-  change: (current: PolicyValues) => PolicyValues,
-): Promise<PolicyValues> {
-  const saved = await inTransaction(runtime, async (tx, events) => {
-    // The row lock serialises concurrent edits: each applies to the other's result.
-    await tx.$queryRawUnsafe(`SELECT 1 FROM "DistributionPolicy" WHERE "organizationId" = $1::uuid FOR UPDATE`, organizationId);
-    const next = change(await currentPolicy(tx, organizationId));
-    const { preset, ...values } = next;
-    await tx.distributionPolicy.update({ where: { organizationId }, data: { preset, ...values } });
-    for (const kind of KINDS) events.add("allocationChanged", organizationId, { kind });
-    return next;
-  });
+  change: (current: PolicyValues, minimumFloor: bigint) => PolicyValues,
+): Promise<SavedPolicy> {
+  const saved = await inTransaction(
+    runtime,
+    async (tx, events) => {
+      // The row lock serialises concurrent edits: each applies to the other's result.
+      await tx.$queryRawUnsafe(`SELECT 1 FROM "DistributionPolicy" WHERE "organizationId" = $1::uuid FOR UPDATE`, organizationId);
+      const next = change(await currentPolicy(tx, organizationId), await minimumFloorOf(tx, organizationId));
+      const { preset, ...values } = next;
+      await tx.distributionPolicy.update({ where: { organizationId }, data: { preset, ...values } });
+      // A raised floor brings every member up at once (fairly when the pool is short).
+      const floorTopUp = await bringUpToFloors(tx, { organizationId, policy: next, reference: null }, events);
+      for (const kind of KINDS) events.add("allocationChanged", organizationId, { kind });
+      return { ...next, floorTopUp };
+    },
+    { timeoutMs: 120_000 },
+  );
   runtime.policies.changed(organizationId);
   return saved;
 }
 
-export function activatePreset(runtime: Runtime, organizationId: string, preset: PolicyValues["preset"]): Promise<PolicyValues> {
-  return savePolicy(runtime, organizationId, (current) => activate(current, preset));
+export function activatePreset(runtime: Runtime, organizationId: string, preset: PolicyValues["preset"]): Promise<SavedPolicy> {
+  return savePolicy(runtime, organizationId, (current, minimumFloor) =>
+    checkedPolicy(activate(current, preset), minimumFloor, () => "preset"),
+  );
 }
 
 /** See `editPolicy`: a named preset is activated first, then the other given fields apply; any difference makes it CUSTOM. */
-export function updateDistributionPolicy(runtime: Runtime, organizationId: string, input: PolicyInput): Promise<PolicyValues> {
-  return savePolicy(runtime, organizationId, (current) => editPolicy(current, input));
+export function updateDistributionPolicy(runtime: Runtime, organizationId: string, input: PolicyInput): Promise<SavedPolicy> {
+  return savePolicy(runtime, organizationId, (current, minimumFloor) =>
+    checkedPolicy(editPolicy(current, input), minimumFloor, editedField(input)),
+  );
+}
+
+/** What saving `input` would do to members below its floors; nothing is changed or saved. */
+export function previewFloorChange(runtime: Runtime, organizationId: string, input: PolicyInput): Promise<DistributionOutcome> {
+  return inTransaction(runtime, async (tx) => {
+    const policy = checkedPolicy(
+      editPolicy(await currentPolicy(tx, organizationId), input),
+      await minimumFloorOf(tx, organizationId),
+      editedField(input),
+    );
+    return bringUpToFloors(tx, { organizationId, policy, reference: null }, null);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -64,8 +106,9 @@ function overrideTokens(value: number | null | undefined, field: string): bigint
 }
 
 /**
- * Replaces the member's override (absent floor or ceiling: the policy's). A floor above the member's limit
- * is topped up at once from what the pool has (FLOOR_TOP_UP); the rest follows at the next rebalancing or reset.
+ * Replaces the member's override (absent floor or ceiling: the policy's). The floor may be below the policy's
+ * (a restricted account) but not below the organisation's minimumFloor. A floor above the member's limit is
+ * topped up at once from what the pool has (FLOOR_TOP_UP); the rest follows as soon as tokens arrive.
  */
 export async function setOverride(runtime: Runtime, organizationId: string, memberId: string, input: OverrideInput): Promise<void> {
   const floor = overrideTokens(input.floor, "input.floor");
@@ -76,6 +119,10 @@ export async function setOverride(runtime: Runtime, organizationId: string, memb
     const member = await tx.member.findUnique({ where: { id: memberId }, select: { organizationId: true } });
     if (!member || member.organizationId !== organizationId) throw notFound("Member");
     const policy = await currentPolicy(tx, organizationId);
+    const minimumFloor = await minimumFloorOf(tx, organizationId);
+    if (floor !== null && floor < minimumFloor) {
+      throw badInput("input.floor", `input.floor (${floor}) is below the organisation's minimum floor (${minimumFloor}).`);
+    }
     if (floor !== null && ceiling === null && !unlimitedCeiling && policy.ceiling !== null && floor > policy.ceiling) {
       throw badInput(
         "input.floor",
@@ -103,7 +150,7 @@ export async function setOverride(runtime: Runtime, organizationId: string, memb
         overrideExcluded: input.excluded ?? false,
       },
     });
-    for (const kind of KINDS) await topUpFloors(tx, { organizationId, kind, policy, memberId, reference: null }, events);
+    await bringUpToFloors(tx, { organizationId, policy, memberId, reference: null }, events);
     await announceBounds(tx, organizationId, memberId, events);
   });
 }
@@ -116,6 +163,8 @@ export async function removeOverride(runtime: Runtime, organizationId: string, m
       where: { id: memberId },
       data: { hasOverride: false, overrideFloor: null, overrideCeiling: null, overrideUnlimitedCeiling: false, overrideExcluded: false },
     });
+    // A restricted account (override floor below the policy's) rises to the policy floor.
+    await bringUpToFloors(tx, { organizationId, policy: await currentPolicy(tx, organizationId), memberId, reference: null }, events);
     await announceBounds(tx, organizationId, memberId, events);
   });
 }
@@ -145,10 +194,10 @@ export interface FillOutcome {
 export async function topUpFloors(
   tx: Tx,
   run: { organizationId: string; kind: TokenKind; policy: PolicyValues; memberId?: string; reference: string | null },
-  events: PendingEvents,
+  events: PendingEvents | null,
   locked?: PolicyBalance[],
 ): Promise<FillOutcome> {
-  const balances = (locked ?? (await loadPolicyBalances(tx, { ...run, lock: true }))).filter(
+  const balances = (locked ?? (await loadPolicyBalances(tx, { ...run, lock: events !== null }))).filter(
     (balance) => !balance.suspended && balance.limit < balance.floor,
   );
   const outcome = await fill(
@@ -160,6 +209,26 @@ export async function topUpFloors(
   );
   const raised = new Map(outcome.changes.map((change) => [change.memberId, change.after]));
   for (const balance of balances) balance.limit = raised.get(balance.memberId) ?? balance.limit;
+  return outcome;
+}
+
+/**
+ * Raises every non-suspended member below its floor to it, both kinds (FLOOR_TOP_UP). With `events` null nothing
+ * is written: the preview of what saving `policy` would do.
+ */
+export async function bringUpToFloors(
+  tx: Tx,
+  run: { organizationId: string; policy: PolicyValues; reference: string | null; memberId?: string },
+  events: PendingEvents | null,
+): Promise<DistributionOutcome> {
+  const outcome: DistributionOutcome = { changes: [], totalAfter: 0n, shortfall: 0n };
+  for (const kind of KINDS) {
+    const balances = await loadPolicyBalances(tx, { ...run, kind, lock: events !== null });
+    const result = await topUpFloors(tx, { ...run, kind }, events, balances);
+    outcome.changes.push(...result.changes);
+    outcome.shortfall += result.shortfall;
+    outcome.totalAfter += balances.reduce((sum, balance) => sum + balance.limit, 0n);
+  }
   return outcome;
 }
 

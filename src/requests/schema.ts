@@ -7,7 +7,7 @@ import { isAdmin } from "../auth/principal.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { Prisma } from "../db/generated/client.ts";
-import { badInput, forbidden, unauthenticated } from "../errors.ts";
+import { badInput, forbidden, notFound, unauthenticated } from "../errors.ts";
 import { remaining } from "../members/rules.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { TokenKindEnum, TokenRequestStatusEnum } from "../schema/enums.ts";
@@ -30,6 +30,18 @@ const DecisionActorEnum = builder.enumType("DecisionActor", {
     SYSTEM: { description: "The organisation's auto-approval setting approved it." },
   } as const,
 });
+
+/** Who a request is filed for: the calling member, or for a service key the member it names in its organisation. */
+function requesterOf(context: Context, memberId: string | null): { memberId: string; organizationId: string } {
+  const { principal } = context;
+  if (principal.kind === "SERVICE") {
+    if (!memberId) throw badInput("memberId", "memberId is required when a service key files a request.");
+    return { memberId, organizationId: principal.organizationId };
+  }
+  if (principal.kind !== "MEMBER") throw forbidden();
+  if (memberId && memberId !== principal.memberId) throw notFound("Member");
+  return principal;
+}
 
 builder.prismaObject("TokenRequestDecision", {
   description: "One entry of a request's audit trail: who decided what, when and why.",
@@ -269,17 +281,18 @@ const decisionField = (t: MutationFieldBuilder, status: "APPROVED" | "REJECTED",
 builder.mutationFields((t) => ({
   requestTokens: t.prismaField({
     type: "TokenRequest",
-    description: "Asks an admin for more tokens; one pending request per kind. May be approved at once by the auto-approval setting.",
+    description:
+      "Asks an admin for more tokens; one pending request per member and kind. May be approved at once by the auto-approval setting. A service key (the chat app) files for a member of its organisation (memberId).",
     args: {
       amount: t.arg({ type: "SafeInt", required: true }),
       kind: t.arg({ type: TokenKindEnum, required: true, defaultValue: "INFERENCE" }),
       reason: t.arg.string(),
+      memberId: t.arg.id({ description: "The member the request is for: required for service keys; members may only name themselves." }),
     },
-    authScopes: { member: true },
+    authScopes: { member: true, service: true },
     resolve: async (query, _root, args, context) => {
-      const { principal } = context;
-      if (principal.kind !== "MEMBER") throw forbidden();
-      const created = await requestTokens(context.runtime, principal, { amount: args.amount, kind: args.kind, reason: args.reason });
+      const requester = requesterOf(context, args.memberId == null ? null : decodeId(String(args.memberId), "Member", "memberId"));
+      const created = await requestTokens(context.runtime, requester, { amount: args.amount, kind: args.kind, reason: args.reason });
       return context.runtime.prisma.tokenRequest.findUniqueOrThrow({ ...query, where: { id: created.id } });
     },
   }),

@@ -50,12 +50,13 @@ export async function requestTokens(runtime: Runtime, requester: Requester, inpu
     const member = await tx.member.findUnique({
       where: { id: memberId },
       select: {
+        organizationId: true,
         suspended: true,
         balances: { where: { kind }, select: { limit: true, used: true } },
         organization: { select: { autoApproveMaxAmount: true, autoApprovePoolReserve: true } },
       },
     });
-    if (!member) throw notFound("Member");
+    if (!member || member.organizationId !== organizationId) throw notFound("Member");
     if (member.suspended) throw forbidden("Your membership is suspended; an admin must reinstate it before you can request tokens.");
 
     const recent = await tx.tokenRequest.findMany({

@@ -47,6 +47,12 @@ builder.objectType(SpendSummaryRef, {
     spent: t.field({ type: "Money", resolve: (summary) => summary.spent }),
     planBudget: t.field({ type: "Money", resolve: (summary) => summary.planBudget }),
     overageLimit: t.field({ type: "Money", resolve: (summary) => summary.overageLimit }),
+    pendingOverageLimit: t.field({
+      type: "Money",
+      nullable: true,
+      description: "A higher overage the operator set, waiting for an admin to accept it (acceptOverage); null: none.",
+      resolve: (summary) => summary.pendingOverageLimit,
+    }),
     ratio: t.float({ description: "spent / (planBudget + overageLimit), 0-1 or above.", resolve: (summary) => summary.ratio }),
     byModel: t.field({ type: [ModelSpendRef], resolve: (summary) => summary.byModel }),
   }),

@@ -8,14 +8,15 @@ import { cycleAt } from "../organizations/cycle.ts";
 import type { Runtime } from "../runtime.ts";
 import { normalizeThresholdPercents, type SpendSummaryView, summarizeSpend } from "./rules.ts";
 
-export type SpendSummary = SpendSummaryView<Model>;
+/** The cycle's spend, and the overage the operator offered that an admin has yet to accept (null: none). */
+export type SpendSummary = SpendSummaryView<Model> & { pendingOverageLimit: Decimal | null };
 
 /** The current cycle's spend: a handful of rollup rows (one per model), however much usage there was. */
 export async function spendSummary(runtime: Runtime, organizationId: string): Promise<SpendSummary> {
   const { prisma } = runtime;
   const organization = await prisma.organization.findUnique({
     where: { id: organizationId },
-    select: { planBudget: true, overageLimit: true, cycleAnchorDay: true },
+    select: { planBudget: true, overageLimit: true, pendingOverageLimit: true, cycleAnchorDay: true },
   });
   if (!organization) throw notFound("Organization");
   const cycle = cycleAt(organization.cycleAnchorDay, runtime.clock.now());
@@ -24,7 +25,7 @@ export async function spendSummary(runtime: Runtime, organizationId: string): Pr
     prisma.modelCycleSpend.findMany({ where: { organizationId, cycleStart: cycle.start } }),
   ]);
   const byModel = new Map(rollups.map((row) => [row.modelId, row]));
-  return summarizeSpend({
+  const summary = summarizeSpend({
     cycleStart: cycle.start,
     cycleEnd: cycle.end,
     planBudget: organization.planBudget.toString(),
@@ -34,6 +35,8 @@ export async function spendSummary(runtime: Runtime, organizationId: string): Pr
       return { model, spend: new Decimal(row ? row.spend.toString() : 0), requests: row?.requests ?? 0, tokens: row?.tokens ?? 0n };
     }),
   });
+  const pending = organization.pendingOverageLimit;
+  return { ...summary, pendingOverageLimit: pending === null ? null : new Decimal(pending.toString()) };
 }
 
 /**

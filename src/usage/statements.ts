@@ -10,14 +10,20 @@ import { MAX_COST_TOTAL, MAX_TOKEN_TOTAL } from "./rules.ts";
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
 export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
 
+/** The anchor day's midnight in the month starting at `month` (a timestamp), the month's last day standing in for a missing one. */
+const anchorIn = (month: string, anchorDay: string) =>
+  `(${month} + (LEAST(${anchorDay}, extract(day FROM ${month} + interval '1 month' - interval '1 day')::int) - 1) * interval '1 day')`;
+
 /**
  * Start of the billing cycle containing `now` for an anchor day (by default an organisation row `o`'s), in SQL so
  * a charge needs no extra round trip. The rule is organizations/cycle.ts `cycleAt`; test/usage/rules-vs-sql.test.ts
  * holds this expression against it over every day of several years and every anchor day.
  */
-export const cycleStartOf = (now: string, anchorDay = `o."cycleAnchorDay"`) => `(date_trunc('month', ${now}::timestamp)
-      - CASE WHEN extract(day FROM ${now}::timestamp) >= ${anchorDay} THEN interval '0' ELSE interval '1 month' END
-      + (${anchorDay} - 1) * interval '1 day')`;
+export const cycleStartOf = (now: string, anchorDay = `o."cycleAnchorDay"`) => {
+  const thisMonth = `date_trunc('month', ${now}::timestamp)`;
+  return `(CASE WHEN ${now}::timestamp >= ${anchorIn(thisMonth, anchorDay)} THEN ${anchorIn(thisMonth, anchorDay)}
+      ELSE ${anchorIn(`(${thisMonth} - interval '1 month')`, anchorDay)} END)`;
+};
 
 /**
  * Charges a batch of usage items in one statement. $1 is a JSON array of items:
@@ -33,6 +39,13 @@ export const cycleStartOf = (now: string, anchorDay = `o."cycleAnchorDay"`) => `
  * total) so concurrent batches and the expiry sweep wait rather than deadlock.
  * Each item's balance is the one right after its own charge, as if the batch's items ran one by one in order
  * (each charge raises the balance's version by one, so each item's state has its own version).
+ *
+ * Usage counts in the cycle in which it happened (its cycleStart, from $2): usage charged after a cycle boundary but
+ * before the reset has run is recorded under the new cycle and left out of the closing cycle's `used`; the reset
+ * counts it into the new one (policy/scheduled.ts). The comparison reads the balance row as locked, so a reset that
+ * commits while a charge waits is seen by it. (A charge timed before a boundary whose statement reaches the balance
+ * only after that reset has committed counts in the new cycle, as does usage after the operator moved the anchor
+ * back: a balance never stops counting.)
  */
 export const CHARGE_SQL = `
 WITH item AS (
@@ -100,20 +113,20 @@ closed AS (
   RETURNING r."id", r."memberId", r."kind", r."tokens"
 ),
 delta AS (
-  SELECT u."memberId", u."kind", sum(u."tokens")::bigint AS used, count(*)::bigint AS charges,
+  SELECT u."memberId", u."kind", sum(u."tokens")::bigint AS used, count(*)::bigint AS charges, max(u."cycleStart") AS cycle_start,
          (SELECT COALESCE(sum(c."tokens"), 0) FROM closed c WHERE c."memberId" = u."memberId" AND c."kind" = u."kind")::bigint AS released
     FROM usage u
    GROUP BY u."memberId", u."kind"
 ),
 locked AS (
-  SELECT b."memberId", b."kind", d.used, d.released, d.charges
+  SELECT b."memberId", b."kind", d.used, d.released, d.charges, d.cycle_start
     FROM "Balance" b JOIN delta d ON b."memberId" = d."memberId" AND b."kind" = d."kind"
    ORDER BY b."memberId", b."kind"
      FOR UPDATE OF b
 ),
 balance AS (
   UPDATE "Balance" b
-     SET "used" = b."used" + l.used,
+     SET "used" = CASE WHEN l.cycle_start > b."cycleStart" THEN b."used" ELSE b."used" + l.used END,
          "usedOnDay" = CASE WHEN b."usedDay" = $3::date THEN b."usedOnDay" + l.used ELSE l.used END,
          "usedDay" = $3::date,
          "reserved" = b."reserved" - l.released,
@@ -121,7 +134,7 @@ balance AS (
          "updatedAt" = $2::timestamp
     FROM locked l
    WHERE b."memberId" = l."memberId" AND b."kind" = l."kind"
-  RETURNING ${BALANCE_COLUMNS_OF_B}
+  RETURNING ${BALANCE_COLUMNS_OF_B}, l.cycle_start <= b."cycleStart" AS counted
 ),
 spend AS (
   INSERT INTO "ModelCycleSpend" ("organizationId", "modelId", "cycleStart", "spend", "requests", "tokens")
@@ -152,7 +165,7 @@ SELECT i.ord, EXISTS (SELECT 1 FROM sourced f WHERE f.ord = i.ord) AS found,
        EXISTS (SELECT 1 FROM sourced f WHERE f.ord = i.ord) AND NOT EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord) AS "overLimit",
        u."id", u."modelId", u."tokens", u."cost", u."cycleStart",
        b."memberId", b."organizationId", b."kind", b."limit", b."lastAutoIncreaseAt",
-       (b."used" - COALESCE(sum(u."tokens") OVER later, 0))::bigint AS "used",
+       (b."used" - CASE WHEN b.counted THEN COALESCE(sum(u."tokens") OVER later, 0) ELSE 0 END)::bigint AS "used",
        (b."reserved" + COALESCE(sum(c."tokens") OVER later, 0))::bigint AS "reserved",
        (b."version" - COALESCE(count(u."id") OVER later, 0))::bigint AS "version",
        p."inferenceFloor", p."trainingFloor", p."ceiling",

@@ -42,8 +42,8 @@ async function measure(): Promise<BenchResult[]> {
     );
     // Group by row number: 0 idle with 4M (3.5M reclaimable), 1 at 80 % of 500K (bump due), 2 at 100K (below the floor).
     await sql(
-      `INSERT INTO "Balance" ("memberId", "kind", "organizationId", "limit", "used")
-       SELECT m."id", k.kind::"TokenKind", m."organizationId",
+      `INSERT INTO "Balance" ("memberId", "kind", "organizationId", "cycleStart", "limit", "used")
+       SELECT m."id", k.kind::"TokenKind", m."organizationId", (SELECT "currentCycleStart" FROM "Organization" WHERE "id" = $1::uuid),
               CASE m.n % 3 WHEN 0 THEN 4000000 WHEN 1 THEN 500000 ELSE 100000 END,
               CASE m.n % 3 WHEN 0 THEN 100000 WHEN 1 THEN 400000 ELSE 0 END
          FROM (SELECT "id", "organizationId", row_number() OVER (ORDER BY "id") AS n FROM "Member"

@@ -46,9 +46,9 @@ interface Model {
 async function step(seed: Seed, model: Model, cmd: Command): Promise<"done" | "refused" | "skipped"> {
   const pick = (index: number) => model.order[index % model.order.length]!;
   if (cmd.op === "purchase") {
-    await seed.purchase(cmd.tokens, cmd.kind);
+    // (nobody is below its floor here, so the purchase tops no one up and the pool grows by all of it)
+    model.purchased[cmd.kind] += await seed.purchase(cmd.tokens, cmd.kind);
     model.pool[cmd.kind] += cmd.tokens;
-    model.purchased[cmd.kind] += cmd.tokens;
     return "done";
   }
   if (cmd.op === "addMembers") {
@@ -76,15 +76,21 @@ async function step(seed: Seed, model: Model, cmd: Command): Promise<"done" | "r
     const targets: Partial<Record<Kind, number>> = {};
     if (cmd.inference !== null) targets.INFERENCE = cmd.inference;
     if (cmd.training !== null) targets.TRAINING = cmd.training;
-    const fits = KINDS.every((k) => targets[k] === undefined || model.pool[k] >= targets[k]! - current[k]);
+    // kinds in order: the first refusal (below the floor, then a short pool) decides
+    let refusal: string | null = null;
+    for (const k of KINDS) {
+      if (refusal || targets[k] === undefined) continue;
+      if (targets[k]! < FLOOR) refusal = "BAD_USER_INPUT";
+      else if (model.pool[k] < targets[k]! - current[k]) refusal = "INSUFFICIENT_POOL";
+    }
     const result = await seed.admin.request(
       `mutation($input: SetAllocationInput!) { setAllocation(input: $input) { inference { limit } training { limit } } }`,
       {
         input: { memberId, inference: cmd.inference, training: cmd.training },
       },
     );
-    if (!fits) {
-      expect(result.errors?.[0]?.extensions?.code).toBe("INSUFFICIENT_POOL");
+    if (refusal) {
+      expect(result.errors?.[0]?.extensions?.code).toBe(refusal);
       return "refused";
     }
     expect(result.errors).toBeUndefined();
@@ -181,11 +187,12 @@ describe("ledger integrity", () => {
       fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 10 }), async (commands) => {
         const seed = await seedOrganization(server);
         // start funded, so most sequences add members and move tokens rather than only meeting an empty pool
+        // (the first purchase brings the admin up to its floor; the factory buys that on top)
         await seed.fund(3_000_000);
         const model: Model = {
           pool: { INFERENCE: 3_000_000, TRAINING: 3_000_000 },
-          purchased: { INFERENCE: 3_000_000, TRAINING: 3_000_000 },
-          limits: new Map([[seed.adminId, { INFERENCE: 0, TRAINING: 0 }]]),
+          purchased: { INFERENCE: 3_000_000 + FLOOR, TRAINING: 3_000_000 + FLOOR },
+          limits: new Map([[seed.adminId, { INFERENCE: FLOOR, TRAINING: FLOOR }]]),
           order: [seed.adminId],
         };
         for (const cmd of commands) {

@@ -5,6 +5,8 @@ import { AppError } from "../../src/errors.ts";
 import { DISCOUNT_TIERS, discountPercentFor, quote } from "../../src/ledger/pricing.ts";
 
 const TEN = new Decimal("10.00");
+// As many digits as pricing.ts keeps, so the expected values here are exact too.
+const Exact = Decimal.clone({ precision: 60 });
 const MAX_TOKENS = BigInt(Number.MAX_SAFE_INTEGER);
 const tokens = fc.bigInt({ min: 200_000n, max: MAX_TOKENS });
 const price = fc.integer({ min: 1, max: 100_000_000 }).map((cents) => new Decimal(cents).div(100));
@@ -22,20 +24,21 @@ function refusal(run: () => unknown): AppError {
 describe("purchase pricing", () => {
   it.each([
     [200_000n, "2.00", 0, "2.00"],
-    [999_999n, "10.00", 5, "9.50"],
-    [999_990n, "10.00", 5, "9.50"],
+    [999_999n, "10.00", 0, "10.00"],
+    [999_990n, "10.00", 0, "10.00"],
     [999_499n, "9.99", 0, "9.99"],
+    [999_500n, "10.00", 0, "10.00"],
     [1_000_000n, "10.00", 5, "9.50"],
-    [4_999_999n, "50.00", 10, "45.00"],
+    [4_999_999n, "50.00", 5, "47.50"],
     [4_999_000n, "49.99", 5, "47.49"],
     [10_000_000n, "100.00", 15, "85.00"],
-    [9_999_499n, "99.99", 10, "89.99"],
+    [9_999_499n, "99.99", 10, "90.00"],
     [50_000_000n, "500.00", 20, "400.00"],
     [100_000_000n, "1000.00", 25, "750.00"],
-    [499_999_499n, "4999.99", 25, "3749.99"],
+    [499_999_499n, "4999.99", 25, "3750.00"],
     [500_000_000n, "5000.00", 30, "3500.00"],
     [123_456_789n, "1234.57", 25, "925.93"],
-    [3_333_333n, "33.33", 5, "31.66"],
+    [3_333_333n, "33.33", 5, "31.67"],
   ])("%s tokens list at %s with %s %% off: %s", (count, list, discount, net) => {
     const q = quote(count, TEN);
     expect(q.listPrice.toFixed(2)).toBe(list);
@@ -52,12 +55,12 @@ describe("purchase pricing", () => {
   });
 
   it("refuses list prices under 2.00 and non-positive amounts, naming the field", () => {
-    for (const count of [0n, -5n, 1n, 199_499n]) {
+    for (const count of [0n, -5n, 1n, 199_499n, 199_500n, 199_999n]) {
       const error = refusal(() => quote(count, TEN));
       expect(error.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "tokens" });
     }
-    // 199_500 lists at 1.995, which rounds to 2.00: accepted
-    expect(quote(199_500n, TEN).listPrice.toFixed(2)).toBe("2.00");
+    // the minimum is judged on the exact list price: 199,500 lists at 1.995, under 2.00, even though it rounds to 2.00
+    expect(quote(200_000n, TEN).listPrice.toFixed(2)).toBe("2.00");
   });
 
   it("has every tier boundary exactly where the price list puts it", () => {
@@ -72,13 +75,13 @@ describe("purchase pricing", () => {
   it("property: list price is exact and the net price is list less the discount, in cents, never negative", () => {
     fc.assert(
       fc.property(tokens, price, (count, perMillion) => {
-        const expectedList = new Decimal(count.toString()).mul(perMillion).div(1_000_000);
+        const expectedList = new Exact(count.toString()).mul(perMillion).div(1_000_000);
         let q: ReturnType<typeof quote>;
         try {
           q = quote(count, perMillion);
         } catch (error) {
           expect(error).toBeInstanceOf(AppError);
-          expect(expectedList.toDecimalPlaces(2, Decimal.ROUND_HALF_UP).lt(2)).toBe(true);
+          expect(expectedList.lt(2)).toBe(true);
           return;
         }
         expect(q.listPrice.minus(expectedList).abs().lte("0.005")).toBe(true);
@@ -86,11 +89,25 @@ describe("purchase pricing", () => {
         expect(q.price.decimalPlaces()).toBeLessThanOrEqual(2);
         expect(q.price.gte(0)).toBe(true);
         expect(q.price.lte(q.listPrice)).toBe(true);
-        const expectedNet = q.listPrice.mul(100 - q.discountPercent).div(100);
-        expect(q.price.minus(expectedNet).abs().lte("0.005")).toBe(true);
-        expect(q.discountPercent).toBe(discountPercentFor(q.listPrice));
+        expect(q.discountPercent).toBe(discountPercentFor(expectedList));
+        const expectedNet = expectedList.mul(100 - q.discountPercent).div(100);
+        expect(q.price.eq(expectedNet.toDecimalPlaces(2, Decimal.ROUND_HALF_UP))).toBe(true);
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it("property: no tier is reached by rounding; a count just under a tier never costs more than one at it", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...DISCOUNT_TIERS), fc.bigInt({ min: 1n, max: 10_000n }), (tier, below) => {
+        const atTier = BigInt(tier.minListPrice.div(TEN).mul(1_000_000).toFixed(0));
+        const under = quote(atTier - below, TEN);
+        expect(under.discountPercent).toBeLessThan(tier.percent);
+        expect(quote(atTier, TEN).discountPercent).toBe(tier.percent);
+        // within the lower tier, more tokens never cost less
+        const less = quote(atTier - below - 1n, TEN);
+        expect(under.price.gte(less.price)).toBe(true);
+      }),
     );
   });
 

@@ -25,10 +25,11 @@ describe("purchases", () => {
     const { purchaseTokens: bought } = await seed.admin.execute(PURCHASE, { tokens: 100_000_000, kind: "TRAINING" });
     expect(bought).toMatchObject({ kind: "TRAINING", tokens: 100_000_000, listPrice: "1000.00", discountPercent: 25, price: "750.00" });
     const training = await seed.admin.execute(STATUS, { kind: "TRAINING" });
+    // the purchase brought the admin up to its 500K floor
     expect(training.organization.allocationStatus).toEqual({
       purchased: 100_000_000,
-      allocated: 0,
-      unallocated: 100_000_000,
+      allocated: 500_000,
+      unallocated: 99_500_000,
       purchasedAllTime: 100_000_000,
     });
     const inference = await seed.admin.execute(STATUS, { kind: "INFERENCE" });
@@ -60,6 +61,64 @@ describe("purchases", () => {
       `{ organization { purchases { totalCount } allocationStatus { purchasedAllTime } } }`,
     );
     expect(organization).toEqual({ purchases: { totalCount: 0 }, allocationStatus: { purchasedAllTime: 0 } });
+  });
+
+  it("judges the minimum and the discount tiers on the exact list price, not the one rounded to cents", async () => {
+    const seed = await seedOrganization(server);
+    // 999,500 tokens list at 9.995: under 10.00, so no 5 % (rounded first, it cost 9.50, less than 999,499 tokens' 9.99)
+    const { quotePurchase: justUnder } = await seed.admin.execute(QUOTE, { tokens: 999_500 });
+    expect(justUnder).toEqual({ tokens: 999_500, listPrice: "10.00", discountPercent: 0, price: "10.00" });
+    const { quotePurchase: fewer } = await seed.admin.execute(QUOTE, { tokens: 999_499 });
+    expect(fewer.price).toBe("9.99");
+    const { quotePurchase: atTier } = await seed.admin.execute(QUOTE, { tokens: 1_000_000 });
+    expect(atTier).toMatchObject({ discountPercent: 5, price: "9.50" });
+    // 199,500 tokens list at 1.995: under the 2.00 minimum
+    expect((await seed.admin.errorOf(PURCHASE, { tokens: 199_500, kind: "INFERENCE" })).extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "tokens",
+    });
+    const { purchaseTokens: bought } = await seed.admin.execute(PURCHASE, { tokens: 999_500, kind: "TRAINING" });
+    expect(bought).toMatchObject({ discountPercent: 0, price: "10.00" });
+  });
+
+  it("quotes a plan of members × a monthly budget per member over months (the wallet calculator)", async () => {
+    const seed = await seedOrganization(server);
+    const PLAN = `query($members: Int!, $budget: Money!, $months: Int!) {
+      quotePlan(members: $members, monthlyBudgetPerMember: $budget, months: $months) {
+        members monthlyBudgetPerMember months monthlyTokens tokens listPrice discountPercent tierMinimum price
+      }
+    }`;
+    // 150 members × 5.00 a month = 750.00 a month = 75M tokens at 10.00/M; 12 months: 9,000.00 list, 30 % off
+    const { quotePlan: year } = await seed.admin.execute(PLAN, { members: 150, budget: "5.00", months: 12 });
+    expect(year).toEqual({
+      members: 150,
+      monthlyBudgetPerMember: "5.00",
+      months: 12,
+      monthlyTokens: 75_000_000,
+      tokens: 900_000_000,
+      listPrice: "9000.00",
+      discountPercent: 30,
+      tierMinimum: "5000.00",
+      price: "6300.00",
+    });
+    const { quotePlan: month } = await seed.admin.execute(PLAN, { members: 3, budget: "1.50", months: 1 });
+    expect(month).toMatchObject({ tokens: 450_000, listPrice: "4.50", discountPercent: 0, tierMinimum: null, price: "4.50" });
+    // a plan under the minimum purchase, and bad sizes, name the argument
+    expect((await seed.admin.errorOf(PLAN, { members: 1, budget: "1.00", months: 1 })).extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "monthlyBudgetPerMember",
+    });
+    for (const [variables, field] of [
+      [{ members: 0, budget: "5.00", months: 1 }, "members"],
+      [{ members: 10, budget: "5.00", months: 0 }, "months"],
+      [{ members: 10, budget: "0", months: 1 }, "monthlyBudgetPerMember"],
+    ] as const) {
+      expect((await seed.admin.errorOf(PLAN, variables)).extensions).toMatchObject({ code: "BAD_USER_INPUT", field });
+    }
+    await seed.fund(2_000_000);
+    const [memberId] = await seed.addMembers([{}]);
+    const member = await seed.as(memberId!);
+    expect((await member.errorOf(PLAN, { members: 150, budget: "5.00", months: 12 })).extensions?.code).toBe("FORBIDDEN");
   });
 
   it("is for admins only", async () => {

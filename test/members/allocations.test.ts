@@ -24,15 +24,16 @@ describe("setAllocation", () => {
   it("sets both kinds at once, taking from and returning to the pools", async () => {
     const seed = await funded();
     const [memberId] = await seed.addMembers([{}]);
-    const { setAllocation } = await seed.admin.execute(SET, { input: { memberId, inference: 2_000_000, training: 100_000 } });
-    expect(setAllocation).toMatchObject({ inference: { limit: 2_000_000 }, training: { limit: 100_000 } });
-    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 2_000_000, unallocated: 8_000_000, purchased: 10_000_000 });
-    expect(await status(seed.admin, "TRAINING")).toMatchObject({ allocated: 100_000, unallocated: 9_900_000, purchased: 10_000_000 });
+    const { setAllocation } = await seed.admin.execute(SET, { input: { memberId, inference: 2_000_000, training: 600_000 } });
+    expect(setAllocation).toMatchObject({ inference: { limit: 2_000_000 }, training: { limit: 600_000 } });
+    // (the admin holds its 500K floor of each kind)
+    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 2_500_000, unallocated: 8_000_000, purchased: 10_500_000 });
+    expect(await status(seed.admin, "TRAINING")).toMatchObject({ allocated: 1_100_000, unallocated: 9_400_000, purchased: 10_500_000 });
 
     // omitted kinds are left as they are
-    const { setAllocation: again } = await seed.admin.execute(SET, { input: { memberId, training: 0 } });
-    expect(again).toMatchObject({ inference: { limit: 2_000_000 }, training: { limit: 0 } });
-    expect((await status(seed.admin, "TRAINING")).unallocated).toBe(10_000_000);
+    const { setAllocation: again } = await seed.admin.execute(SET, { input: { memberId, training: 500_000 } });
+    expect(again).toMatchObject({ inference: { limit: 2_000_000 }, training: { limit: 500_000 } });
+    expect((await status(seed.admin, "TRAINING")).unallocated).toBe(9_500_000);
   });
 
   it("changes nothing when either kind's pool is short", async () => {
@@ -44,7 +45,7 @@ describe("setAllocation", () => {
       id: memberId,
     });
     expect(member).toEqual({ inference: { limit: 500_000 }, training: { limit: 500_000 } });
-    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ unallocated: 9_500_000, allocated: 500_000 });
+    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ unallocated: 9_500_000, allocated: 1_000_000 });
   });
 
   it("refuses bad amounts naming the field", async () => {
@@ -57,7 +58,7 @@ describe("setAllocation", () => {
     }
     const badId = await seed.admin.errorOf(SET, { input: { memberId: "nope", inference: 1 } });
     expect(badId.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.memberId" });
-    expect((await status(seed.admin, "INFERENCE")).allocated).toBe(500_000);
+    expect((await status(seed.admin, "INFERENCE")).allocated).toBe(1_000_000);
   });
 
   it("two parallel saves on one member leave one of them, with the pool conserved", async () => {
@@ -75,11 +76,11 @@ describe("setAllocation", () => {
     });
     expect(requests.map((r) => r.inference)).toContain(member.inference.limit);
     expect(requests.map((r) => r.training)).toContain(member.training.limit);
-    // admin has 0, the member holds the rest: pool + limits = purchased
+    // the admin has its 500K floor, the member holds the rest: pool + limits = purchased
     const inference = await status(seed.admin, "INFERENCE");
     const training = await status(seed.admin, "TRAINING");
-    expect(inference).toMatchObject({ allocated: member.inference.limit, unallocated: 20_000_000 - member.inference.limit });
-    expect(training).toMatchObject({ allocated: member.training.limit, unallocated: 20_000_000 - member.training.limit });
+    expect(inference).toMatchObject({ allocated: member.inference.limit + 500_000, unallocated: 20_000_000 - member.inference.limit });
+    expect(training).toMatchObject({ allocated: member.training.limit + 500_000, unallocated: 20_000_000 - member.training.limit });
   });
 
   it("another organisation's member is NOT_FOUND and plain members are FORBIDDEN", async () => {
@@ -102,6 +103,36 @@ describe("setAllocation", () => {
   });
 });
 
+describe("the floor: the minimum a member can hold at any time", () => {
+  it("refuses setAllocation below the member's floor naming it; an override floor is how a restricted account gets less", async () => {
+    const seed = await funded();
+    const [memberId] = await seed.addMembers([{}]);
+    for (const inference of [0, 100_000, 499_999]) {
+      const error = await seed.admin.errorOf(SET, { input: { memberId, inference } });
+      expect(error.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.inference" });
+      expect(error.message).toContain("floor (500000)");
+    }
+    expect((await status(seed.admin, "INFERENCE")).allocated).toBe(1_000_000);
+    expect((await seed.admin.execute(SET, { input: { memberId, inference: 500_000 } })).setAllocation.inference.limit).toBe(500_000);
+    await seed.admin.execute(`mutation($id: ID!) { setOverride(input: { memberId: $id, floor: 200000 }) { id } }`, { id: memberId });
+    expect((await seed.admin.execute(SET, { input: { memberId, inference: 200_000 } })).setAllocation.inference.limit).toBe(200_000);
+    expect((await seed.admin.errorOf(SET, { input: { memberId, inference: 199_999 } })).extensions?.field).toBe("input.inference");
+  });
+
+  it("brings the first admin of a new organisation up to its floor with the first purchase", async () => {
+    const seed = await seedOrganization(server);
+    const ADMIN = `{ viewer { member { inference { limit floor } training { limit floor } } } }`;
+    expect((await seed.admin.execute(ADMIN)).viewer.member.inference).toEqual({ limit: 0, floor: 500_000 });
+    await seed.admin.execute(`mutation { purchaseTokens(tokens: 300000, kind: INFERENCE) { id } }`);
+    // short: as much as there is
+    expect((await seed.admin.execute(ADMIN)).viewer.member.inference).toEqual({ limit: 300_000, floor: 500_000 });
+    await seed.admin.execute(`mutation { purchaseTokens(tokens: 1000000, kind: INFERENCE) { id } }`);
+    const { viewer } = await seed.admin.execute(ADMIN);
+    expect(viewer.member).toEqual({ inference: { limit: 500_000, floor: 500_000 }, training: { limit: 0, floor: 500_000 } });
+    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 500_000, unallocated: 800_000, purchased: 1_300_000 });
+  });
+});
+
 describe("allocateTokens", () => {
   it("adds the amount to each listed member once, from the pool", async () => {
     const seed = await funded();
@@ -112,7 +143,7 @@ describe("allocateTokens", () => {
       expect(member.inference).toEqual({ limit: 750_000, remaining: 750_000 });
       expect(member.training.limit).toBe(500_000);
     }
-    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 1_500_000, unallocated: 8_500_000 });
+    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 2_000_000, unallocated: 8_500_000 });
   });
 
   it("gives no one anything when the pool cannot cover everyone", async () => {
@@ -120,7 +151,7 @@ describe("allocateTokens", () => {
     const [a, b] = await seed.addMembers([{}, {}]);
     const error = await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [a, b], kind: "INFERENCE", amount: 600_000 } });
     expect(error.extensions?.code).toBe("INSUFFICIENT_POOL");
-    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 1_000_000, unallocated: 1_000_000 });
+    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 1_500_000, unallocated: 1_000_000 });
   });
 
   it("refuses bad input naming the field", async () => {
@@ -157,7 +188,7 @@ describe("allocateTokens", () => {
     const succeeded = results.filter((result) => !result.errors).length;
     for (const result of results.filter((r) => r.errors)) expect(result.errors![0]!.extensions?.code).toBe("INSUFFICIENT_POOL");
     expect(succeeded).toBe(3);
-    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ unallocated: 100_000, allocated: 2_900_000, purchased: 3_000_000 });
+    expect(await status(seed.admin, "INFERENCE")).toMatchObject({ unallocated: 100_000, allocated: 3_400_000, purchased: 3_500_000 });
   });
 });
 
@@ -172,12 +203,14 @@ describe("allocationStatusChanged", () => {
       },
     );
     try {
-      expect(await subscription.next()).toEqual({ allocationStatusChanged: { kind: "TRAINING", allocated: 0, unallocated: 5_000_000 } });
+      expect(await subscription.next()).toEqual({
+        allocationStatusChanged: { kind: "TRAINING", allocated: 500_000, unallocated: 5_000_000 },
+      });
       await seed.fund(1_000_000);
       await subscription.next((event) => event.allocationStatusChanged.unallocated === 6_000_000);
       const [memberId] = await seed.addMembers([{}]);
       await seed.admin.execute(SET, { input: { memberId, training: 2_000_000 } });
-      const last = await subscription.next((event) => event.allocationStatusChanged.allocated === 2_000_000);
+      const last = await subscription.next((event) => event.allocationStatusChanged.allocated === 2_500_000);
       expect(last.allocationStatusChanged.unallocated).toBe(4_000_000);
       expect(subscription.events.every((event) => event.allocationStatusChanged.kind === "TRAINING")).toBe(true);
     } finally {
@@ -201,16 +234,18 @@ describe("allocationStatusChanged", () => {
         input: { memberId, modelKey: "small", inputTokens: 200_000, outputTokens: 100_000, idempotencyKey: "u1" },
       });
       const event = await subscription.next((e) => e.allocationStatusChanged.used === 300_000);
-      expect(event.allocationStatusChanged).toEqual({ kind: "INFERENCE", allocated: 500_000, used: 300_000, unallocated: 4_500_000 });
+      expect(event.allocationStatusChanged).toEqual({ kind: "INFERENCE", allocated: 1_000_000, used: 300_000, unallocated: 4_500_000 });
     } finally {
       subscription.close();
       await client.dispose();
     }
+    // an override floor of 200K lets the admin give this member less than the policy's 500K, but not less than it used
+    await seed.admin.execute(`mutation($id: ID!) { setOverride(input: { memberId: $id, floor: 200000 }) { id } }`, { id: memberId });
     const below = await seed.admin.errorOf(SET, { input: { memberId, inference: 299_999, training: 0 } });
     expect(below.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.inference" });
     const { setAllocation } = await seed.admin.execute(SET, { input: { memberId, inference: 300_000 } });
     expect(setAllocation.inference.limit).toBe(300_000);
-    expect(await status(seed.admin, "TRAINING")).toMatchObject({ allocated: 500_000 });
+    expect(await status(seed.admin, "TRAINING")).toMatchObject({ allocated: 1_000_000 });
   });
 
   it("is for admins of the organisation only", async ({ expect }) => {

@@ -27,7 +27,7 @@ describe("organizations", () => {
       currency: "EUR",
       planBudget: "0.00",
       overageLimit: "0.00",
-      cycleAnchorDay: 1,
+      cycleAnchorDay: new Date().getUTCDate(),
       automaticFallback: true,
     });
     expect(new Date(org.cycleEnd).getTime()).toBeGreaterThan(new Date(org.cycleStart).getTime());
@@ -60,11 +60,12 @@ describe("organizations", () => {
         setPlan(organizationId: $id, planBudget: $budget, overageLimit: $overage, cycleAnchorDay: $anchor) { planBudget overageLimit cycleAnchorDay }
       }
     `);
+    // a higher overage waits for an admin's acceptance (plan.test.ts)
     const { setPlan } = await operator.execute(SET_PLAN, { id: org.id, budget: "1250.5", overage: "100", anchor: 15 });
-    expect(setPlan).toEqual({ planBudget: "1250.50", overageLimit: "100.00", cycleAnchorDay: 15 });
+    expect(setPlan).toEqual({ planBudget: "1250.50", overageLimit: "0.00", cycleAnchorDay: 15 });
     const bad = await operator.errorOf(SET_PLAN, { id: org.id, budget: "-1", overage: "0", anchor: 15 });
     expect(bad.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "planBudget" });
-    const badDay = await operator.errorOf(SET_PLAN, { id: org.id, budget: "1", overage: "0", anchor: 29 });
+    const badDay = await operator.errorOf(SET_PLAN, { id: org.id, budget: "1", overage: "0", anchor: 32 });
     expect(badDay.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "cycleAnchorDay" });
     const { organization } = await operator.execute(
       graphql(`query PlanOf($id: ID!) { organization(id: $id) { planBudget cycleAnchorDay } }`),

@@ -236,19 +236,19 @@ describe("distribution", () => {
     expect((await org.balance(b)).limit).toBe(6_000_000); // never lowered
     expect((await org.balance(suspended)).limit).toBe(500_000);
     const after = await org.conserved();
-    expect(after.INFERENCE.allocated).toBe(before.INFERENCE.allocated + 4_500_000 + 5_000_000);
+    expect(after.INFERENCE.allocated).toBe(before.INFERENCE.allocated + 4_500_000 + 4_500_000); // a and the admin (at its floor)
     expect(previewDistribution.totalAfter).toBe(after.INFERENCE.allocated + after.TRAINING.allocated);
   });
 
   it("fills fairly when the pool is short and reports the shortfall", async () => {
     const org = await policyOrg(server, { members: 3, fund: 1_500_000 });
-    // The three members hold their 500K floors; the admin holds 0; 0 left in the pool. Buy 3M more.
+    // Everyone (the admin too: the first purchase brought it up) holds a 500K floor; 0 left in the pool. Buy 3M more.
     await org.buy(3_000_000, "INFERENCE");
     const { distributeNow } = await org.admin.execute(`mutation { distributeNow { ${PREVIEW} } }`);
     const inference = distributeNow.changes.filter((change: any) => change.kind === "INFERENCE");
-    // needs: admin 5M, members 4.5M each (18.5M) for 3M: a level of 750K each.
+    // needs: 4.5M each (18M) for 3M: a level of 750K each.
     expect(inference.map((change: any) => change.after - change.before)).toEqual([750_000, 750_000, 750_000, 750_000]);
-    expect(distributeNow.shortfall).toBe(18_500_000 - 3_000_000 + 4 * 5_000_000 - 1_500_000);
+    expect(distributeNow.shortfall).toBe(18_000_000 - 3_000_000 + 4 * 4_500_000);
     const status = await org.conserved();
     expect(status.INFERENCE.unallocated).toBe(0);
   });
@@ -302,8 +302,8 @@ describe("reclamation", () => {
 });
 
 describe("schedule", () => {
-  it("admins see the next cycle reset and rebalance; members may not", async () => {
-    const seed = await seedOrganization(server);
+  it("admins see the next cycle reset and rebalance; members see the cycle dates and the next reset, nothing else", async () => {
+    const seed = await seedOrganization(server, { cycleAnchorDay: 1 });
     const doc = `query { organization { schedule { nextCycleReset rebalanceFrequency nextRebalance lastRuns { job } } } }`;
     const { organization } = await seed.admin.execute(doc);
     expect(organization.schedule).toEqual({
@@ -319,5 +319,18 @@ describe("schedule", () => {
     const [memberId] = await seed.addMembers([{}]);
     const member = await seed.as(memberId!);
     expect((await member.errorOf(doc)).extensions?.code).toBe("FORBIDDEN");
+    // "Tell users the date": the member reads its organisation's cycle and when it resets
+    const { organization: mine } = await member.execute(
+      `query { organization { cycleStart cycleEnd schedule { cycleStart cycleEnd nextCycleReset } } }`,
+    );
+    expect(mine).toEqual({
+      cycleStart: "2027-03-01T00:00:00.000Z",
+      cycleEnd: "2027-04-01T00:00:00.000Z",
+      schedule: {
+        cycleStart: "2027-03-01T00:00:00.000Z",
+        cycleEnd: "2027-04-01T00:00:00.000Z",
+        nextCycleReset: "2027-04-01T00:00:00.000Z",
+      },
+    });
   });
 });

@@ -155,16 +155,18 @@ describe.sequential("rebalancing", () => {
     await org.policy({ autoIncrease: false });
     await org.use(busy, 400_000); // 80 %: tier 1, not bumped now (auto-increase was off)
     await org.policy({ preset: "DYNAMIC" });
-    await setAllocation(org, low, 100_000); // below the floor
+    // A restricted account: its override floor lets it hold less than the policy's (nothing to top up).
+    await org.admin.execute(`mutation($id: ID!) { setOverride(input: { memberId: $id, floor: 200000 }) { id } }`, { id: low });
+    await setAllocation(org, low, 200_000);
     const before = await org.conserved();
 
     await server.app.scheduler.runOnce();
     await server.app.scheduler.runOnce();
     expect((await org.balance(idle)).limit).toBe(500_000);
     expect((await org.balance(busy)).limit).toBe(500_000 + Math.floor(100_000 * 0.25));
-    expect((await org.balance(low)).limit).toBe(500_000);
+    expect((await org.balance(low)).limit).toBe(200_000);
     const after = await org.conserved();
-    expect(after.INFERENCE.unallocated).toBe(before.INFERENCE.unallocated + 3_500_000 - 25_000 - 400_000);
+    expect(after.INFERENCE.unallocated).toBe(before.INFERENCE.unallocated + 3_500_000 - 25_000);
     const runs = (await schedule(org)).lastRuns.filter((run: any) => run.job === "REBALANCE");
     expect(runs).toHaveLength(2);
     expect(runs[0]).toMatchObject({ slot: "2027-08-11T00:00:00.000Z" });
@@ -173,8 +175,8 @@ describe.sequential("rebalancing", () => {
       reclaimedMembers: 1,
       autoIncreased: 25_000,
       autoIncreasedMembers: 1,
-      toppedUp: 400_000,
-      toppedUpMembers: 1,
+      toppedUp: 0,
+      toppedUpMembers: 0,
       shortfall: 0,
     });
   });

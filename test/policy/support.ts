@@ -52,7 +52,8 @@ export async function policyOrg(
   options: { members?: number; fund?: number; preset?: string; cycleAnchorDay?: number; planBudget?: string } = {},
 ): Promise<PolicyOrg> {
   const seed = await seedOrganization(server, {
-    ...(options.cycleAnchorDay ? { cycleAnchorDay: options.cycleAnchorDay } : {}),
+    // The policy tests' cycles start on the 1st unless a test says otherwise (the server's default is the creation day).
+    cycleAnchorDay: options.cycleAnchorDay ?? 1,
     ...(options.planBudget ? { planBudget: options.planBudget } : {}),
   });
   const bought: Record<Kind, number> = { INFERENCE: 0, TRAINING: 0 };
@@ -66,8 +67,7 @@ export async function policyOrg(
     modelKey,
     bought,
     async buy(tokens, kind = "INFERENCE") {
-      await seed.purchase(tokens, kind);
-      bought[kind] += tokens;
+      bought[kind] += await seed.purchase(tokens, kind);
     },
     async use(memberId, tokens, kind = "INFERENCE") {
       const { recordUsage } = await seed.admin.execute(

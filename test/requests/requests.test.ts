@@ -130,15 +130,55 @@ describe("who may ask", () => {
     expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(1);
   });
 
-  it("admins may ask for themselves; suspended members, services and anonymous callers may not", async () => {
+  it("admins may ask for themselves; suspended members and anonymous callers may not; services only for a member", async () => {
     const { seed, ids, members } = await team(1, 0);
     expect((await ask(seed.admin, 100)).member.id).toBe(seed.adminId);
     await seed.admin.execute(`mutation($id: ID!) { setMemberSuspended(memberId: $id, suspended: true) { id } }`, { id: ids[0] });
     expect((await members[0]!.errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("FORBIDDEN");
     const service = await seed.serviceKey();
-    expect((await service.errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("FORBIDDEN");
+    expect((await service.errorOf(REQUEST, { amount: 100 })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "memberId" });
     expect((await service.errorOf(COUNT)).extensions?.code).toBe("FORBIDDEN");
     expect((await seed.admin.as(null).errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("UNAUTHENTICATED");
+  });
+});
+
+describe("requests from the chat app (a service key)", () => {
+  const FOR_MEMBER = `mutation($amount: SafeInt!, $memberId: ID!, $reason: String) {
+    requestTokens(amount: $amount, memberId: $memberId, reason: $reason) { id status amount member { id } }
+  }`;
+
+  it("files for a member of its organisation, with the same one-pending and rate rules; the admin sees it", async () => {
+    const { seed, ids, members } = await team(2, 0);
+    const service = await seed.serviceKey();
+    clock.advance(1000);
+    const { requestTokens: filed } = await service.execute(FOR_MEMBER, { amount: 50_000, memberId: ids[0], reason: "From the chat" });
+    expect(filed).toMatchObject({ status: "PENDING", amount: 50_000, member: { id: ids[0] } });
+    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(1);
+    // one pending per member and kind, whoever files it
+    expect((await service.errorOf(FOR_MEMBER, { amount: 10, memberId: ids[0] })).extensions?.code).toBe("REQUEST_ALREADY_PENDING");
+    expect((await members[0]!.errorOf(REQUEST, { amount: 10 })).extensions?.code).toBe("REQUEST_ALREADY_PENDING");
+    // the member cancels what the chat app filed for it, then the rate limit counts every request of the member
+    await members[0]!.execute(CANCEL, { id: filed.id });
+    let code: string | undefined;
+    for (let attempt = 0; attempt < 20 && !code; attempt++) {
+      clock.advance(1000);
+      const response = await service.request(FOR_MEMBER, { amount: 10, memberId: ids[0] });
+      code = response.errors?.[0]?.extensions?.code;
+      if (!code) await members[0]!.execute(CANCEL, { id: response.data!.requestTokens.id });
+    }
+    expect(code).toBe("RATE_LIMITED");
+    // another member of the organisation is not affected
+    expect((await service.execute(FOR_MEMBER, { amount: 10, memberId: ids[1] })).requestTokens.status).toBe("PENDING");
+  });
+
+  it("answers NOT_FOUND for a member of another organisation, and a member cannot file for someone else", async () => {
+    const { seed, ids, members } = await team(2, 0);
+    const other = await team(1, 0);
+    const service = await seed.serviceKey();
+    expect((await service.errorOf(FOR_MEMBER, { amount: 10, memberId: other.ids[0] })).extensions?.code).toBe("NOT_FOUND");
+    expect((await members[0]!.errorOf(FOR_MEMBER, { amount: 10, memberId: ids[1] })).extensions?.code).toBe("NOT_FOUND");
+    expect((await other.seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(0);
+    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(0);
   });
 });
 

@@ -13,7 +13,11 @@ export interface Seed {
   /** An Api acting as the given member (token issued by the operator). */
   as(memberId: string): Promise<Api>;
   addMembers(members: { email?: string; name?: string; role?: "ADMIN" | "MEMBER"; teamName?: string }[]): Promise<string[]>;
-  purchase(tokens: number, kind?: "INFERENCE" | "TRAINING"): Promise<void>;
+  /**
+   * Buys `tokens` for the pool, plus what the purchase itself gives members below their floor (the admin starts at 0),
+   * so the pool ends `tokens` larger as before purchases filled floors. Returns the tokens bought.
+   */
+  purchase(tokens: number, kind?: "INFERENCE" | "TRAINING"): Promise<number>;
   /** Buys `tokens` of each kind (new members take a floor of both from the pools). */
   fund(tokens: number): Promise<void>;
   serviceKey(): Promise<Api>;
@@ -59,10 +63,20 @@ export async function seedOrganization(
       return (addMembers as { id: string }[]).map((member) => member.id);
     },
     async purchase(tokens, kind = "INFERENCE") {
+      const { organization } = await admin.execute(
+        `{ organization { members(first: 100) { edges { node { suspended inference { limit floor } training { limit floor } } } } } }`,
+      );
+      const field = kind === "INFERENCE" ? "inference" : "training";
+      const belowFloors = (
+        organization.members.edges as { node: Record<string, { limit: number; floor: number }> & { suspended: boolean } }[]
+      )
+        .filter(({ node }) => !node.suspended)
+        .reduce((sum, { node }) => sum + Math.max(0, node[field]!.floor - node[field]!.limit), 0);
       await admin.execute(`mutation($tokens: SafeInt!, $kind: TokenKind!) { purchaseTokens(tokens: $tokens, kind: $kind) { id } }`, {
-        tokens,
+        tokens: tokens + belowFloors,
         kind,
       });
+      return tokens + belowFloors;
     },
     async fund(tokens) {
       await seed.purchase(tokens, "INFERENCE");

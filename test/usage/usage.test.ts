@@ -94,6 +94,7 @@ describe("authorizeUsage", () => {
     // Budget before cap; model before budget; suspension before everything.
     await record(org, "m", 1_000_000, 0);
     await org.operator.execute(SET_PLAN, { id: org.organizationId, plan: "0.50", overage: "0.25" });
+    await org.admin.request(`mutation { acceptOverage { id } }`); // a higher overage applies once an admin accepts it
     expect((await authorize(org, "capped", 600_000)).denialReason).toBe("BUDGET_EXHAUSTED");
     expect((await authorize(org, "off", 600_000)).denialReason).toBe("MODEL_DISABLED");
     await org.admin.execute(SUSPEND, { id: org.memberId, suspended: true });
@@ -106,6 +107,7 @@ describe("authorizeUsage", () => {
     await record(org, "m", 1_000, 0); // 1.00 spent, no plan: still allowed
     expect((await authorize(org, "m", 1)).allowed).toBe(true);
     await org.operator.execute(SET_PLAN, { id: org.organizationId, plan: "0.60", overage: "0.41" });
+    await org.admin.request(`mutation { acceptOverage { id } }`); // a higher overage applies once an admin accepts it
     expect((await authorize(org, "m", 1)).allowed).toBe(true);
     await record(org, "m", 10, 0); // 1.01 = 0.60 + 0.41
     expect((await authorize(org, "m", 1)).denialReason).toBe("BUDGET_EXHAUSTED");
