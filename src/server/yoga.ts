@@ -6,6 +6,7 @@ import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { Context } from "../context.ts";
 import { AppError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
+import { graphiqlOptions, renderGraphiQLPage } from "./graphiql.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** What yoga passes to the context factory: an HTTP request, or graphql-ws connection params. */
@@ -68,7 +69,8 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
     // Bodies are limited before yoga (server/body.ts), far more cheaply than yoga's own stream-based limit.
     maxRequestBodySize: false,
     landingPage: false,
-    graphiql: { subscriptionsProtocol: "WS", title: "Tokenwarden" },
+    graphiql: graphiqlOptions,
+    renderGraphiQL: renderGraphiQLPage,
     logging: config.logLevel === "silent" ? false : config.logLevel,
     context: async ({ request, connectionParams }): Promise<Context> => {
       const header = request ? request.headers.get("authorization") : (connectionParams?.authorization as string | undefined);
