@@ -30,6 +30,8 @@ export interface Config {
   maxAliases: number;
   maxQueryCost: number;
   maxRequestBodyBytes: number;
+  /** Accept only the operations of the generated persisted-documents manifest, by hash (trusted documents). */
+  trustedDocuments: boolean;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Set when the operator key was generated at this start, so it can be printed once. */
   generatedOperatorKey: boolean;
@@ -47,6 +49,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "on", "yes"].includes(raw)) return true;
+  if (["0", "false", "off", "no"].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 function optional(env: Env, name: string): string | null {
@@ -143,6 +153,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxAliases: integer(env, "MAX_ALIASES", 30, 1, 1000),
     maxQueryCost: integer(env, "MAX_QUERY_COST", 50_000, 100, 10_000_000),
     maxRequestBodyBytes: integer(env, "MAX_REQUEST_BODY_BYTES", 1_048_576, 1024, 67_108_864),
+    trustedDocuments: flag(env, "TRUSTED_DOCUMENTS", false),
     logLevel,
     generatedOperatorKey,
   };

@@ -28,6 +28,7 @@ import { limitBody } from "./body.ts";
 import { type BackgroundJob, Scheduler } from "./jobs.ts";
 import { answerJsonPost } from "./json-post.ts";
 import { Metrics } from "./metrics.ts";
+import { subscriptionQuery } from "./persisted-operations.ts";
 import { health, metricsRoute, type RouteHandler, readiness } from "./routes.ts";
 import { createYogaServer } from "./yoga.ts";
 
@@ -169,7 +170,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
           params: payload,
           connectionParams: ctx.connectionParams,
         });
-        const document = parse(payload.query);
+        const query = subscriptionQuery(payload, config.trustedDocuments);
+        if (typeof query !== "string") return [query];
+        const document = parse(query);
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
         let contextValue: unknown;

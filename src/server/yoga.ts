@@ -8,6 +8,7 @@ import { AppError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 import { graphiqlOptions, renderGraphiQLPage } from "./graphiql.ts";
 import type { Metrics } from "./metrics.ts";
+import { persistedOperationsPlugin } from "./persisted-operations.ts";
 
 /** What yoga passes to the context factory: an HTTP request, or graphql-ws connection params. */
 interface ServerContext {
@@ -90,6 +91,7 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
       },
     },
     plugins: [
+      persistedOperationsPlugin(config.trustedDocuments),
       EnvelopArmorPlugin({
         maxDepth: { n: config.maxQueryDepth },
         maxAliases: { n: config.maxAliases },
