@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, it } from "vitest";
+import { SetAllocationDocument } from "../../src/client/generated/graphql.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { OPERATOR_KEY, startServer, type TestServer } from "../support/server.ts";
 
@@ -79,8 +80,8 @@ describe.skipIf(!CHROMIUM).sequential(`GraphiQL in headless Chromium${CHROMIUM ?
       await expect
         .poll(
           async () => {
-            await seed.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, {
-              input: { memberId, inference: 777_777 },
+            await seed.admin.execute(SetAllocationDocument, {
+              input: { memberId: memberId!, inference: 777_777 },
             });
             return resultText(page);
           },
