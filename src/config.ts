@@ -44,6 +44,8 @@ export interface Config {
   graphiql: boolean;
   /** Bearer token /metrics asks for (the operator key is accepted too); null: open, or the operator key in production. */
   metricsToken: string | null;
+  /** Accept only the operations of the generated persisted-documents manifest, by hash (trusted documents). */
+  trustedDocuments: boolean;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Set when the operator key was generated at this start, so it can be printed once. */
   generatedOperatorKey: boolean;
@@ -66,8 +68,8 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
 function flag(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === "") return fallback;
-  if (raw === "true" || raw === "1") return true;
-  if (raw === "false" || raw === "0") return false;
+  if (["1", "true", "on", "yes"].includes(raw)) return true;
+  if (["0", "false", "off", "no"].includes(raw)) return false;
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
@@ -202,11 +204,12 @@ export function loadConfig(env: Env = process.env): Config {
     maxSubscriptionsPerMember: integer(env, "MAX_SUBSCRIPTIONS_PER_MEMBER", 1000, 1, 1_000_000),
     httpHeadersTimeoutMs,
     httpRequestTimeoutMs,
-    httpKeepAliveTimeoutMs: integer(env, "HTTP_KEEP_ALIVE_TIMEOUT_SECONDS", 5, 1, 3600) * 1000,
+    httpKeepAliveTimeoutMs: integer(env, "HTTP_KEEP_ALIVE_TIMEOUT_SECONDS", 65, 1, 3600) * 1000,
     corsOrigins: corsOrigins(env, production),
     introspection: flag(env, "GRAPHQL_INTROSPECTION", !production),
     graphiql: flag(env, "GRAPHIQL", !production),
     metricsToken: metricsToken(env),
+    trustedDocuments: flag(env, "TRUSTED_DOCUMENTS", false),
     logLevel,
     generatedOperatorKey,
   };

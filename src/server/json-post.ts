@@ -66,7 +66,9 @@ function graphqlParams(body: Buffer): Record<string, unknown> | null {
   } catch {
     return null;
   }
-  if (!isPlainObject(params) || typeof params.query !== "string") return null;
+  if (!isPlainObject(params)) return null;
+  // No query: a persisted operation's hash (in extensions) stands for it.
+  if (typeof params.query !== "string" && !(params.query == null && isPlainObject(params.extensions))) return null;
   for (const key in params) if (params[key] != null && !PARAMETERS.has(key)) return null;
   const valid = optional(params.variables, "object") && optional(params.operationName, "string") && optional(params.extensions, "object");
   return valid ? params : null;
@@ -113,7 +115,14 @@ export async function answerJsonPost(yoga: Yoga, request: LimitedRequest, respon
     url: `http://localhost${request.url}`,
     headers: { get: (name: string) => header(request, name), has: (name: string) => header(request, name) !== null },
   } as unknown as Request;
-  const result = await yoga.getResultForParams({ params, request: lean }, { req: request, res: response } as never);
+  let result: Awaited<ReturnType<Yoga["getResultForParams"]>>;
+  try {
+    result = await yoga.getResultForParams({ params, request: lean }, { req: request, res: response } as never);
+  } catch {
+    // Refused by a parameter hook (a persisted query not found, not allowed) before anything ran: yoga answers it
+    // with its own error and status, which are not ours to rebuild here (its error handling is internal).
+    return handBack();
+  }
   if (isAsyncIterable(result)) {
     // A subscription: nothing was done yet but listen. Yoga serves it (as SSE when the client takes it).
     await (result as AsyncIterableIterator<unknown>).return?.();

@@ -13,6 +13,7 @@ import { AppError, rateLimited } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 import type { CorsPolicy } from "./cors.ts";
 import type { Metrics } from "./metrics.ts";
+import { subscriptionQuery } from "./persisted-operations.ts";
 import { connectionCredential, type Yoga } from "./yoga.ts";
 
 /** Close code for "try again later" (RFC 6455 registry): the credential could not be checked. */
@@ -75,9 +76,12 @@ export function attachWebSocketServer(
           params: payload,
           principal: ctx.extra.principal,
         });
+        // graphql-ws operations do not pass yoga's parameter hooks: persisted and trusted documents are resolved here.
+        const query = subscriptionQuery(payload, config.trustedDocuments);
+        if (typeof query !== "string") return [query];
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
+          document = parse(query);
           const errors = validate(schema, document);
           if (errors.length > 0) return errors;
         } catch (error) {

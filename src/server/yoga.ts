@@ -11,7 +11,9 @@ import { AppError, serviceUnavailable, unrepresentableColumn } from "../errors.t
 import type { Runtime } from "../runtime.ts";
 import { checkOperationInputs } from "../schema/input-guard.ts";
 import { errorRewritePlugin } from "./error-rewrite.ts";
+import { graphiqlOptions, renderGraphiQLPage } from "./graphiql.ts";
 import type { Metrics } from "./metrics.ts";
+import { persistedOperationsPlugin } from "./persisted-operations.ts";
 import { schemaExposurePlugins } from "./posture.ts";
 import { subscriptionLimitPlugin } from "./subscription-limit.ts";
 
@@ -154,6 +156,7 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
 function ourPlugins(runtime: Runtime, metrics: Metrics): Plugin[] {
   const { config } = runtime;
   return [
+    persistedOperationsPlugin(config.trustedDocuments),
     EnvelopArmorPlugin({
       maxDepth: { n: config.maxQueryDepth, onReject: queryLimitCode },
       maxAliases: { n: config.maxAliases, onReject: queryLimitCode },
@@ -181,7 +184,8 @@ function buildYoga(schema: GraphQLSchema, runtime: Runtime, plugins: Plugin[]): 
     // Bodies are limited before yoga (server/body.ts), far more cheaply than yoga's own stream-based limit.
     maxRequestBodySize: false,
     landingPage: false,
-    graphiql: config.graphiql ? { subscriptionsProtocol: "WS", title: "Tokenwarden" } : false,
+    graphiql: config.graphiql ? graphiqlOptions : false,
+    renderGraphiQL: renderGraphiQLPage,
     // CORS is applied before yoga for every route (server/cors.ts).
     cors: false,
     logging: config.logLevel === "silent" ? false : config.logLevel,

@@ -1,6 +1,7 @@
 // Auto-increase after usage, through the API: triggers, tiers, cooldown, methods, near max, ceiling, pool,
 // exclusions and buffer days. The tests move one clock, so they run one after another.
 import { describe, expect, it } from "vitest";
+import { SetAllocationDocument } from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { subscribe } from "../support/client.ts";
 import { startServer } from "../support/server.ts";
@@ -78,7 +79,7 @@ describe.sequential("auto-increase", () => {
     const org = await policyOrg(server, { fund: 20_000_000, members: 2 });
     await org.policy({ ceiling: 1_000_000 }); // STANDARD otherwise: 25 %, near max 0.8 → 50 %
     const [near, far] = org.memberIds as [string, string];
-    await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, {
+    await org.admin.execute(SetAllocationDocument, {
       input: { memberId: near, inference: 700_000 },
     });
     await org.use(far, 400_000); // 500K is below 0.8 × 1M: 25 % → 625K

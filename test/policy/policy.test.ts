@@ -1,6 +1,7 @@
 // Presets, policy edits and validation, overrides, distribution and reclamation through the API.
 // The clock stands still on day 10 of a 31-day cycle (these tests never move it).
 import { describe, expect, it } from "vitest";
+import { SetAllocationDocument } from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
@@ -210,7 +211,7 @@ describe("distribution", () => {
     const org = await policyOrg(server, { members: 3, fund: 30_000_000 });
     const [a, b, suspended] = org.memberIds as [string, string, string];
     await org.admin.execute(`mutation($id: ID!) { setMemberSuspended(memberId: $id, suspended: true) { id } }`, { id: suspended });
-    await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, {
+    await org.admin.execute(SetAllocationDocument, {
       input: { memberId: b, inference: 6_000_000 },
     });
     const before = await org.conserved();
@@ -270,7 +271,7 @@ describe("reclamation", () => {
     const org = await policyOrg(server, { members: 3, fund: 20_000_000 });
     const [light, heavy, excluded] = org.memberIds as [string, string, string];
     for (const id of org.memberIds) {
-      await org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, {
+      await org.admin.execute(SetAllocationDocument, {
         input: { memberId: id, inference: 3_000_000 },
       });
     }

@@ -1,6 +1,7 @@
 // Cycle resets and rebalancing through the scheduler: exactly once per cycle or slot, catch-up after downtime,
 // several claimants at once. The tests move one clock and run every organisation's jobs, so they run in turn.
 import { describe, expect, it } from "vitest";
+import { SetAllocationDocument } from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { runCycleResets, runRebalancing } from "../../src/policy/scheduled.ts";
 import { startServer } from "../support/server.ts";
@@ -22,7 +23,7 @@ async function schedule(org: PolicyOrg) {
 }
 
 const setAllocation = (org: PolicyOrg, memberId: string, inference: number) =>
-  org.admin.execute(`mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id } }`, { input: { memberId, inference } });
+  org.admin.execute(SetAllocationDocument, { input: { memberId, inference } });
 
 describe.sequential("cycle reset", () => {
   it("at the cycle start returns used to 0 and limits to the floor, moving consumption out of the books, once; reservations stay", async () => {

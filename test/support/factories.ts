@@ -1,5 +1,12 @@
 // Builds what a test needs through the public API, each test its own organisation (tests run concurrently).
 import { randomBytes } from "node:crypto";
+import {
+  AddMembersDocument,
+  CreateApiKeyDocument,
+  CreateOrganizationDocument,
+  IssueAccessTokenDocument,
+  PurchaseTokensDocument,
+} from "../../src/client/generated/graphql.ts";
 import { Api } from "./client.ts";
 import { OPERATOR_KEY, type TestServer } from "./server.ts";
 
@@ -28,25 +35,15 @@ export async function seedOrganization(
   input: { planBudget?: string; overageLimit?: string; cycleAnchorDay?: number } = {},
 ): Promise<Seed> {
   const operator = new Api(server.url, OPERATOR_KEY);
-  const { createOrganization } = await operator.execute(
-    `mutation($input: CreateOrganizationInput!) {
-      createOrganization(input: $input) { id }
-    }`,
-    { input: { name: unique("org"), adminEmail: `${unique("admin")}@example.com`, ...input } },
-  );
-  const organizationId: string = createOrganization.id;
-  const { organization } = await operator.execute(
-    `query($id: ID!) { organization(id: $id) { members(first: 1) { edges { node { id } } } } }`,
-    { id: organizationId },
-  );
-  const adminId: string = organization.members.edges[0].node.id;
+  const { createOrganization } = await operator.execute(CreateOrganizationDocument, {
+    input: { name: unique("org"), adminEmail: `${unique("admin")}@example.com`, ...input },
+  });
+  const organizationId = createOrganization.id;
+  const adminId = createOrganization.members.edges[0]!.node.id;
 
   const tokenFor = async (memberId: string) => {
-    const { issueAccessToken } = await operator.execute(
-      `mutation($memberId: ID!) { issueAccessToken(memberId: $memberId, ttlSeconds: 86400) }`,
-      { memberId },
-    );
-    return new Api(server.url, issueAccessToken as string);
+    const { issueAccessToken } = await operator.execute(IssueAccessTokenDocument, { memberId, ttlSeconds: 86400 });
+    return new Api(server.url, issueAccessToken);
   };
   const admin = await tokenFor(adminId);
 
@@ -57,10 +54,10 @@ export async function seedOrganization(
     organizationId,
     as: tokenFor,
     async addMembers(members) {
-      const { addMembers } = await admin.execute(`mutation($members: [MemberInput!]!) { addMembers(members: $members) { id } }`, {
+      const { addMembers } = await admin.execute(AddMembersDocument, {
         members: members.map((member) => ({ email: `${unique("member")}@example.com`, ...member })),
       });
-      return (addMembers as { id: string }[]).map((member) => member.id);
+      return addMembers.map((member) => member.id);
     },
     async purchase(tokens, kind = "INFERENCE") {
       const { organization } = await admin.execute(
@@ -72,10 +69,7 @@ export async function seedOrganization(
       )
         .filter(({ node }) => !node.suspended)
         .reduce((sum, { node }) => sum + Math.max(0, node[field]!.floor - node[field]!.limit), 0);
-      await admin.execute(`mutation($tokens: SafeInt!, $kind: TokenKind!) { purchaseTokens(tokens: $tokens, kind: $kind) { id } }`, {
-        tokens: tokens + belowFloors,
-        kind,
-      });
+      await admin.execute(PurchaseTokensDocument, { tokens: tokens + belowFloors, kind });
       return tokens + belowFloors;
     },
     async fund(tokens) {
@@ -83,10 +77,8 @@ export async function seedOrganization(
       await seed.purchase(tokens, "TRAINING");
     },
     async serviceKey() {
-      const { createApiKey } = await admin.execute(`mutation($name: String!) { createApiKey(name: $name) { secret } }`, {
-        name: unique("key"),
-      });
-      return new Api(server.url, createApiKey.secret as string);
+      const { createApiKey } = await admin.execute(CreateApiKeyDocument, { name: unique("key") });
+      return new Api(server.url, createApiKey.secret);
     },
   };
   return seed;
