@@ -30,6 +30,10 @@ export interface Config {
   maxAliases: number;
   maxQueryCost: number;
   maxRequestBodyBytes: number;
+  /** Longest lifetime issueAccessToken grants. */
+  accessTokenMaxTtlSeconds: number;
+  /** Failed authentications one client address may make per minute before it is refused (RATE_LIMITED). */
+  authFailuresPerMinute: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Set when the operator key was generated at this start, so it can be printed once. */
   generatedOperatorKey: boolean;
@@ -82,6 +86,16 @@ function developmentSecrets(dir: string): { secrets: Required<StoredSecrets>; ge
   return { secrets: stored as Required<StoredSecrets>, generated };
 }
 
+/**
+ * The operator key opens every organisation: in production it must be long and not a pattern a guesser tries first
+ * (one character repeated, or a handful of characters cycled).
+ */
+function refuseWeakOperatorKey(key: string): void {
+  if (key.length < 32) throw new ConfigError("In production OPERATOR_API_KEY must be at least 32 characters.");
+  if (new Set(key).size < 8)
+    throw new ConfigError("In production OPERATOR_API_KEY must not be a few characters repeated; use a random key.");
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === "production";
   const databaseUrl = optional(env, "DATABASE_URL");
@@ -104,6 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (jwtSecret!.length < 32) throw new ConfigError("AUTH_JWT_SECRET must be at least 32 characters.");
   if (operatorApiKey!.length < 16) throw new ConfigError("OPERATOR_API_KEY must be at least 16 characters.");
+  if (production) refuseWeakOperatorKey(operatorApiKey!);
 
   const priceRaw = optional(env, "PRICE_PER_MILLION_TOKENS") ?? "10.00";
   let pricePerMillionTokens: Decimal;
@@ -143,6 +158,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxAliases: integer(env, "MAX_ALIASES", 30, 1, 1000),
     maxQueryCost: integer(env, "MAX_QUERY_COST", 50_000, 100, 10_000_000),
     maxRequestBodyBytes: integer(env, "MAX_REQUEST_BODY_BYTES", 1_048_576, 1024, 67_108_864),
+    accessTokenMaxTtlSeconds: integer(env, "ACCESS_TOKEN_MAX_TTL_SECONDS", 86_400, 60, 30 * 86_400),
+    authFailuresPerMinute: integer(env, "AUTH_FAILURES_PER_MINUTE", 30, 1, 1_000_000),
     logLevel,
     generatedOperatorKey,
   };

@@ -1,5 +1,7 @@
 // Distribution policy: presets, the organisation's policy and schedule, previews, and the admin's actions.
+
 import { decodeId, requireAdmin } from "../auth/access.ts";
+import { staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import { AppError } from "../errors.ts";
@@ -24,6 +26,7 @@ import {
 
 const DistributionPolicyRef = builder.objectRef<PolicyValues>("DistributionPolicy");
 builder.objectType(DistributionPolicyRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     preset: t.field({ type: PresetNameEnum, resolve: (p) => p.preset }),
     inferenceFloor: t.field({ type: "SafeInt", resolve: (p) => p.inferenceFloor }),
@@ -98,6 +101,7 @@ const DistributionPolicyInput = builder.inputType("DistributionPolicyInput", {
 
 const MemberAllocationChangeRef = builder.objectRef<DistributionOutcome["changes"][number]>("MemberAllocationChange");
 builder.objectType(MemberAllocationChangeRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     member: t.prismaField({
       type: "Member",
@@ -112,6 +116,7 @@ builder.objectType(MemberAllocationChangeRef, {
 
 const DistributionPreviewRef = builder.objectRef<DistributionOutcome>("DistributionPreview");
 builder.objectType(DistributionPreviewRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     changes: t.field({ type: [MemberAllocationChangeRef], resolve: (preview) => preview.changes }),
     totalAfter: t.field({
@@ -129,6 +134,7 @@ builder.objectType(DistributionPreviewRef, {
 
 const ReclamationCandidateRef = builder.objectRef<ReclamationCandidate>("ReclamationCandidate");
 builder.objectType(ReclamationCandidateRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     member: t.prismaField({
       type: "Member",
@@ -144,6 +150,7 @@ builder.objectType(ReclamationCandidateRef, {
 
 const ReclamationPreviewRef = builder.objectRef<ReclamationCandidate[]>("ReclamationPreview");
 builder.objectType(ReclamationPreviewRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     candidates: t.field({ type: [ReclamationCandidateRef], resolve: (candidates) => candidates }),
     totalReclaimable: t.field({
@@ -158,6 +165,7 @@ builder.objectType(ReclamationPreviewRef, {
 
 const RunKindOutcomeRef = builder.objectRef<KindOutcome>("ScheduledRunKindOutcome");
 builder.objectType(RunKindOutcomeRef, {
+  authScopes: staffOnly,
   description: "What a scheduled run did for one token kind.",
   fields: (t) => ({
     kind: t.field({ type: TokenKindEnum, resolve: (o) => o.kind }),
@@ -203,6 +211,7 @@ interface RunView {
 
 const ScheduledRunRef = builder.objectRef<RunView>("ScheduledRun");
 builder.objectType(ScheduledRunRef, {
+  authScopes: staffOnly,
   description: "One run of scheduled policy work (CYCLE_RESET or REBALANCE), claimed exactly once per organisation and slot.",
   fields: (t) => ({
     job: t.exposeString("job"),
@@ -223,6 +232,7 @@ interface ScheduleView {
 
 const PolicyScheduleRef = builder.objectRef<ScheduleView>("PolicySchedule");
 builder.objectType(PolicyScheduleRef, {
+  authScopes: staffOnly,
   description: "When the cycle reset and rebalancing run next, and what the last runs did.",
   fields: (t) => ({
     nextCycleReset: t.field({

@@ -6,7 +6,9 @@ import type { AddressInfo } from "node:net";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import { Authenticator } from "../auth/authenticate.ts";
+import { CredentialWatch } from "../auth/credential-watch.ts";
 import { createJwtVerifier } from "../auth/jwt.ts";
+import type { Principal } from "../auth/principal.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { openDatabase } from "../db/database.ts";
@@ -29,7 +31,7 @@ import { type BackgroundJob, Scheduler } from "./jobs.ts";
 import { answerJsonPost } from "./json-post.ts";
 import { Metrics } from "./metrics.ts";
 import { health, metricsRoute, type RouteHandler, readiness } from "./routes.ts";
-import { createYogaServer } from "./yoga.ts";
+import { clientAddress, createYogaServer } from "./yoga.ts";
 
 export interface AppOptions {
   config: Config;
@@ -61,6 +63,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const pubsub = pubsubHandle.pubsub;
   const authenticator = new Authenticator(db.prisma, config, jwt);
+  const credentials = new CredentialWatch(authenticator);
   const runtime: Runtime = {
     config,
     db,
@@ -74,8 +77,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
     charges: new GroupCommit({ write: (items) => chargeBatch(runtime, items) }),
     holds: new GroupCommit({ write: (items) => holdBatch(runtime, items), keyOf: holdKey }),
     afterCharge: [autoIncreaseAfterCharge, spendAlertsAfterCharge],
+    credentials,
   };
-  const stopForgettingApiKeys = listen(pubsub, "apiKeyRevoked", ({ secretHash }) => authenticator.forgetApiKey(secretHash));
+  // Revocations and changes of a member's standing: caches evicted, open subscriptions and connections ended.
+  const stopFollowingRevocations = [
+    listen(pubsub, "apiKeyRevoked", (event) => credentials.apiKeyRevoked(event)),
+    listen(pubsub, "memberAccessChanged", (event) => void credentials.memberAccessChanged(event)),
+  ];
 
   // In this order on every tick: expired reservations give their tokens back before a cycle's reset, and the
   // reset comes before the first rebalancing of the new cycle.
@@ -126,14 +134,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
         runtime,
         metrics,
         url,
-        principal: () => authenticator.authenticate(request.headers.authorization),
+        principal: () => authenticator.authenticate(request.headers.authorization, clientAddress(request)),
       });
     } catch (error) {
       const known = error instanceof AppError;
       if (!known) console.error(`GET ${url.pathname} failed:`, error);
       if (!response.headersSent) {
         const status = known
-          ? (({ UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404 } as Record<string, number>)[error.code] ?? 400)
+          ? (({ UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, RATE_LIMITED: 429 } as Record<string, number>)[error.code] ?? 400)
           : 500;
         response.writeHead(status, { "content-type": "application/json", ...(status === 401 ? { "www-authenticate": "Bearer" } : {}) });
         response.end(JSON.stringify({ error: known ? { code: error.code, message: error.message } : { code: "INTERNAL_SERVER_ERROR" } }));
@@ -144,21 +152,32 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const connectionWatches = new WeakMap<object, () => void>();
   const wsHandle = useServer(
     {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
         // Refuse a bad credential at connect; each subscribe authenticates again (revocations apply).
+        const { socket, request } = ctx.extra;
+        let principal: Principal;
         try {
-          await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined);
-        } catch {
+          principal = await authenticator.authenticate(ctx.connectionParams?.authorization as string | undefined, clientAddress(request));
+        } catch (error) {
+          if (error instanceof AppError && error.code === "RATE_LIMITED") socket.close(4429, closeReason(error));
           return false;
         }
+        // The connection ends with its credential's right (expiry, revocation, suspension), on every process.
+        connectionWatches.set(
+          socket,
+          credentials.watch(principal, (reason) => socket.close(4403, closeReason(reason))),
+        );
         metrics.websocketConnections.inc();
         return true;
       },
       onClose: (ctx) => {
+        connectionWatches.get(ctx.extra.socket)?.();
+        connectionWatches.delete(ctx.extra.socket);
         if (ctx.acknowledged) metrics.websocketConnections.dec();
       },
       onSubscribe: async (ctx, _id, payload) => {
@@ -206,7 +225,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       });
     }
     await yoga.dispose();
-    await Promise.all([stopForgettingApiKeys(), runtime.policies.close(), runtime.spendThresholds.close()]);
+    await Promise.all([...stopFollowingRevocations.map((stop) => stop()), runtime.policies.close(), runtime.spendThresholds.close()]);
     await pubsubHandle.close();
     await db.close();
   };
@@ -228,4 +247,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
       return stopping;
     },
   };
+}
+
+/** A WebSocket close reason is at most 123 bytes. */
+function closeReason(error: AppError): string {
+  return `${error.code}: ${error.message}`.slice(0, 120);
 }

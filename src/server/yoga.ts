@@ -1,17 +1,25 @@
 // The GraphQL engine: yoga with query limits, error masking, metrics and one context factory for HTTP and WebSocket.
 import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { GraphQLError, type GraphQLSchema } from "graphql";
-import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, isAsyncIterable, type Plugin, Repeater, type YogaServerInstance } from "graphql-yoga";
+import type { CredentialWatch } from "../auth/credential-watch.ts";
 import type { Context } from "../context.ts";
 import { AppError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 import type { Metrics } from "./metrics.ts";
 
-/** What yoga passes to the context factory: an HTTP request, or graphql-ws connection params. */
+/** What yoga passes to the context factory: an HTTP request, or graphql-ws connection params; `req` in both. */
 interface ServerContext {
   request?: Request;
+  req?: IncomingMessage;
   connectionParams?: Record<string, unknown>;
+}
+
+/** The client's address, as failed authentications are counted per address. */
+export function clientAddress(request: IncomingMessage | undefined): string {
+  return request?.socket.remoteAddress ?? "unknown";
 }
 
 export type Yoga = YogaServerInstance<ServerContext, Context>;
@@ -42,6 +50,46 @@ function inputErrorPlugin(): Plugin {
   };
 }
 
+/**
+ * A subscription ends with its credential's right (token expiry, revocation, suspension), with an UNAUTHENTICATED
+ * error as its last event, over every transport (SSE and graphql-ws alike).
+ */
+function endWithCredentialPlugin(credentials: CredentialWatch): Plugin {
+  return {
+    onSubscribe: ({ args }) => ({
+      onSubscribeResult: ({ result, setResult }) => {
+        if (!isAsyncIterable(result)) return;
+        const { principal } = args.contextValue as unknown as Context;
+        setResult(untilRevoked(result, (end) => credentials.watch(principal, end)));
+      },
+    }),
+  };
+}
+
+function untilRevoked<T>(source: AsyncIterable<T>, watch: (end: (reason: AppError) => void) => () => void) {
+  return new Repeater<T | { errors: AppError[] }>(async (push, stop) => {
+    const iterator = source[Symbol.asyncIterator]();
+    const unwatch = watch((reason) => {
+      void push({ errors: [reason] });
+      stop();
+    });
+    void stop.then(() => {
+      unwatch();
+      void iterator.return?.();
+    });
+    try {
+      for (;;) {
+        const next = await Promise.race([iterator.next(), stop]);
+        if (!next || next.done) break;
+        await push(next.value);
+      }
+      stop();
+    } catch (error) {
+      stop(error);
+    }
+  });
+}
+
 function metricsPlugin(metrics: Metrics): Plugin {
   return {
     onExecute: ({ args }) => {
@@ -70,10 +118,10 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
     landingPage: false,
     graphiql: { subscriptionsProtocol: "WS", title: "Tokenwarden" },
     logging: config.logLevel === "silent" ? false : config.logLevel,
-    context: async ({ request, connectionParams }): Promise<Context> => {
+    context: async ({ request, req, connectionParams }): Promise<Context> => {
       const header = request ? request.headers.get("authorization") : (connectionParams?.authorization as string | undefined);
       return {
-        principal: await runtime.authenticator.authenticate(header),
+        principal: await runtime.authenticator.authenticate(header, clientAddress(req)),
         runtime,
         requestId: request?.headers.get("x-request-id") ?? randomUUID(),
       };
@@ -98,6 +146,7 @@ export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metric
       }),
       inputErrorPlugin(),
       metricsPlugin(metrics),
+      endWithCredentialPlugin(runtime.credentials),
     ],
   });
 }

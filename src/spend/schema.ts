@@ -1,8 +1,10 @@
 // Model spend for admins: Organization.spend and its live subscription, usage analytics, spend thresholds
 // and their alerts. The CSV export is a plain route (./export.ts).
+
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import type { Decimal } from "decimal.js";
 import { decodeId, requireAdmin } from "../auth/access.ts";
+import { staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { Model } from "../db/generated/client.ts";
@@ -29,6 +31,7 @@ import { liveSpendSummary, type SpendSummary, setSpendThresholds, spendSummary }
 
 const ModelSpendRef = builder.objectRef<ModelShare<Model>>("ModelSpend");
 builder.objectType(ModelSpendRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     model: t.field({ type: ModelRef, resolve: (row) => row.model }),
     spend: t.field({ type: "Money", resolve: (row) => row.spend }),
@@ -40,6 +43,7 @@ builder.objectType(ModelSpendRef, {
 
 const SpendSummaryRef = builder.objectRef<SpendSummary>("SpendSummary");
 builder.objectType(SpendSummaryRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     cycleStart: t.field({ type: "DateTime", resolve: (summary) => summary.cycleStart }),
     cycleEnd: t.field({ type: "DateTime", resolve: (summary) => summary.cycleEnd }),
@@ -87,6 +91,7 @@ interface AnalyticsScope {
 
 const UsageTotalsRef = builder.objectRef<Omit<UsageTotals, "key">>("UsageTotals");
 builder.objectType(UsageTotalsRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     requests: t.field({ type: "SafeInt", resolve: (row) => row.requests }),
     tokens: t.field({ type: "SafeInt", resolve: (row) => row.tokens }),
@@ -96,6 +101,7 @@ builder.objectType(UsageTotalsRef, {
 
 const NamedUsageRef = builder.objectRef<UsageTotals>("NamedUsage");
 builder.objectType(NamedUsageRef, {
+  authScopes: staffOnly,
   description: "Usage of one app (workflow) or assistant over the range.",
   fields: (t) => ({
     name: t.string({ resolve: (row) => row.key }),
@@ -108,6 +114,7 @@ builder.objectType(NamedUsageRef, {
 type ConsumerUsage = UsageTotals & { member: object };
 const ConsumerUsageRef = builder.objectRef<ConsumerUsage>("ConsumerUsage");
 builder.objectType(ConsumerUsageRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     member: t.field({ type: MemberRef, resolve: (row) => row.member as never }),
     requests: t.field({ type: "SafeInt", resolve: (row) => row.requests }),
@@ -119,6 +126,7 @@ builder.objectType(ConsumerUsageRef, {
 type ModelUsage = UsageTotals & { model: Model };
 const ModelUsageRef = builder.objectRef<ModelUsage>("ModelUsage");
 builder.objectType(ModelUsageRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     model: t.field({ type: ModelRef, resolve: (row) => row.model }),
     requests: t.field({ type: "SafeInt", resolve: (row) => row.requests }),
@@ -129,6 +137,7 @@ builder.objectType(ModelUsageRef, {
 
 const FirstValueBucketRef = builder.objectRef<FirstValueBucket>("TimeToFirstValueBucket");
 builder.objectType(FirstValueBucketRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     label: t.exposeString("label"),
     minSeconds: t.exposeFloat("minSeconds"),
@@ -139,6 +148,7 @@ builder.objectType(FirstValueBucketRef, {
 
 const TimeToFirstValueRef = builder.objectRef<TimeToFirstValue>("TimeToFirstValue");
 builder.objectType(TimeToFirstValueRef, {
+  authScopes: staffOnly,
   description: "How quickly members created in the range first used tokens (creation to first usage).",
   fields: (t) => ({
     membersCreated: t.exposeInt("membersCreated"),
@@ -158,6 +168,7 @@ const firstValueOf = (scope: AnalyticsScope, context: Context) =>
 
 const AnalyticsRef = builder.objectRef<AnalyticsScope>("Analytics");
 builder.objectType(AnalyticsRef, {
+  authScopes: staffOnly,
   description: "Usage over a range (admins): top apps, assistants, consumers and models, and time to first value.",
   fields: (t) => {
     const topArgs = {
@@ -267,6 +278,7 @@ const SpendAlertRef = builder.objectRef<SpendAlertView>("SpendAlert");
 
 const SpendThresholdRef = builder.prismaNode("SpendThreshold", {
   id: { field: "id" },
+  authScopes: staffOnly,
   description: "Alert when spend reaches a percent of planBudget + overageLimit (no model) or of a model's cap.",
   fields: (t) => ({
     percent: t.exposeFloat("percent"),
@@ -298,6 +310,7 @@ const SpendThresholdRef = builder.prismaNode("SpendThreshold", {
 });
 
 builder.objectType(SpendAlertRef, {
+  authScopes: staffOnly,
   description: "A spend threshold reached in a billing cycle.",
   fields: (t) => ({
     id: t.id({ resolve: (alert) => encodeGlobalID("SpendAlert", alert.id) }),

@@ -72,7 +72,7 @@ describe("subscriptions over graphql-ws", () => {
     await foreign.client.dispose();
   });
 
-  it("authenticates every subscribe: a revoked service key cannot subscribe again on its open connection", async () => {
+  it("a revoked service key cannot subscribe again on its open connection", async () => {
     const seed = await seedOrganization(server);
     await seed.fund(1_000_000);
     const [memberId] = await seed.addMembers([{}]);
@@ -99,7 +99,10 @@ describe("subscriptions over graphql-ws", () => {
       );
       setTimeout(() => resolve("open"), 2000);
     });
-    expect(JSON.stringify(second)).toContain("UNAUTHENTICATED");
+    // The revocation closed the connection itself (4403, the reason names the code); a subscribe on it cannot start.
+    const closed = second as { code?: number; reason?: string };
+    expect(closed.code).toBe(4403);
+    expect(closed.reason).toContain("UNAUTHENTICATED");
     await client.dispose();
   });
 });
