@@ -118,7 +118,10 @@ interface Observation {
 function observe(root: GraphQLObjectType, data: unknown, errors: GraphQLErrorShape[], into: Observation, nodeType?: string): void {
   const visit = (type: GraphQLNamedType, value: unknown) => {
     if (value === null || value === undefined) return;
-    if (Array.isArray(value)) return value.forEach((item) => visit(type, item));
+    if (Array.isArray(value)) {
+      for (const item of value) visit(type, item);
+      return;
+    }
     if (isLeafType(type)) return;
     const record = value as Record<string, unknown>;
     const concrete = isAbstractType(type) ? schema.getType(String(record.__typename)) : type;

@@ -162,7 +162,7 @@ describe("cancelTokenRequest", () => {
   });
 
   it("lets the requester withdraw a pending request, recorded in the audit trail, and ask again", async () => {
-    const { seed, ids, members } = await team(2, 0);
+    const { seed, members } = await team(2, 0);
     const request = await ask(members[0]!, 1000);
     expect((await members[1]!.errorOf(CANCEL, { id: request.id })).extensions?.code).toBe("NOT_FOUND");
     expect((await seed.admin.errorOf(CANCEL, { id: request.id })).extensions?.code).toBe("FORBIDDEN");
