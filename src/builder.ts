@@ -24,9 +24,12 @@ export const builder = new SchemaBuilder<{
     SafeInt: { Input: number; Output: number | bigint };
     Money: { Input: Decimal; Output: Decimal | { toString(): string } };
   };
+  // A suspended member holds none of these scopes but `self`: it reads its own member and balances, nothing else.
   AuthScopes: {
-    /** Any authenticated caller. */
+    /** Any authenticated caller but a suspended member. */
     authenticated: boolean;
+    /** Any authenticated caller, a suspended member included: only for the ways to its own member. */
+    signedIn: boolean;
     operator: boolean;
     /** An ADMIN member. */
     admin: boolean;
@@ -34,19 +37,33 @@ export const builder = new SchemaBuilder<{
     member: boolean;
     /** A service API key. */
     service: boolean;
+    /** The calling member itself (suspended or not) is the member with this id. */
+    self: string;
+    /** The calling member (not suspended) is the member with this id: what belongs to it (requests, usage). */
+    owner: string;
+    /** The calling member (not suspended) belongs to the organisation of this admin: its name is shown as a decider's. */
+    adminOfOwnOrganization: { role: string; organizationId: string };
   };
 }>({
   plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authorizeOnSubscribe: true,
-    authScopes: (context) => ({
-      authenticated: context.principal.kind !== "ANONYMOUS",
-      operator: context.principal.kind === "OPERATOR",
-      admin: isAdmin(context.principal),
-      member: context.principal.kind === "MEMBER",
-      service: context.principal.kind === "SERVICE",
-    }),
+    authScopes: ({ principal }) => {
+      const suspended = principal.kind === "MEMBER" && principal.suspended;
+      const activeMember = principal.kind === "MEMBER" && !suspended;
+      return {
+        authenticated: principal.kind !== "ANONYMOUS" && !suspended,
+        signedIn: principal.kind !== "ANONYMOUS",
+        operator: principal.kind === "OPERATOR",
+        admin: isAdmin(principal) && !suspended,
+        member: activeMember,
+        service: principal.kind === "SERVICE",
+        self: (memberId) => principal.kind === "MEMBER" && principal.memberId === memberId,
+        owner: (memberId) => activeMember && principal.memberId === memberId,
+        adminOfOwnOrganization: (member) => activeMember && member.role === "ADMIN" && member.organizationId === principal.organizationId,
+      };
+    },
     unauthorizedError: (_parent, context) => (context.principal.kind === "ANONYMOUS" ? unauthenticated() : forbidden()),
   },
   prisma: {
@@ -62,7 +79,9 @@ export const builder = new SchemaBuilder<{
     nodeFieldOptions: { nullable: false },
     nodesQueryOptions: false,
     nodeQueryOptions: {
-      authScopes: { authenticated: true },
+      // A suspended member may still read its own member (the types' rules decide what else comes back).
+      skipTypeScopes: true,
+      authScopes: { signedIn: true },
       resolve: async (_root, { id }, context, _info, resolveNode) => {
         // A well-formed id of nothing answers as another organisation's does: null (no existence oracle).
         let node: Record<string, unknown> | null;
@@ -78,6 +97,7 @@ export const builder = new SchemaBuilder<{
   },
 });
 
-builder.queryType({});
-builder.mutationType({});
-builder.subscriptionType({});
+// Every root field needs a credential not suspended, unless it says otherwise (skipTypeScopes).
+builder.queryType({ authScopes: { authenticated: true } });
+builder.mutationType({ authScopes: { authenticated: true } });
+builder.subscriptionType({ authScopes: { authenticated: true } });

@@ -46,6 +46,10 @@ export interface Config {
   metricsToken: string | null;
   /** Accept only the operations of the generated persisted-documents manifest, by hash (trusted documents). */
   trustedDocuments: boolean;
+  /** Longest lifetime issueAccessToken grants. */
+  accessTokenMaxTtlSeconds: number;
+  /** Failed authentications one client address may make per minute before it is refused (RATE_LIMITED). */
+  authFailuresPerMinute: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Set when the operator key was generated at this start, so it can be printed once. */
   generatedOperatorKey: boolean;
@@ -133,6 +137,16 @@ function metricsToken(env: Env): string | null {
   return token;
 }
 
+/**
+ * The operator key opens every organisation: in production it must be long and not a pattern a guesser tries first
+ * (one character repeated, or a handful of characters cycled).
+ */
+function refuseWeakOperatorKey(key: string): void {
+  if (key.length < 32) throw new ConfigError("In production OPERATOR_API_KEY must be at least 32 characters.");
+  if (new Set(key).size < 8)
+    throw new ConfigError("In production OPERATOR_API_KEY must not be a few characters repeated; use a random key.");
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === "production";
   const databaseUrl = optional(env, "DATABASE_URL");
@@ -155,6 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (jwtSecret!.length < 32) throw new ConfigError("AUTH_JWT_SECRET must be at least 32 characters.");
   if (operatorApiKey!.length < 16) throw new ConfigError("OPERATOR_API_KEY must be at least 16 characters.");
+  if (production) refuseWeakOperatorKey(operatorApiKey!);
 
   const priceRaw = optional(env, "PRICE_PER_MILLION_TOKENS") ?? "10.00";
   let pricePerMillionTokens: Decimal;
@@ -210,6 +225,8 @@ export function loadConfig(env: Env = process.env): Config {
     graphiql: flag(env, "GRAPHIQL", !production),
     metricsToken: metricsToken(env),
     trustedDocuments: flag(env, "TRUSTED_DOCUMENTS", false),
+    accessTokenMaxTtlSeconds: integer(env, "ACCESS_TOKEN_MAX_TTL_SECONDS", 86_400, 60, 30 * 86_400),
+    authFailuresPerMinute: integer(env, "AUTH_FAILURES_PER_MINUTE", 30, 1, 1_000_000),
     logLevel,
     generatedOperatorKey,
   };

@@ -51,6 +51,11 @@ export type Events = {
    * again. Never leaves the process.
    */
   deliveryGap: [payload: { at: string }];
-  /** Evicts cached API key lookups in every server process. */
-  apiKeyRevoked: [payload: { secretHash: string }];
+  /** Evicts cached API key lookups and ends the key's open subscriptions in every server process. */
+  apiKeyRevoked: [payload: { secretHash: string; apiKeyId: string }];
+  /**
+   * A member's suspension, role or token validity changed: evicts its cached standing and re-checks its open
+   * subscriptions in every server process.
+   */
+  memberAccessChanged: [payload: { memberId: string }];
 };

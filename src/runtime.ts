@@ -1,6 +1,7 @@
 // What every service needs for the life of a server process, built once by buildApp() (src/server/app.ts), the
 // one composition root, and shared by all requests. Nothing here is created by importing a module.
 import type { Authenticator } from "./auth/authenticate.ts";
+import type { CredentialWatch } from "./auth/credential-watch.ts";
 import type { JwtVerifier } from "./auth/jwt.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
@@ -35,4 +36,6 @@ export interface Runtime {
   liveBalances: LiveBalances;
   /** What follows every batch of charges, in this order. */
   afterCharge: readonly AfterChargeHook[];
+  /** Ends subscriptions and connections whose credential's right ended. */
+  credentials: CredentialWatch;
 }

@@ -1,6 +1,8 @@
 // API keys for services (gateways, chat apps): created and revoked by admins.
+
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { decodeId, requireAdmin } from "../auth/access.ts";
+import { staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { createApiKey, revokeApiKey } from "./service.ts";
@@ -8,7 +10,7 @@ import { createApiKey, revokeApiKey } from "./service.ts";
 builder.prismaNode("ApiKey", {
   id: { field: "id" },
   // organisation finances and credentials: admins (and the operator) only, also through node(id:)
-  authScopes: { admin: true, operator: true },
+  authScopes: staffOnly,
   fields: (t) => ({
     name: t.exposeString("name"),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
@@ -18,6 +20,7 @@ builder.prismaNode("ApiKey", {
 
 const ApiKeyCreatedRef = builder.objectRef<{ id: string; name: string; secret: string }>("ApiKeyCreated");
 builder.objectType(ApiKeyCreatedRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     id: t.id({ resolve: (key) => encodeGlobalID("ApiKey", key.id) }),
     name: t.exposeString("name"),

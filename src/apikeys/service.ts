@@ -14,11 +14,11 @@ export async function createApiKey(runtime: Runtime, organizationId: string, nam
   return { ...key, secret };
 }
 
-/** Revoking is idempotent; every server process drops the key from its cache at once. */
+/** Revoking is idempotent; every server process drops the key from its cache and ends its subscriptions at once. */
 export async function revokeApiKey(runtime: Runtime, organizationId: string, id: string): Promise<void> {
   const key = await runtime.prisma.apiKey.findUnique({ where: { id }, select: { organizationId: true, secretHash: true } });
   if (!key || key.organizationId !== organizationId) throw notFound("API key");
   await runtime.prisma.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: runtime.clock.now() } });
   runtime.authenticator.forgetApiKey(key.secretHash);
-  runtime.pubsub.publish("apiKeyRevoked", { secretHash: key.secretHash });
+  runtime.pubsub.publish("apiKeyRevoked", { secretHash: key.secretHash, apiKeyId: id });
 }

@@ -4,7 +4,18 @@ import type { Role } from "../db/generated/enums.ts";
 export type Principal =
   | { kind: "ANONYMOUS" }
   | { kind: "OPERATOR" }
-  | { kind: "MEMBER"; memberId: string; organizationId: string; role: Role }
+  | {
+      kind: "MEMBER";
+      memberId: string;
+      organizationId: string;
+      role: Role;
+      /** A suspended member reads its own member and balances, nothing else (the scopes in builder.ts). */
+      suspended: boolean;
+      /** The access token's `iat`, in milliseconds: revocations compare with it. */
+      tokenIssuedAt: number;
+      /** The access token's `exp`, in milliseconds: open subscriptions end then. */
+      tokenExpiresAt: number;
+    }
   | { kind: "SERVICE"; apiKeyId: string; organizationId: string };
 
 export type MemberPrincipal = Extract<Principal, { kind: "MEMBER" }>;

@@ -1,5 +1,7 @@
 // Purchases (quote and buy) and the organisation's allocation status, also as a live subscription.
+
 import { requireAdmin } from "../auth/access.ts";
+import { staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { TokenKind } from "../db/generated/enums.ts";
@@ -12,8 +14,8 @@ import { type AllocationStatus, allocationStatus, allocationStatusStream } from 
 
 export const PurchaseRef = builder.prismaNode("Purchase", {
   id: { field: "id" },
-  // organisation finances and credentials: admins (and the operator) only, also through node(id:)
-  authScopes: { admin: true, operator: true },
+  // organisation finances: admins (and the operator) only, also through node(id:)
+  authScopes: staffOnly,
   fields: (t) => ({
     kind: t.field({ type: TokenKindEnum, resolve: (purchase) => purchase.kind }),
     tokens: t.field({ type: "SafeInt", resolve: (purchase) => purchase.tokens }),
@@ -26,6 +28,7 @@ export const PurchaseRef = builder.prismaNode("Purchase", {
 
 const PurchaseQuoteRef = builder.objectRef<ReturnType<typeof quotePurchase>>("PurchaseQuote");
 builder.objectType(PurchaseQuoteRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     tokens: t.field({ type: "SafeInt", resolve: (q) => q.tokens }),
     listPrice: t.field({ type: "Money", resolve: (q) => q.listPrice }),
@@ -115,6 +118,7 @@ builder.prismaObjectFields(OrganizationRef, (t) => ({
 
 const AllocationStatusRef = builder.objectRef<AllocationStatus>("AllocationStatus");
 builder.objectType(AllocationStatusRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     kind: t.field({ type: TokenKindEnum, resolve: (status) => status.kind }),
     purchased: t.field({

@@ -1,14 +1,15 @@
 // Admin operations on members (adding, suspending, limits, allocations) and the organisation's members list.
 import { decodeId, requireAdmin } from "../auth/access.ts";
+import { organizationOf } from "../auth/principal.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { Prisma } from "../db/generated/client.ts";
-import { badInput } from "../errors.ts";
+import { badInput, notFound } from "../errors.ts";
 import { OrganizationRef } from "../organizations/schema.ts";
 import { RoleEnum, TokenKindEnum } from "../schema/enums.ts";
 import { allocateTokens, setAllocation } from "./allocation.ts";
 import { DrawLimitsRef } from "./schema.ts";
-import { addMembers, setDefaultLimits, setMemberLimits, setMemberSuspended } from "./service.ts";
+import { addMembers, revokeAccessTokens, setDefaultLimits, setMemberLimits, setMemberSuspended } from "./service.ts";
 
 const MemberInput = builder.inputType("MemberInput", {
   fields: (t) => ({
@@ -65,6 +66,7 @@ builder.prismaObjectFields(OrganizationRef, (t) => ({
     "members",
     {
       description: "Members, oldest first (admins, services and the operator).",
+      skipTypeScopes: true,
       authScopes: { admin: true, operator: true, service: true },
       totalCount: true,
       cursor: "id",
@@ -106,14 +108,28 @@ builder.mutationFields((t) => ({
   }),
   setMemberSuspended: t.prismaField({
     type: "Member",
-    description: "A suspended member is denied all usage until reinstated.",
+    description:
+      "A suspended member is denied all usage and reads only its own member and balances until reinstated; its access tokens are revoked. Nobody suspends itself, and the last active admin cannot be suspended.",
     args: { memberId: t.arg.id({ required: true }), suspended: t.arg.boolean({ required: true }) },
     authScopes: { admin: true },
     resolve: async (query, _root, args, context) => {
       const admin = requireAdmin(context);
       const memberId = decodeId(String(args.memberId), "Member", "memberId");
-      await setMemberSuspended(context.runtime, admin.organizationId, memberId, args.suspended);
+      await setMemberSuspended(context.runtime, admin.organizationId, admin.memberId, memberId, args.suspended);
       return context.runtime.prisma.member.findUniqueOrThrow({ ...query, where: { id: memberId } });
+    },
+  }),
+  revokeAccessTokens: t.boolean({
+    description:
+      "Every access token issued to the member until now stops working at once, everywhere, and its open subscriptions end (the operator, the organisation's admins, or the member itself).",
+    args: { memberId: t.arg.id({ required: true }) },
+    authScopes: { operator: true, member: true },
+    resolve: async (_root, args, context) => {
+      const memberId = decodeId(String(args.memberId), "Member", "memberId");
+      const { principal } = context;
+      if (principal.kind === "MEMBER" && principal.role !== "ADMIN" && principal.memberId !== memberId) throw notFound("Member");
+      await revokeAccessTokens(context.runtime, organizationOf(principal), memberId);
+      return true;
     },
   }),
   setAllocation: t.prismaField({

@@ -1,5 +1,7 @@
 // Member, Team, Balance, AllocationOverride and DrawLimits types, and the member(id) query.
+
 import { assertMemberVisible, decodeId } from "../auth/access.ts";
+import { anyCaller, balanceRule, memberNameRule, memberPrivateRule, memberRule } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { Balance } from "../db/generated/client.ts";
@@ -12,6 +14,7 @@ import { remaining } from "./rules.ts";
 
 export const TeamRef = builder.prismaNode("Team", {
   id: { field: "id" },
+  authScopes: anyCaller,
   fields: (t) => ({
     name: t.exposeString("name"),
   }),
@@ -20,6 +23,7 @@ export const TeamRef = builder.prismaNode("Team", {
 export const BalanceRef = builder.objectRef<BalanceView>("Balance");
 builder.objectType(BalanceRef, {
   description: "A member's allocation of one kind for the current period.",
+  authScopes: balanceRule,
   fields: (t) => ({
     kind: t.field({ type: TokenKindEnum, resolve: (balance) => balance.kind }),
     limit: t.field({
@@ -108,10 +112,11 @@ function resolveBalance(kind: TokenKind) {
 
 export const MemberRef = builder.prismaNode("Member", {
   id: { field: "id" },
-  select: { id: true, organizationId: true },
+  select: { id: true, organizationId: true, role: true },
+  authScopes: memberRule,
   fields: (t) => ({
     email: t.exposeString("email"),
-    name: t.exposeString("name", { nullable: true }),
+    name: t.exposeString("name", { nullable: true, skipTypeScopes: true, authScopes: memberNameRule }),
     role: t.field({ type: RoleEnum, select: { role: true }, resolve: (member) => member.role }),
     team: t.relation("team", { nullable: true }),
     suspended: t.exposeBoolean("suspended"),
@@ -120,6 +125,7 @@ export const MemberRef = builder.prismaNode("Member", {
     override: t.field({
       type: AllocationOverrideRef,
       nullable: true,
+      authScopes: memberPrivateRule,
       select: { hasOverride: true, overrideFloor: true, overrideCeiling: true, overrideUnlimitedCeiling: true, overrideExcluded: true },
       resolve: (member) =>
         member.hasOverride
@@ -154,7 +160,8 @@ builder.queryFields((t) => ({
     type: "Member",
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    authScopes: { authenticated: true },
+    skipTypeScopes: true,
+    authScopes: { signedIn: true },
     resolve: async (query, _root, args, context) => {
       const id = decodeId(String(args.id), "Member", "id");
       const member = await context.runtime.prisma.member.findUnique({ ...query, where: { id } });

@@ -3,7 +3,7 @@
 import { isUniqueViolation } from "../db/errors.ts";
 import type { Role, TokenKind } from "../db/generated/enums.ts";
 import { uuidV7 } from "../db/ids.ts";
-import { AppError, badInput, notFound } from "../errors.ts";
+import { AppError, badInput, conflict, forbidden, notFound } from "../errors.ts";
 import { moveAllocations } from "../ledger/allocations.ts";
 import { tokenAmount } from "../ledger/rules.ts";
 import { inTransaction, type Tx } from "../ledger/tx.ts";
@@ -135,9 +135,48 @@ export async function memberOf(runtime: Runtime | { prisma: Tx }, organizationId
   return member;
 }
 
-export async function setMemberSuspended(runtime: Runtime, organizationId: string, memberId: string, suspended: boolean) {
-  await memberOf(runtime, organizationId, memberId);
-  await runtime.prisma.member.update({ where: { id: memberId }, data: { suspended } });
+/**
+ * Suspends or reinstates a member. Nobody suspends or reinstates itself, and the last active admin stays: suspensions
+ * in one organisation take turns (the organisation row is locked), so two admins cannot suspend each other at once.
+ * Suspending revokes the member's access tokens, and its open subscriptions end on every server process.
+ */
+export async function setMemberSuspended(
+  runtime: Runtime,
+  organizationId: string,
+  actorId: string,
+  memberId: string,
+  suspended: boolean,
+): Promise<void> {
+  await inTransaction(runtime, async (tx, events) => {
+    await tx.$executeRaw`SELECT 1 FROM "Organization" WHERE "id" = ${organizationId}::uuid FOR UPDATE`;
+    const member = await memberOf({ prisma: tx }, organizationId, memberId);
+    if (memberId === actorId) throw forbidden("Nobody can suspend or reinstate itself; ask another admin.");
+    if (suspended && member.role === "ADMIN" && !member.suspended) {
+      const otherActiveAdmins = await tx.member.count({
+        where: { organizationId, role: "ADMIN", suspended: false, id: { not: memberId } },
+      });
+      if (otherActiveAdmins === 0) throw conflict("The last active admin of the organisation cannot be suspended.");
+    }
+    await tx.member.update({
+      where: { id: memberId },
+      data: suspended ? { suspended, tokensValidAfter: new Date() } : { suspended },
+    });
+    events.add("memberAccessChanged", { memberId });
+  });
+  runtime.authenticator.forgetMember(memberId);
+}
+
+/**
+ * Every access token issued to the member until now stops working, on every server process at once (the instant is
+ * kept on the member; processes hold it in their authentication cache, which the event evicts).
+ */
+export async function revokeAccessTokens(runtime: Runtime, organizationId: string | null, memberId: string): Promise<void> {
+  const member = await runtime.prisma.member.findUnique({ where: { id: memberId }, select: { organizationId: true } });
+  if (!member || (organizationId !== null && member.organizationId !== organizationId)) throw notFound("Member");
+  // Token lifetimes follow the system clock (auth/jwt.ts), so the revocation instant does too.
+  await runtime.prisma.member.update({ where: { id: memberId }, data: { tokensValidAfter: new Date() } });
+  runtime.authenticator.forgetMember(memberId);
+  runtime.pubsub.publish("memberAccessChanged", { memberId });
 }
 
 export interface DrawLimitsInput {

@@ -1,9 +1,11 @@
 // Model (prices, enabled, cap, this cycle's spend), the models query, upsertModel and setAutomaticFallback.
+
 import { createContextCache } from "@pothos/core";
 import DataLoader from "dataloader";
 import { Decimal } from "decimal.js";
 import { requireAdmin } from "../auth/access.ts";
 import { organizationOf } from "../auth/principal.ts";
+import { modelRule, staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import { unauthenticated } from "../errors.ts";
@@ -28,6 +30,7 @@ const cycleSpendLoader = createContextCache(
 export const ModelRef = builder.prismaNode("Model", {
   id: { field: "id" },
   select: { id: true, organizationId: true },
+  authScopes: modelRule,
   fields: (t) => ({
     key: t.exposeString("key", { description: "Provider's model identifier, e.g. gpt-4o-mini; unique per organisation." }),
     displayName: t.exposeString("displayName"),
@@ -46,12 +49,14 @@ export const ModelRef = builder.prismaNode("Model", {
       type: "Money",
       nullable: true,
       description: "Spend cap for the current cycle; null means no cap (draws from the shared budget).",
+      authScopes: staffOnly,
       select: { cap: true },
       resolve: (model) => model.cap,
     }),
     cycleSpend: t.field({
       type: "Money",
       description: "Spend on this model in the organisation's current billing cycle.",
+      authScopes: staffOnly,
       select: { organization: { select: { cycleAnchorDay: true } } },
       resolve: (model, _args, context) => {
         const { start } = cycleAt(model.organization.cycleAnchorDay, context.runtime.clock.now());

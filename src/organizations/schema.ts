@@ -1,16 +1,17 @@
 // Organization, Viewer, and the operator's mutations.
 import { assertMemberVisible, decodeId, organizationScope, requireAdmin } from "../auth/access.ts";
 import { organizationOf, principalName } from "../auth/principal.ts";
+import { anyCaller, staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import { badInput, notFound } from "../errors.ts";
 import { cycleAt } from "./cycle.ts";
 import { acceptOverage, createOrganization, setPlan } from "./service.ts";
 
 export const OrganizationRef = builder.prismaNode("Organization", {
-  id: { field: "id" },
-  authScopes: { authenticated: true },
+  id: { field: "id", skipTypeScopes: true, authScopes: anyCaller },
+  authScopes: staffOnly,
   fields: (t) => ({
-    name: t.exposeString("name"),
+    name: t.exposeString("name", { skipTypeScopes: true, authScopes: anyCaller }),
     currency: t.exposeString("currency"),
     planBudget: t.field({
       type: "Money",
@@ -25,13 +26,19 @@ export const OrganizationRef = builder.prismaNode("Organization", {
     cycleAnchorDay: t.exposeInt("cycleAnchorDay", {
       description:
         "Day of month (1-31) on which the billing cycle starts; in shorter months, their last day. By default the day the organisation was created.",
+      skipTypeScopes: true,
+      authScopes: anyCaller,
     }),
     cycleStart: t.field({
       type: "DateTime",
+      skipTypeScopes: true,
+      authScopes: anyCaller,
       resolve: (organization, _args, context) => cycleAt(organization.cycleAnchorDay, context.runtime.clock.now()).start,
     }),
     cycleEnd: t.field({
       type: "DateTime",
+      skipTypeScopes: true,
+      authScopes: anyCaller,
       resolve: (organization, _args, context) => cycleAt(organization.cycleAnchorDay, context.runtime.clock.now()).end,
     }),
     automaticFallback: t.exposeBoolean("automaticFallback"),
@@ -74,7 +81,8 @@ builder.objectType(ViewerRef, {
 builder.queryFields((t) => ({
   viewer: t.field({
     type: ViewerRef,
-    authScopes: { authenticated: true },
+    skipTypeScopes: true,
+    authScopes: { signedIn: true },
     resolve: (_root, _args, { principal }) => ({
       principal: principalName(principal),
       organizationId: organizationOf(principal),
@@ -148,14 +156,15 @@ builder.mutationFields((t) => ({
     },
   }),
   issueAccessToken: t.string({
-    description: "A signed access token (JWT) for a member; operators only.",
+    description: "A signed access token (JWT) for a member; operators only. ttlSeconds: 60 up to the server's cap (default 3600).",
     args: { memberId: t.arg.id({ required: true }), ttlSeconds: t.arg.int() },
     authScopes: { operator: true },
     resolve: async (_root, args, context) => {
       const memberId = decodeId(String(args.memberId), "Member", "memberId");
-      const ttl = args.ttlSeconds ?? 3600;
-      if (!Number.isInteger(ttl) || ttl < 60 || ttl > 30 * 86_400) {
-        throw badInput("ttlSeconds", "ttlSeconds must be from 60 to 2592000 (30 days).");
+      const maxTtl = context.runtime.config.accessTokenMaxTtlSeconds;
+      const ttl = args.ttlSeconds ?? Math.min(3600, maxTtl);
+      if (!Number.isInteger(ttl) || ttl < 60 || ttl > maxTtl) {
+        throw badInput("ttlSeconds", `ttlSeconds must be from 60 to ${maxTtl}.`);
       }
       const member = await context.runtime.prisma.member.findUnique({
         where: { id: memberId },

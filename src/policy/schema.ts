@@ -1,5 +1,7 @@
 // Distribution policy: presets, the organisation's policy and schedule, previews, and the admin's actions.
+
 import { decodeId, requireAdmin } from "../auth/access.ts";
+import { staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import { AppError } from "../errors.ts";
@@ -28,6 +30,7 @@ const DistributionPreviewRef = builder.objectRef<DistributionOutcome>("Distribut
 /** A policy as read, or as saved by a mutation together with what bringing members up to its floors did. */
 const DistributionPolicyRef = builder.objectRef<PolicyValues & { floorTopUp?: DistributionOutcome }>("DistributionPolicy");
 builder.objectType(DistributionPolicyRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     preset: t.field({ type: PresetNameEnum, resolve: (p) => p.preset }),
     inferenceFloor: t.field({ type: "SafeInt", resolve: (p) => p.inferenceFloor }),
@@ -109,6 +112,7 @@ const DistributionPolicyInput = builder.inputType("DistributionPolicyInput", {
 
 const MemberAllocationChangeRef = builder.objectRef<DistributionOutcome["changes"][number]>("MemberAllocationChange");
 builder.objectType(MemberAllocationChangeRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     member: t.prismaField({
       type: "Member",
@@ -122,6 +126,7 @@ builder.objectType(MemberAllocationChangeRef, {
 });
 
 builder.objectType(DistributionPreviewRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     changes: t.field({ type: [MemberAllocationChangeRef], resolve: (preview) => preview.changes }),
     totalAfter: t.field({
@@ -139,6 +144,7 @@ builder.objectType(DistributionPreviewRef, {
 
 const ReclamationCandidateRef = builder.objectRef<ReclamationCandidate>("ReclamationCandidate");
 builder.objectType(ReclamationCandidateRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     member: t.prismaField({
       type: "Member",
@@ -154,6 +160,7 @@ builder.objectType(ReclamationCandidateRef, {
 
 const ReclamationPreviewRef = builder.objectRef<ReclamationCandidate[]>("ReclamationPreview");
 builder.objectType(ReclamationPreviewRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     candidates: t.field({ type: [ReclamationCandidateRef], resolve: (candidates) => candidates }),
     totalReclaimable: t.field({
@@ -168,6 +175,7 @@ builder.objectType(ReclamationPreviewRef, {
 
 const RunKindOutcomeRef = builder.objectRef<KindOutcome>("ScheduledRunKindOutcome");
 builder.objectType(RunKindOutcomeRef, {
+  authScopes: staffOnly,
   description: "What a scheduled run did for one token kind.",
   fields: (t) => ({
     kind: t.field({ type: TokenKindEnum, resolve: (o) => o.kind }),
@@ -220,6 +228,7 @@ const ScheduledJobEnum = builder.enumType("ScheduledJob", {
 
 const ScheduledRunRef = builder.objectRef<RunView>("ScheduledRun");
 builder.objectType(ScheduledRunRef, {
+  authScopes: staffOnly,
   description: "One run of scheduled policy work (CYCLE_RESET or REBALANCE), claimed exactly once per organisation and slot.",
   fields: (t) => ({
     job: t.field({ type: ScheduledJobEnum, resolve: (run) => run.job }),
@@ -240,6 +249,7 @@ interface ScheduleView {
 
 const PolicyScheduleRef = builder.objectRef<ScheduleView>("PolicySchedule");
 builder.objectType(PolicyScheduleRef, {
+  authScopes: staffOnly,
   description: "When the cycle reset and rebalancing run next, and what the last runs did.",
   fields: (t) => ({
     nextCycleReset: t.field({

@@ -1,9 +1,11 @@
 // TokenRequest and its audit trail; asking, cancelling, bulk decisions, auto-approval settings, and the live streams.
+
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import type { GraphQLResolveInfo } from "graphql";
 import { decodeId, requireAdmin } from "../auth/access.ts";
 import { isAdmin } from "../auth/principal.ts";
+import { requestPrivateRule, staffOnly, usageRule } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { Prisma } from "../db/generated/client.ts";
@@ -57,11 +59,12 @@ builder.prismaObject("TokenRequestDecision", {
 
 export const TokenRequestRef = builder.prismaNode("TokenRequest", {
   id: { field: "id" },
+  authScopes: usageRule,
   fields: (t) => ({
     member: t.relation("member"),
     kind: t.field({ type: TokenKindEnum, resolve: (request) => request.kind }),
     amount: t.field({ type: "SafeInt", resolve: (request) => request.amount }),
-    reason: t.exposeString("reason", { nullable: true }),
+    reason: t.exposeString("reason", { nullable: true, authScopes: requestPrivateRule }),
     status: t.field({ type: TokenRequestStatusEnum, resolve: (request) => request.status }),
     balanceAtRequest: t.field({
       type: "SafeInt",
@@ -83,11 +86,16 @@ export const TokenRequestRef = builder.prismaNode("TokenRequest", {
     }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     decidedAt: t.expose("decidedAt", { type: "DateTime", nullable: true }),
-    decidedBy: t.relation("decidedBy", { nullable: true, description: "The admin who decided, or the requester who cancelled." }),
-    decisionNote: t.exposeString("decisionNote", { nullable: true }),
+    decidedBy: t.relation("decidedBy", {
+      nullable: true,
+      description: "The admin who decided, or the requester who cancelled.",
+      authScopes: requestPrivateRule,
+    }),
+    decisionNote: t.exposeString("decisionNote", { nullable: true, authScopes: requestPrivateRule }),
     autoApproved: t.exposeBoolean("autoApproved"),
     decisions: t.relation("decisions", {
       description: "The audit trail, oldest first.",
+      authScopes: requestPrivateRule,
       query: { orderBy: [{ createdAt: "asc" }, { id: "asc" }] },
     }),
   }),
@@ -111,6 +119,7 @@ interface OutcomeView {
 
 const TokenRequestOutcomeRef = builder.objectRef<OutcomeView>("TokenRequestOutcome");
 builder.objectType(TokenRequestOutcomeRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     request: t.field({ type: TokenRequestRef, resolve: (outcome) => outcome.request }),
     ok: t.exposeBoolean("ok"),
@@ -128,6 +137,7 @@ interface BulkView {
 
 const BulkDecisionResultRef = builder.objectRef<BulkView>("BulkDecisionResult");
 builder.objectType(BulkDecisionResultRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     outcomes: t.field({ type: [TokenRequestOutcomeRef], resolve: (result) => result.outcomes }),
     succeeded: t.int({ resolve: (result) => result.outcomes.filter((outcome) => outcome.ok).length }),

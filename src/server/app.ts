@@ -5,6 +5,7 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Plugin } from "graphql-yoga";
 import { Authenticator } from "../auth/authenticate.ts";
+import { CredentialWatch } from "../auth/credential-watch.ts";
 import { createJwtVerifier } from "../auth/jwt.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
@@ -33,10 +34,16 @@ import { answerJsonPost } from "./json-post.ts";
 import { Metrics } from "./metrics.ts";
 import { health, metricsRoute, type RouteHandler, readiness } from "./routes.ts";
 import { attachWebSocketServer } from "./websocket.ts";
-import { createYogaServer } from "./yoga.ts";
+import { clientAddress, createYogaServer } from "./yoga.ts";
 
 /** HTTP status of a plain route's refusal, by error code. */
-const ROUTE_STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, SERVICE_UNAVAILABLE: 503 };
+const ROUTE_STATUS: Record<string, number> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  RATE_LIMITED: 429,
+  SERVICE_UNAVAILABLE: 503,
+};
 
 export interface AppOptions {
   config: Config;
@@ -73,6 +80,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const pubsub = pubsubHandle.pubsub;
   const authenticator = new Authenticator(db.prisma, config, jwt);
   const policies = new PolicyCache(db.prisma, pubsub);
+  const credentials = new CredentialWatch(authenticator);
   const runtime: Runtime = {
     config,
     db,
@@ -87,8 +95,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
     charges: new GroupCommit({ write: (items) => chargeBatch(runtime, items), laneOf: chargeLane }),
     holds: new GroupCommit({ write: (items) => holdBatch(runtime, items), keyOf: holdKey, laneOf: holdLane }),
     afterCharge: [autoIncreaseAfterCharge, spendAlertsAfterCharge],
+    credentials,
   };
-  const stopForgettingApiKeys = listen(pubsub, "apiKeyRevoked", ({ secretHash }) => authenticator.forgetApiKey(secretHash));
+  // Revocations and changes of a member's standing: caches evicted, open subscriptions and connections ended.
+  const stopFollowingRevocations = [
+    listen(pubsub, "apiKeyRevoked", (event) => credentials.apiKeyRevoked(event)),
+    listen(pubsub, "memberAccessChanged", (event) => void credentials.memberAccessChanged(event)),
+  ];
 
   // In this order on every tick: expired reservations give their tokens back before a cycle's reset, and the
   // reset comes before the first rebalancing of the new cycle.
@@ -158,7 +171,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
         runtime,
         metrics,
         url,
-        principal: () => authenticator.authenticate(request.headers.authorization),
+        principal: () => authenticator.authenticate(request.headers.authorization, clientAddress(request)),
       });
     } catch (error) {
       const known = error instanceof AppError ? error : isUnreachable(error) ? serviceUnavailable() : null;
@@ -191,7 +204,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
       });
     }
     await yoga.dispose();
-    await Promise.all([stopForgettingApiKeys(), runtime.policies.close(), runtime.spendThresholds.close(), runtime.liveBalances.close()]);
+    await Promise.all([
+      ...stopFollowingRevocations.map((stop) => stop()),
+      runtime.policies.close(),
+      runtime.spendThresholds.close(),
+      runtime.liveBalances.close(),
+    ]);
     await pubsubHandle.close();
     await db.close();
   };

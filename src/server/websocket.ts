@@ -14,7 +14,7 @@ import type { Runtime } from "../runtime.ts";
 import type { CorsPolicy } from "./cors.ts";
 import type { Metrics } from "./metrics.ts";
 import { subscriptionQuery } from "./persisted-operations.ts";
-import { connectionCredential, type Yoga } from "./yoga.ts";
+import { clientAddress, connectionCredential, type Yoga } from "./yoga.ts";
 
 /** Close code for "try again later" (RFC 6455 registry): the credential could not be checked. */
 const TRY_AGAIN_LATER = 1013;
@@ -38,14 +38,21 @@ export function attachWebSocketServer(
     maxPayload: config.maxRequestBodyBytes,
     verifyClient: ({ origin }, accept) => (cors.allows(origin) ? accept(true) : accept(false, 403, "Origin not allowed")),
   });
+  // The connection ends with its credential's right (expiry, revocation, suspension), on every process.
+  const connectionWatches = new WeakMap<object, () => void>();
   const handle = useServer<Record<string, unknown>, { principal: Principal }>(
     {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
+        const { socket, request } = ctx.extra;
         try {
-          ctx.extra.principal = await authenticator.authenticate(connectionCredential(ctx.connectionParams));
+          ctx.extra.principal = await authenticator.authenticate(connectionCredential(ctx.connectionParams), clientAddress(request));
         } catch (error) {
+          if (error instanceof AppError && error.code === "RATE_LIMITED") {
+            socket.close(4429, closeReason(error));
+            return false;
+          }
           // A refused credential is final: 4401, not graphql-ws's default 4403, which its client retries for ~40 s.
           // A credential that could not be checked (the database unreachable) is worth a retry.
           if (error instanceof AppError && (error.code === "UNAUTHENTICATED" || error.code === "FORBIDDEN"))
@@ -53,10 +60,16 @@ export function attachWebSocketServer(
           else if (isUnreachable(error)) ctx.extra.socket.close(TRY_AGAIN_LATER, "SERVICE_UNAVAILABLE");
           return false;
         }
+        connectionWatches.set(
+          socket,
+          runtime.credentials.watch(ctx.extra.principal, (reason) => socket.close(4403, closeReason(reason))),
+        );
         metrics.websocketConnections.inc();
         return true;
       },
       onClose: (ctx) => {
+        connectionWatches.get(ctx.extra.socket)?.();
+        connectionWatches.delete(ctx.extra.socket);
         if (ctx.acknowledged) metrics.websocketConnections.dec();
       },
       onSubscribe: async (ctx, _id, payload) => {
@@ -115,4 +128,9 @@ export function attachWebSocketServer(
       wsServer.close();
     },
   };
+}
+
+/** A WebSocket close reason is at most 123 bytes. */
+function closeReason(error: AppError): string {
+  return `${error.code}: ${error.message}`.slice(0, 120);
 }

@@ -1,9 +1,11 @@
 // The GraphQL engine: yoga with query limits, error masking, metrics and one context factory for HTTP and WebSocket.
 import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useGraphQLSSE } from "@graphql-yoga/plugin-graphql-sse";
 import { type DocumentNode, GraphQLError, type GraphQLSchema } from "graphql";
-import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, isAsyncIterable, type Plugin, Repeater, type YogaServerInstance } from "graphql-yoga";
+import type { CredentialWatch } from "../auth/credential-watch.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Context } from "../context.ts";
 import { isUnreachable } from "../db/unreachable.ts";
@@ -20,7 +22,13 @@ import { subscriptionLimitPlugin } from "./subscription-limit.ts";
 /** What yoga passes to the context factory: an HTTP request, or a graphql-ws connection authenticated at connect. */
 interface ServerContext {
   request?: Request;
+  req?: IncomingMessage;
   principal?: Principal;
+}
+
+/** The client's address, as failed authentications are counted per address. */
+export function clientAddress(request: IncomingMessage | undefined): string {
+  return request?.socket.remoteAddress ?? "unknown";
 }
 
 export type Yoga = YogaServerInstance<ServerContext, Context>;
@@ -98,6 +106,46 @@ function inputGuardPlugin(): Plugin {
   return { onExecute: guard, onSubscribe: guard };
 }
 
+/**
+ * A subscription ends with its credential's right (token expiry, revocation, suspension), with an UNAUTHENTICATED
+ * error as its last event, over every transport (SSE and graphql-ws alike).
+ */
+function endWithCredentialPlugin(credentials: CredentialWatch): Plugin {
+  return {
+    onSubscribe: ({ args }) => ({
+      onSubscribeResult: ({ result, setResult }) => {
+        if (!isAsyncIterable(result)) return;
+        const { principal } = args.contextValue as unknown as Context;
+        setResult(untilRevoked(result, (end) => credentials.watch(principal, end)));
+      },
+    }),
+  };
+}
+
+function untilRevoked<T>(source: AsyncIterable<T>, watch: (end: (reason: AppError) => void) => () => void) {
+  return new Repeater<T | { errors: AppError[] }>(async (push, stop) => {
+    const iterator = source[Symbol.asyncIterator]();
+    const unwatch = watch((reason) => {
+      void push({ errors: [reason] });
+      stop();
+    });
+    void stop.then(() => {
+      unwatch();
+      void iterator.return?.();
+    });
+    try {
+      for (;;) {
+        const next = await Promise.race([iterator.next(), stop]);
+        if (!next || next.done) break;
+        await push(next.value);
+      }
+      stop();
+    } catch (error) {
+      stop(error);
+    }
+  });
+}
+
 function metricsPlugin(metrics: Metrics): Plugin {
   return {
     onSubscribe: () => ({
@@ -171,6 +219,7 @@ function ourPlugins(runtime: Runtime, metrics: Metrics): Plugin[] {
     inputErrorPlugin(),
     inputGuardPlugin(),
     metricsPlugin(metrics),
+    endWithCredentialPlugin(runtime.credentials),
     // graphql-sse's protocol on /graphql/stream, both its modes (single connection: PUT reservation, GET stream).
     useGraphQLSSE(),
   ];
@@ -189,9 +238,9 @@ function buildYoga(schema: GraphQLSchema, runtime: Runtime, plugins: Plugin[]): 
     // CORS is applied before yoga for every route (server/cors.ts).
     cors: false,
     logging: config.logLevel === "silent" ? false : config.logLevel,
-    context: async ({ request, principal }): Promise<Context> => {
+    context: async ({ request, req, principal }): Promise<Context> => {
       return {
-        principal: principal ?? (await runtime.authenticator.authenticate(request?.headers.get("authorization"))),
+        principal: principal ?? (await runtime.authenticator.authenticate(request?.headers.get("authorization"), clientAddress(req))),
         runtime,
         requestId: request?.headers.get("x-request-id") ?? randomUUID(),
       };

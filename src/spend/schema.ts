@@ -4,6 +4,7 @@ import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { decodeId, requireAdmin } from "../auth/access.ts";
 import { isUuid } from "../auth/authenticate.ts";
 import { isAdmin } from "../auth/principal.ts";
+import { staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import { type Model, Prisma } from "../db/generated/client.ts";
@@ -30,6 +31,7 @@ import { liveSpendSummary, type SpendSummary, setSpendThresholds, spendSummary }
 
 const ModelSpendRef = builder.objectRef<ModelShare<Model>>("ModelSpend");
 builder.objectType(ModelSpendRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     model: t.field({ type: ModelRef, resolve: (row) => row.model }),
     spend: t.field({ type: "Money", resolve: (row) => row.spend }),
@@ -41,6 +43,7 @@ builder.objectType(ModelSpendRef, {
 
 const SpendSummaryRef = builder.objectRef<SpendSummary>("SpendSummary");
 builder.objectType(SpendSummaryRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     cycleStart: t.field({ type: "DateTime", resolve: (summary) => summary.cycleStart }),
     cycleEnd: t.field({ type: "DateTime", resolve: (summary) => summary.cycleEnd }),
@@ -94,6 +97,7 @@ interface AnalyticsScope {
 
 const UsageTotalsRef = builder.objectRef<Omit<UsageTotals, "key">>("UsageTotals");
 builder.objectType(UsageTotalsRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     requests: t.int({ resolve: (row) => Number(row.requests) }),
     tokens: t.field({ type: "SafeInt", resolve: (row) => row.tokens }),
@@ -103,6 +107,7 @@ builder.objectType(UsageTotalsRef, {
 
 const NamedUsageRef = builder.objectRef<UsageTotals>("NamedUsage");
 builder.objectType(NamedUsageRef, {
+  authScopes: staffOnly,
   description: "Usage of one app (workflow) or assistant over the range.",
   fields: (t) => ({
     name: t.string({ resolve: (row) => row.key }),
@@ -115,6 +120,7 @@ builder.objectType(NamedUsageRef, {
 type ConsumerUsage = UsageTotals & { member: object };
 const ConsumerUsageRef = builder.objectRef<ConsumerUsage>("ConsumerUsage");
 builder.objectType(ConsumerUsageRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     member: t.field({ type: MemberRef, resolve: (row) => row.member as never }),
     requests: t.int({ resolve: (row) => Number(row.requests) }),
@@ -126,6 +132,7 @@ builder.objectType(ConsumerUsageRef, {
 type ModelUsage = UsageTotals & { model: Model };
 const ModelUsageRef = builder.objectRef<ModelUsage>("ModelUsage");
 builder.objectType(ModelUsageRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     model: t.field({ type: ModelRef, resolve: (row) => row.model }),
     requests: t.int({ resolve: (row) => Number(row.requests) }),
@@ -136,6 +143,7 @@ builder.objectType(ModelUsageRef, {
 
 const FirstValueBucketRef = builder.objectRef<FirstValueBucket>("TimeToFirstValueBucket");
 builder.objectType(FirstValueBucketRef, {
+  authScopes: staffOnly,
   fields: (t) => ({
     label: t.exposeString("label"),
     minSeconds: t.exposeFloat("minSeconds"),
@@ -146,6 +154,7 @@ builder.objectType(FirstValueBucketRef, {
 
 const TimeToFirstValueRef = builder.objectRef<TimeToFirstValue>("TimeToFirstValue");
 builder.objectType(TimeToFirstValueRef, {
+  authScopes: staffOnly,
   description: "How quickly members created in the range first used tokens (creation to first usage).",
   fields: (t) => ({
     membersCreated: t.exposeInt("membersCreated"),
@@ -165,6 +174,7 @@ const firstValueOf = (scope: AnalyticsScope, context: Context) =>
 
 const AnalyticsRef = builder.objectRef<AnalyticsScope>("Analytics");
 builder.objectType(AnalyticsRef, {
+  authScopes: staffOnly,
   description: "Usage over a range (admins): top apps, assistants, consumers and models, and time to first value.",
   fields: (t) => {
     const topArgs = {
@@ -269,6 +279,7 @@ type SpendAlertRow = Prisma.SpendAlertGetPayload<{ include: typeof SPEND_ALERT_I
 const SpendAlertRef = builder.objectRef<SpendAlertRow>("SpendAlert");
 
 builder.node(SpendAlertRef, {
+  authScopes: staffOnly,
   description: "A spend threshold reached in a billing cycle.",
   id: { resolve: (alert) => alert.id },
   isTypeOf: (value) => typeof value === "object" && value !== null && "thresholdId" in value && "cycleStart" in value,
@@ -307,6 +318,7 @@ builder.node(SpendAlertRef, {
 
 const SpendThresholdRef = builder.prismaNode("SpendThreshold", {
   id: { field: "id" },
+  authScopes: staffOnly,
   description: "Alert when spend reaches a percent of planBudget + overageLimit (no model) or of a model's cap.",
   fields: (t) => ({
     percent: t.exposeFloat("percent"),

@@ -1,6 +1,8 @@
 // Reservation, UsageAuthorization and UsageReceipt, and the usage mutations (service keys, the member itself, admins).
+
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { decodeId } from "../auth/access.ts";
+import { usageRule } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import { unauthenticated } from "../errors.ts";
@@ -39,6 +41,7 @@ const ReservationStatusEnum = builder.enumType("ReservationStatus", {
 const ReservationRef = builder.prismaNode("Reservation", {
   id: { field: "id" },
   select: { id: true, organizationId: true, memberId: true },
+  authScopes: usageRule,
   fields: (t) => ({
     member: t.relation("member"),
     model: t.relation("model"),
@@ -77,6 +80,7 @@ builder.objectType(UsageAuthorizationRef, {
 
 const UsageReceiptRef = builder.objectRef<UsageReceipt>("UsageReceipt");
 builder.objectType(UsageReceiptRef, {
+  authScopes: usageRule,
   fields: (t) => ({
     id: t.id({
       description: "Same id for a retried call with the same idempotency key.",

@@ -103,4 +103,38 @@ describe("subscriptions over graphql-ws", () => {
     expect(JSON.stringify(foreign.subscription.errors[0])).toContain("NOT_FOUND");
     await foreign.client.dispose();
   });
+
+  it("a revoked service key cannot subscribe again on its open connection", async () => {
+    const seed = await seedOrganization(server);
+    await seed.fund(1_000_000);
+    const [memberId] = await seed.addMembers([{}]);
+    const { createApiKey } = await seed.admin.execute(`mutation { createApiKey(name: "chat app") { id secret } }`);
+    const service = new Api(server.url, createApiKey.secret);
+    // Keep the one connection open between the two subscribes.
+    const client = service.ws({ lazyCloseTimeout: 60_000 });
+    const first = await new Promise<unknown>((resolve) => {
+      const dispose = client.subscribe(
+        { query: BALANCE, variables: { memberId } },
+        { next: () => {}, error: resolve, complete: () => resolve("complete") },
+      );
+      setTimeout(() => {
+        dispose();
+        resolve("open");
+      }, 300);
+    });
+    expect(first).toBe("open");
+    await seed.admin.execute(`mutation($id: ID!) { revokeApiKey(id: $id) }`, { id: createApiKey.id });
+    const second = await new Promise<unknown>((resolve) => {
+      client.subscribe(
+        { query: BALANCE, variables: { memberId } },
+        { next: () => {}, error: resolve, complete: () => resolve("complete") },
+      );
+      setTimeout(() => resolve("open"), 2000);
+    });
+    // The revocation closed the connection itself (4403, the reason names the code); a subscribe on it cannot start.
+    const closed = second as { code?: number; reason?: string };
+    expect(closed.code).toBe(4403);
+    expect(closed.reason).toContain("UNAUTHENTICATED");
+    await client.dispose();
+  });
 });

@@ -10,7 +10,7 @@ export const UPSERT_MODEL = `mutation($input: ModelInput!) {
 export const AUTHORIZE = `mutation($input: AuthorizeUsageInput!) {
   authorizeUsage(input: $input) {
     allowed denialReason fellBack
-    routedModel { id key cycleSpend }
+    routedModel { id key }
     reservation { id kind tokens expiresAt status estimatedCost member { id } model { key } }
   }
 }`;

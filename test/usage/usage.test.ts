@@ -486,18 +486,28 @@ describe("live balance", () => {
 });
 
 describe("models", () => {
-  it("shows every caller of the organisation its models with this cycle's spend", async () => {
+  it("shows every caller of the organisation its models; their spend and caps to admins only", async () => {
     const org = await usageOrganization(server);
     await org.model("b-model", { input: "1", output: "3" });
     await org.model("a-model", { input: "2", output: "4", cap: "10" });
     await record(org, "a-model", 1_000, 500);
     const MODELS = `{ models { key cap cycleSpend enabled } }`;
-    for (const api of [org.admin, org.member, org.service]) {
-      const { models } = await api.execute(MODELS);
-      expect(models).toEqual([
-        { key: "a-model", cap: "10.00", cycleSpend: "0.004", enabled: true },
-        { key: "b-model", cap: null, cycleSpend: "0.00", enabled: true },
+    expect((await org.admin.execute(MODELS)).models).toEqual([
+      { key: "a-model", cap: "10.00", cycleSpend: "0.004", enabled: true },
+      { key: "b-model", cap: null, cycleSpend: "0.00", enabled: true },
+    ]);
+    for (const api of [org.member, org.service]) {
+      expect((await api.execute(`{ models { key enabled } }`)).models).toEqual([
+        { key: "a-model", enabled: true },
+        { key: "b-model", enabled: true },
       ]);
+      for (const field of ["cap", "cycleSpend"]) {
+        const response = await api.request(`{ models { key ${field} } }`);
+        // Refused: null (cap), or the null of a non-null field (cycleSpend) taking the list with it; never the value.
+        const values = ((response.data?.models ?? []) as Record<string, unknown>[]).map((model) => model[field]);
+        expect(values.every((value) => value === null)).toBe(true);
+        expect(new Set(response.errors?.map((error) => error.extensions?.code))).toEqual(new Set(["FORBIDDEN"]));
+      }
     }
     const other = await seedOrganization(server);
     expect((await other.admin.execute(MODELS)).models).toEqual([]);

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Member" ADD COLUMN     "tokensValidAfter" TIMESTAMP(3);
