@@ -8,6 +8,9 @@ export const staffOnly = { admin: true, operator: true } as const;
 /** What any caller of the organisation may read, a suspended member excepted (the organisation's name, cycle dates). */
 export const anyCaller = { authenticated: true } as const;
 
+/** The organisation's cycle dates and next reset ("tell users the date"): its members and the staff, not service keys. */
+export const cycleDatesRule = { member: true, admin: true, operator: true } as const;
+
 /** A member: itself (also while suspended), the staff and service keys (which work for members). */
 export const memberRule = (member: { id: string }) => ({ admin: true, operator: true, service: true, self: member.id });
 

@@ -1,7 +1,7 @@
 // Distribution policy: presets, the organisation's policy and schedule, previews, and the admin's actions.
 
 import { decodeId, requireAdmin } from "../auth/access.ts";
-import { staffOnly } from "../auth/read-rules.ts";
+import { cycleDatesRule, staffOnly } from "../auth/read-rules.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import { AppError } from "../errors.ts";
@@ -249,7 +249,8 @@ interface ScheduleView {
 
 const PolicyScheduleRef = builder.objectRef<ScheduleView>("PolicySchedule");
 builder.objectType(PolicyScheduleRef, {
-  authScopes: staffOnly,
+  // Members read the cycle dates and the next reset; the rebalancing fields below are staff only.
+  authScopes: cycleDatesRule,
   description: "When the cycle reset and rebalancing run next, and what the last runs did.",
   fields: (t) => ({
     nextCycleReset: t.field({
@@ -324,7 +325,8 @@ builder.prismaObjectFields("Organization", (t) => ({
   schedule: t.field({
     type: PolicyScheduleRef,
     description: "The cycle's dates and the policy's scheduled work (members read the cycle dates and the next reset).",
-    authScopes: { member: true, operator: true },
+    skipTypeScopes: true,
+    authScopes: cycleDatesRule,
     select: { id: true, cycleAnchorDay: true, currentCycleStart: true, policy: { select: { rebalanceFrequency: true } } },
     resolve: (organization) => ({
       organizationId: organization.id,

@@ -194,7 +194,9 @@ export interface YogaServer {
 
 export function createYogaServer(schema: GraphQLSchema, runtime: Runtime, metrics: Metrics, extraPlugins: Plugin[] = []): YogaServer {
   const yoga = buildYoga(schema, runtime, [...ourPlugins(runtime, metrics), ...extraPlugins]);
-  const builtIn = buildYoga(schema, runtime, []);
+  // graphql-sse's plugin hooks onRequest only to answer its own endpoint (/graphql/stream), never the direct path's
+  // POST /graphql: it counts as built in.
+  const builtIn = buildYoga(schema, runtime, [useGraphQLSSE()]);
   const counts = requestHookCounts(yoga);
   const directJsonPath = requestHookCounts(builtIn).every((count, index) => count === counts[index]);
   void builtIn.dispose();

@@ -1,5 +1,6 @@
 // Model spend for admins: Organization.spend and its live subscription, usage analytics, spend thresholds
 // and their alerts. The CSV export is a plain route (./export.ts).
+import { formatPrismaCursor, parsePrismaCursor } from "@pothos/plugin-prisma";
 import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { decodeId, requireAdmin } from "../auth/access.ts";
 import { isUuid } from "../auth/authenticate.ts";
@@ -350,14 +351,32 @@ const SpendThresholdRef = builder.prismaNode("SpendThreshold", {
   }),
 });
 
-/** A spendAlerts cursor (`createdAt_id`, as toCursor writes it); anything else is BAD_USER_INPUT naming `field`. */
-function alertCursor(cursor: string, field: string): { createdAt: Date; id: string } {
-  const [at, id, ...rest] = cursor.split("_");
-  const createdAt = new Date(at ?? "");
-  if (rest.length > 0 || !id || !isUuid(id) || Number.isNaN(createdAt.getTime())) {
-    throw badInput(field, `${field} is not a cursor of this list.`);
+/**
+ * A spendAlerts cursor: the alert's id, written as every connection here writes its cursors (formatPrismaCursor), so
+ * the input guard knows it; the page key (createdAt, id) is read back from the alert, in the caller's organisation.
+ * Anything else is BAD_USER_INPUT naming `field`.
+ */
+async function alertCursor(
+  context: Context,
+  organizationId: string,
+  cursor: string,
+  field: string,
+): Promise<{ createdAt: Date; id: string }> {
+  let id: unknown;
+  try {
+    id = parsePrismaCursor(cursor);
+  } catch {
+    id = null;
   }
-  return { createdAt, id };
+  const alert =
+    typeof id === "string" && isUuid(id)
+      ? await context.runtime.prisma.spendAlert.findFirst({
+          where: { id, threshold: { organizationId } },
+          select: { id: true, createdAt: true },
+        })
+      : null;
+  if (!alert) throw badInput(field, `${field} is not a cursor of this list.`);
+  return alert;
 }
 
 /** A spendAlert event as the alert it announces (its organisation is the channel's). */
@@ -387,16 +406,16 @@ builder.queryFields((t) => ({
       type: SpendAlertRef,
       description: "Spend alerts sent, newest first (admins); 50 a page unless `first` says otherwise (at most 500).",
       authScopes: { admin: true },
-      resolve: (_root, args, context) => {
+      resolve: async (_root, args, context) => {
         const { organizationId } = requireAdmin(context);
         for (const field of ["first", "last"] as const) {
           const size = args[field];
           if (size != null && (size < 0 || size > 500)) throw badInput(field, `${field} must be from 0 to 500.`);
         }
-        const after = args.after == null ? null : alertCursor(args.after, "after");
-        const before = args.before == null ? null : alertCursor(args.before, "before");
+        const after = args.after == null ? null : await alertCursor(context, organizationId, args.after, "after");
+        const before = args.before == null ? null : await alertCursor(context, organizationId, args.before, "before");
         return resolveCursorConnection<Promise<SpendAlertRow[]>>(
-          { args, toCursor: (alert) => `${alert.createdAt.toISOString()}_${alert.id}`, defaultSize: 50, maxSize: 500 },
+          { args, toCursor: (alert) => formatPrismaCursor(alert, "id"), defaultSize: 50, maxSize: 500 },
           // Newest first, ties on the id: (createdAt, id) is the key, so a page never skips or repeats an alert.
           async ({ limit, inverted }) =>
             await context.runtime.prisma.spendAlert.findMany({

@@ -34,8 +34,9 @@ describe("addMembers", () => {
     const { organization } = await seed.admin.execute(STATUS, { kind: "INFERENCE" });
     expect(organization.allocationStatus).toEqual({
       kind: "INFERENCE",
-      purchased: 2_000_000,
-      allocated: 1_500_000,
+      // The first admin holds its floor too: fund() bought it on top (the purchase brought the admin up).
+      purchased: 2_500_000,
+      allocated: 2_000_000,
       used: 0,
       unallocated: 500_000,
       activePreset: "STANDARD",
@@ -53,7 +54,8 @@ describe("addMembers", () => {
     const { organization } = await seed.admin.execute(`{ organization { members { totalCount } } }`);
     expect(organization.members.totalCount).toBe(1);
     const training = await seed.admin.execute(STATUS, { kind: "TRAINING" });
-    expect(training.organization.allocationStatus).toMatchObject({ unallocated: 5_000_000, allocated: 0 });
+    // purchase() bought the first admin's 500K floor on top; nobody else was added.
+    expect(training.organization.allocationStatus).toMatchObject({ unallocated: 5_000_000, allocated: 500_000 });
   });
 
   it("refuses duplicate and existing emails naming the entry, and changes nothing", async () => {
@@ -91,7 +93,7 @@ describe("addMembers", () => {
       `{ organization { members { totalCount } allocationStatus { allocated unallocated } } }`,
     );
     expect(organization.members.totalCount).toBe(6);
-    expect(organization.allocationStatus).toEqual({ allocated: 2_500_000, unallocated: 17_500_000 });
+    expect(organization.allocationStatus).toEqual({ allocated: 3_000_000, unallocated: 17_500_000 });
   });
 
   it("lets only admins add members", async () => {

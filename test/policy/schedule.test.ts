@@ -99,14 +99,18 @@ describe.sequential("cycle reset", () => {
     clock.set("2027-07-01T00:00:00.000Z");
     await server.app.scheduler.runOnce();
     const status = await org.conserved();
-    // 1M consumed (a's overdraft of 100K was never allocated); nothing left for the new floors.
-    expect(status.INFERENCE).toMatchObject({ consumedInClosedPeriods: 1_000_000, unallocated: 0, allocated: 0 });
+    // 1M consumed (a's overdraft of 100K was never allocated); the admin's unused 500K floor is all the new floors get.
+    expect(status.INFERENCE).toMatchObject({ consumedInClosedPeriods: 1_000_000, unallocated: 0, allocated: 500_000 });
     const reset = (await schedule(org)).lastRuns.find((run: any) => run.job === "CYCLE_RESET");
-    expect(reset.kinds.find((kind: any) => kind.kind === "INFERENCE")).toMatchObject({ overdraft: 100_000, shortfall: 3 * 800_000 });
+    expect(reset.kinds.find((kind: any) => kind.kind === "INFERENCE")).toMatchObject({
+      overdraft: 100_000,
+      shortfall: 3 * 800_000 - 500_000,
+    });
     expect(reset.summary).toMatch(/short/);
     await org.buy(1_000_000);
     await server.app.scheduler.runOnce();
-    expect((await org.balance(a)).limit).toBe(0); // rebalancing is OFF: floors wait for the next reset or a distribution
+    // Rebalancing is OFF, but a purchase itself brings members below their floor up to it (contract: "Floor").
+    expect((await org.balance(a)).limit).toBe(800_000);
   });
 
   it("runs exactly once when several claimants race for the same cycle", async () => {

@@ -143,10 +143,12 @@ describe("graphql-ws keeps the HTTP limits", () => {
 
     // The five are open: each sees the next change.
     await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 600_000 });
+    // (Each first sends the current balance on subscribe, then the change.)
     for (const id of ["1", "2", "3", "4", "5"]) {
-      expect((await raw.waitFor((message) => message.id === id && message.type === "next")).payload.data.balanceChanged.limit).toBe(
-        600_000,
+      const change = await raw.waitFor(
+        (message) => message.id === id && message.type === "next" && message.payload.data.balanceChanged.limit === 600_000,
       );
+      expect(change.payload.data.balanceChanged.limit).toBe(600_000);
     }
     expect(afterSubscribes).toBe(afterConnect);
     raw.socket.close();

@@ -34,7 +34,7 @@ const ALERT_SUBSCRIPTION = `subscription { spendAlert { id percent spend cycleSt
 type Org = Awaited<ReturnType<typeof usageOrganization>>;
 
 async function alertingOrg() {
-  const org = await usageOrganization(server, { planBudget: "8", overageLimit: "2" });
+  const org = await usageOrganization(server, { planBudget: "8", overageLimit: "2", cycleAnchorDay: 1 });
   const capped = await org.model("capped", { input: "10", output: "10", cap: "2.00" });
   await org.model("open", { input: "10", output: "10" });
   return { org, capped };

@@ -29,7 +29,7 @@ const ANALYTICS = `query($from: DateTime, $to: DateTime, $by: UsageRanking!) {
 }`;
 
 async function dataSet() {
-  const org = await usageOrganization(server);
+  const org = await usageOrganization(server, { cycleAnchorDay: 1 });
   const [alice, bob] = await org.addMembers([
     { email: `${unique("alice")}@example.com`, teamName: "Red" },
     { email: `${unique("bob")}@example.com`, teamName: "Blue" },

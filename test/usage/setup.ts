@@ -34,7 +34,10 @@ export interface UsageOrg extends Seed {
 }
 
 /** Each member gets the STANDARD floor (500K of each kind); the pool keeps 1M of each for the other tests' needs. */
-export async function usageOrganization(server: TestServer, plan: { planBudget?: string; overageLimit?: string } = {}): Promise<UsageOrg> {
+export async function usageOrganization(
+  server: TestServer,
+  plan: { planBudget?: string; overageLimit?: string; cycleAnchorDay?: number } = {},
+): Promise<UsageOrg> {
   const seed = await seedOrganization(server, plan);
   await seed.fund(1_500_000);
   const [memberId] = await seed.addMembers([{ name: "Ada" }]);
