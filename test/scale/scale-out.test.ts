@@ -21,11 +21,11 @@ describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", as
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     const adminOnSecond = new Api(second!.url, seed.admin.credential);
-    await adminOnSecond.execute(`mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 123456 }) { id } }`, {
+    await adminOnSecond.execute(`mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 654321 }) { id } }`, {
       id: memberId,
     });
-    const event = await subscription.next((e) => e.balanceChanged.limit === 123456);
-    expect(event.balanceChanged).toEqual({ limit: 123456, used: 0, remaining: 123456 });
+    const event = await subscription.next((e) => e.balanceChanged.limit === 654321);
+    expect(event.balanceChanged).toEqual({ limit: 654321, used: 0, remaining: 654321 });
     subscription.close();
     await client.dispose();
   });
@@ -40,16 +40,17 @@ describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", as
     await subscription.next();
     const [theirMember] = await theirs.addMembers([{}]);
     await new Api(second!.url, theirs.admin.credential).execute(
-      `mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 999 }) { id } }`,
+      `mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 600999 }) { id } }`,
       { id: theirMember },
     );
     const [myMember] = await mine.addMembers([{}]);
     await new Api(second!.url, mine.admin.credential).execute(
-      `mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 777 }) { id } }`,
+      `mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 600777 }) { id } }`,
       { id: myMember },
     );
-    await subscription.next((e) => e.allocationStatusChanged.allocated === 777);
-    expect(subscription.events.map((e) => e.allocationStatusChanged.allocated)).not.toContain(999);
+    // Each organisation's first admin holds its 500K floor beside the member's limit (limits stay above the floor).
+    await subscription.next((e) => e.allocationStatusChanged.allocated === 500_000 + 600_777);
+    expect(subscription.events.map((e) => e.allocationStatusChanged.allocated)).not.toContain(500_000 + 600_999);
     subscription.close();
     await client.dispose();
   });
