@@ -345,15 +345,15 @@ async function bystander(url: string, seeded: Seeded, pool: pg.Pool): Promise<Be
       await holder.query("BEGIN");
       await holder.query(`SELECT 1 FROM "Balance" WHERE "memberId" = $1::uuid FOR UPDATE`, [lockedMember.raw]);
       // Held for the phase: the bystander's calls end first (same count and rate), the locked member's wait for it.
-      const timer = setTimeout(() => void holder.query("ROLLBACK").finally(() => holder.release()), (BYSTANDER_SECONDS + 2) * 1000);
       let released = false;
-      return async () => {
+      const release = async () => {
         if (released) return;
         released = true;
         clearTimeout(timer);
-        await holder.query("ROLLBACK");
-        holder.release();
+        await holder.query("ROLLBACK").finally(() => holder.release());
       };
+      const timer = setTimeout(() => void release(), (BYSTANDER_SECONDS + 2) * 1000);
+      return release;
     },
   );
   type Phase = { name: string; bystanderLoad: LoadResult; noisyLoad: LoadResult };
