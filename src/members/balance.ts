@@ -13,7 +13,7 @@ export interface BalanceView extends BalanceRow {
 }
 
 /** Each organisation's policy, loaded at most once per operation (members lists stay constant in queries). */
-export const policyLoader = createContextCache(
+const policyLoader = createContextCache(
   (context: Context) =>
     new DataLoader<string, DistributionPolicy | null>(async (organizationIds) => {
       const rows = await context.runtime.prisma.distributionPolicy.findMany({
@@ -25,7 +25,7 @@ export const policyLoader = createContextCache(
 );
 
 /** Member overrides, for balances that arrive without their member. */
-export const memberOverrideLoader = createContextCache(
+const memberOverrideLoader = createContextCache(
   (context: Context) =>
     new DataLoader<string, MemberOverride | null>(async (memberIds) => {
       const rows = await context.runtime.prisma.member.findMany({
