@@ -7,7 +7,6 @@ import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/database.ts";
 import type { PrismaClient } from "./db/generated/client.ts";
-import type { BalanceRow } from "./ledger/balances.ts";
 import type { LiveBalances } from "./members/live.ts";
 import type { PolicyCache } from "./policy/cache.ts";
 import type { AppPubSub } from "./pubsub.ts";
@@ -15,7 +14,7 @@ import type { ThresholdCache } from "./spend/alerts.ts";
 import type { AfterChargeHook } from "./usage/after-charge.ts";
 import type { ChargedRow, ChargeItem } from "./usage/charges.ts";
 import type { GroupCommit } from "./usage/group-commit.ts";
-import type { HoldItem } from "./usage/holds.ts";
+import type { HoldItem, HoldOutcome } from "./usage/holds.ts";
 
 export interface Runtime {
   config: Config;
@@ -31,7 +30,7 @@ export interface Runtime {
   spendThresholds: ThresholdCache;
   /** The group-committed usage writes of this process. */
   charges: GroupCommit<ChargeItem, ChargedRow>;
-  holds: GroupCommit<HoldItem, BalanceRow | undefined>;
+  holds: GroupCommit<HoldItem, HoldOutcome>;
   /** balanceChanged subscriptions of this process: one feed per watched member. */
   liveBalances: LiveBalances;
   /** What follows every batch of charges, in this order. */

@@ -91,8 +91,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 function openPostgres(url: string, poolSize: number, onQuery?: (sql: string) => void): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   pool.on("error", (error) => console.error("PostgreSQL pool error:", error.message));
-  // Two group-commit queues (charges, holds), each writing one batch and at most two items set aside at a time.
-  const boundedPool = new pg.Pool({ connectionString: url, max: 6, options: `-c lock_timeout=${LOCK_WAIT_MS}` });
+  // Two group-commit queues (charges, holds), each writing two batches and two items set aside at a time.
+  const boundedPool = new pg.Pool({ connectionString: url, max: 8, options: `-c lock_timeout=${LOCK_WAIT_MS}` });
   boundedPool.on("error", (error) => console.error("PostgreSQL pool error:", error.message));
   const prisma = prismaClient(new PrismaPg(pool), onQuery);
   const raw: RawSql = {

@@ -92,8 +92,17 @@ export async function buildApp(options: AppOptions): Promise<App> {
     policies,
     liveBalances: new LiveBalances(db.prisma, pubsub, policies),
     spendThresholds: new ThresholdCache(db.prisma, pubsub),
-    charges: new GroupCommit({ write: (items) => chargeBatch(runtime, items), laneOf: chargeLane }),
-    holds: new GroupCommit({ write: (items) => holdBatch(runtime, items), keyOf: holdKey, laneOf: holdLane }),
+    charges: new GroupCommit({
+      write: (items, rowLocks) => chargeBatch(runtime, items, rowLocks),
+      skipped: (row) => row.skipped,
+      laneOf: chargeLane,
+    }),
+    holds: new GroupCommit({
+      write: (items, rowLocks) => holdBatch(runtime, items, rowLocks),
+      skipped: (outcome) => outcome.skipped,
+      keyOf: holdKey,
+      laneOf: holdLane,
+    }),
     afterCharge: [autoIncreaseAfterCharge, spendAlertsAfterCharge],
     credentials,
   };

@@ -8,9 +8,11 @@ import { dayStart } from "../organizations/cycle.ts";
 import { PendingEvents } from "../pubsub.ts";
 import type { Runtime } from "../runtime.ts";
 import type { ChargedBalance, ChargedBatch, ChargedSpend } from "./after-charge.ts";
-import { CHARGE_SQL, sqlDate, sqlTimestamp } from "./statements.ts";
+import { chargeSql, type RowLocks, sqlDate, sqlTimestamp } from "./statements.ts";
 
-/** One usage to charge, as CHARGE_SQL reads it (`ord` is given by the batch). */
+const CHARGE_STATEMENTS = { skip: chargeSql("skip"), wait: chargeSql("wait") };
+
+/** One usage to charge, as chargeSql reads it (`ord` is given by the batch). */
 export interface ChargeItem {
   usage_id: string;
   organization_id: string;
@@ -32,6 +34,8 @@ export interface ChargedRow {
   found: boolean;
   /** Refused: it would take its organisation's usage total out of range (nothing charged). */
   overLimit: boolean;
+  /** Its reservation or balance row was locked elsewhere: nothing charged, to be written again. */
+  skipped: boolean;
   id: string | null;
   modelId: string | null;
   tokens: bigint | null;
@@ -62,10 +66,10 @@ export const chargeLane = (item: ChargeItem): string => item.member_id ?? item.r
  * (in order) and the spend change, then runs the auto-increase and spend-alert hooks, which begin their own
  * transaction only if they have something to change. Rows come back in the items' order.
  */
-export async function chargeBatch(runtime: Runtime, items: ChargeItem[]): Promise<ChargedRow[]> {
+export async function chargeBatch(runtime: Runtime, items: ChargeItem[], rowLocks: RowLocks): Promise<ChargedRow[]> {
   const now = runtime.clock.now();
   const payload = JSON.stringify(items.map((item, ord) => ({ ...item, ord })));
-  const charged = await runtime.db.raw.preparedWithoutWaiting<ChargedRow>("charge_usage", CHARGE_SQL, [
+  const charged = await runtime.db.raw.preparedWithoutWaiting<ChargedRow>(`charge_usage_${rowLocks}`, CHARGE_STATEMENTS[rowLocks], [
     payload,
     sqlTimestamp(now),
     sqlDate(dayStart(now)),

@@ -2,17 +2,27 @@
 // to disk, so done one by one, a busy member or model would take one flush per call. Here the calls that arrive
 // while a batch is being written wait and go together in the next one: one statement (its own transaction), one
 // round trip, one flush. An idle server writes a lone call at once; under load batches grow by themselves.
-// One tenant must not slow the others: a failed batch is halved until the failing item stands alone, and a batch
-// kept waiting by a row another connection holds locked gives up after a moment (its write fails with PostgreSQL's
-// lock_not_available: see preparedWithoutWaiting); its items are then set aside and written one at a time, each
-// lane's in order, beside the batches, until the lock is gone. While a lane has items set aside, its new items
-// join them, so a lane's order holds.
+// One tenant must not slow the others. A batch never waits for a member's row another transaction holds locked: its
+// statement skips the items that need such a row (they come back skipped, nothing done). A skipped item is tried
+// again in the next batches and, if its row stays locked, set aside: written alone, waiting for the row, each lane's
+// items in order, beside the batches, until the lock is gone. A write alone kept waiting too long gives up (PostgreSQL's
+// lock_not_available: see preparedWithoutWaiting) and is tried again after a pause; so does a batch kept waiting on
+// some other row (its items are then all set aside). A failed batch is halved until the failing item stands alone.
+// Two batches are written at once, and a lane (a member, as a rule) is in at most one of them. While a lane has
+// items set aside or in a batch in flight, its new items wait behind them, so a lane's order holds.
 import { lockNotAvailable } from "../db/database.ts";
+import type { RowLocks } from "./statements.ts";
 
 /** Largest batch: bounds the statement's size and how long its locks are held. */
 const MAX_BATCH = 256;
-/** Batches written at once per process; more would only queue on the same rows. */
-const MAX_IN_FLIGHT = 1;
+/**
+ * Batches written at once per process. Their lanes are disjoint, so they share only per-organisation rows (model
+ * spend, usage total), which each holds for its commit alone; a second batch overlaps its round trip and planning
+ * with the first's commit, and a batch stalled on a lock no longer stalls every other tenant's charges.
+ */
+const MAX_IN_FLIGHT = 2;
+/** Times an item is skipped in a batch (its row locked elsewhere) before it is set aside. */
+const SKIPS_BEFORE_ASIDE = 3;
 /** Items set aside that are written at once (each alone); a blocked one gives its place up between tries. */
 const MAX_ASIDE_IN_FLIGHT = 2;
 /** Pause before a blocked item set aside is tried again. */
@@ -20,13 +30,19 @@ const BLOCKED_RETRY_MS = 200;
 
 interface Waiting<Item, Result> {
   item: Item;
+  skips: number;
   resolve(result: Result): void;
   reject(error: unknown): void;
 }
 
 export interface GroupCommitOptions<Item, Result> {
-  /** Writes a batch with one statement and answers each item, in the items' order. */
-  write(items: Item[]): Promise<Result[]>;
+  /**
+   * Writes a batch with one statement and answers each item, in the items' order. With `rowLocks` "skip" an item
+   * whose row another transaction holds locked is skipped (see `skipped`); with "wait" (an item alone) it waits.
+   */
+  write(items: Item[], rowLocks: RowLocks): Promise<Result[]>;
+  /** Whether the write skipped this item because a row it needs was locked elsewhere (nothing was done for it). */
+  skipped(result: Result): boolean;
   /**
    * Items with the same key never share a batch (a later one waits for the next), for statements that judge
    * each item against the rows as they were before the batch.
@@ -44,6 +60,8 @@ export class GroupCommit<Item, Result> {
   readonly #blocked: (error: unknown) => boolean;
   #waiting: Waiting<Item, Result>[] = [];
   #inFlight = 0;
+  /** Lanes with an item in a batch being written. */
+  readonly #lanesInFlight = new Set<string>();
   /** Items set aside, by lane, oldest first; a lane is here while it has items. */
   readonly #aside = new Map<string, Waiting<Item, Result>[]>();
   /** Lanes whose first item is being written or waits to be tried again. */
@@ -58,7 +76,7 @@ export class GroupCommit<Item, Result> {
   /** Resolves with the item's result once the batch it went in has committed. */
   submit(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
-      const waiting = { item, resolve, reject };
+      const waiting = { item, skips: 0, resolve, reject };
       const lane = this.#aside.get(this.#options.laneOf(item));
       if (lane) {
         lane.push(waiting);
@@ -94,9 +112,10 @@ export class GroupCommit<Item, Result> {
       this.#asideInFlight++;
       const first = lane[0]!;
       void this.#options
-        .write([first.item])
+        .write([first.item], "wait")
         .then(
           ([result]) => {
+            if (this.#options.skipped(result!)) return BLOCKED_RETRY_MS;
             lane.shift();
             first.resolve(result!);
             return 0;
@@ -125,35 +144,69 @@ export class GroupCommit<Item, Result> {
   #drain(): void {
     while (this.#inFlight < MAX_IN_FLIGHT && this.#waiting.length > 0) {
       const batch = this.#nextBatch();
+      if (batch.length === 0) return;
+      const lanes = new Set(batch.map((waiting) => this.#options.laneOf(waiting.item)));
+      for (const lane of lanes) this.#lanesInFlight.add(lane);
       this.#inFlight++;
       void this.#write(batch).finally(() => {
+        for (const lane of lanes) this.#lanesInFlight.delete(lane);
         this.#inFlight--;
         this.#drain();
       });
     }
   }
 
+  /**
+   * The waiting items that can go now, oldest first: none of a lane in flight, one per key, and once an item of a
+   * lane must wait, every later item of that lane waits too.
+   */
   #nextBatch(): Waiting<Item, Result>[] {
-    const { keyOf } = this.#options;
-    if (!keyOf) return this.#waiting.splice(0, MAX_BATCH);
+    const { keyOf, laneOf } = this.#options;
     const batch: Waiting<Item, Result>[] = [];
     const later: Waiting<Item, Result>[] = [];
     const keys = new Set<string>();
+    const deferred = new Set<string>();
     for (const waiting of this.#waiting) {
-      const key = keyOf(waiting.item);
-      if (batch.length < MAX_BATCH && !keys.has(key)) {
-        keys.add(key);
+      const lane = laneOf(waiting.item);
+      const key = keyOf?.(waiting.item);
+      const free = !this.#lanesInFlight.has(lane) && !deferred.has(lane) && (key === undefined || !keys.has(key));
+      if (batch.length < MAX_BATCH && free) {
+        if (key !== undefined) keys.add(key);
         batch.push(waiting);
-      } else later.push(waiting);
+      } else {
+        deferred.add(lane);
+        later.push(waiting);
+      }
     }
     this.#waiting = later;
     return batch;
   }
 
+  /** Skipped items go before everything waiting (they are older), or aside once they were skipped too often. */
+  #retry(skipped: Waiting<Item, Result>[]): void {
+    for (const waiting of skipped) waiting.skips++;
+    // A lane goes aside as a whole: its other skipped items follow its stuck ones there.
+    const stuckLanes = new Set(
+      skipped.filter((waiting) => waiting.skips >= SKIPS_BEFORE_ASIDE).map((waiting) => this.#options.laneOf(waiting.item)),
+    );
+    const stuck = (waiting: Waiting<Item, Result>) => stuckLanes.has(this.#options.laneOf(waiting.item));
+    this.#waiting.unshift(...skipped.filter((waiting) => !stuck(waiting)));
+    if (stuckLanes.size > 0) this.#setAside(skipped.filter(stuck));
+  }
+
   async #write(batch: Waiting<Item, Result>[]): Promise<void> {
     try {
-      const results = await this.#options.write(batch.map((waiting) => waiting.item));
-      for (const [index, waiting] of batch.entries()) waiting.resolve(results[index]!);
+      const results = await this.#options.write(
+        batch.map((waiting) => waiting.item),
+        "skip",
+      );
+      const skipped: Waiting<Item, Result>[] = [];
+      for (const [index, waiting] of batch.entries()) {
+        const result = results[index]!;
+        if (this.#options.skipped(result)) skipped.push(waiting);
+        else waiting.resolve(result);
+      }
+      if (skipped.length > 0) this.#retry(skipped);
     } catch (error) {
       if (this.#blocked(error)) {
         this.#setAside(batch);

@@ -3,9 +3,11 @@
 import type { TokenKind } from "../db/generated/enums.ts";
 import type { BalanceRow } from "../ledger/balances.ts";
 import type { Runtime } from "../runtime.ts";
-import { HOLD_SQL, sqlTimestamp } from "./statements.ts";
+import { holdSql, type RowLocks, sqlTimestamp } from "./statements.ts";
 
-/** One hold, as HOLD_SQL reads it (`ord` is given by the batch). */
+const HOLD_STATEMENTS = { skip: holdSql("skip"), wait: holdSql("wait") };
+
+/** One hold, as holdSql reads it (`ord` is given by the batch). */
 export interface HoldItem {
   reservation_id: string;
   organization_id: string;
@@ -17,21 +19,40 @@ export interface HoldItem {
   expires_at: string;
 }
 
-type HeldRow = BalanceRow & { ord: number };
+/** A hold's outcome: the balance after it when its tokens were held; none when they were not there (or no balance). */
+export interface HoldOutcome {
+  balance: BalanceRow | undefined;
+  /** Its balance row was locked elsewhere: nothing held, to be written again. */
+  skipped: boolean;
+}
 
-/** HOLD_SQL's parameters for `items` at `now`. */
+type HeldRow = Partial<BalanceRow> & { ord: number; skipped: boolean };
+
+/** holdSql's parameters for `items` at `now`. */
 export function holdParameters(items: HoldItem[], now: Date): [string, string] {
   return [JSON.stringify(items.map((item, ord) => ({ ...item, ord }))), sqlTimestamp(now)];
 }
 
 /** Writes a batch of holds with one statement (the runtime's `holds` queue). */
-export async function holdBatch(runtime: Runtime, items: HoldItem[]): Promise<(BalanceRow | undefined)[]> {
-  const rows = await runtime.db.raw.preparedWithoutWaiting<HeldRow>("hold_tokens", HOLD_SQL, holdParameters(items, runtime.clock.now()));
-  const byOrd = new Map(rows.map(({ ord, ...balance }) => [ord, balance]));
-  return items.map((_, ord) => byOrd.get(ord));
+export async function holdBatch(runtime: Runtime, items: HoldItem[], rowLocks: RowLocks): Promise<HoldOutcome[]> {
+  const rows = await runtime.db.raw.preparedWithoutWaiting<HeldRow>(
+    `hold_tokens_${rowLocks}`,
+    HOLD_STATEMENTS[rowLocks],
+    holdParameters(items, runtime.clock.now()),
+  );
+  const byOrd = new Map(rows.map((row) => [row.ord, row]));
+  return items.map((_, ord) => {
+    const row = byOrd.get(ord);
+    if (!row) return { balance: undefined, skipped: false };
+    const { ord: _ord, skipped, ...balance } = row;
+    return { balance: balance.memberId ? (balance as BalanceRow) : undefined, skipped };
+  });
 }
 
-/** Holds on one balance never share a batch: HOLD_SQL judges each against the row as it was before the batch. */
+/** A capped model's hold, inside the transaction that locked the model: it waits for the balance row. */
+export const HOLD_WAITING_SQL = HOLD_STATEMENTS.wait;
+
+/** Holds on one balance never share a batch: holdSql judges each against the row as it was before the batch. */
 export const holdKey = (item: HoldItem): string => `${item.member_id}:${item.kind}`;
 
 /** Holds set aside (group-commit.ts) keep their order per member. */

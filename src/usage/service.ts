@@ -15,7 +15,7 @@ import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
 import type { ChargedRow, ChargeItem } from "./charges.ts";
-import { type HoldItem, holdParameters } from "./holds.ts";
+import { HOLD_WAITING_SQL, type HoldItem, holdParameters } from "./holds.ts";
 import {
   type AuthorizationDecision,
   decideAuthorization,
@@ -24,7 +24,7 @@ import {
   type ModelStanding,
   reservationCost,
 } from "./rules.ts";
-import { AUTHORIZE_STANDING_SQL, CAP_POSITION_SQL, HOLD_SQL, LOCK_MODEL_SQL, RELEASE_SQL, sqlTimestamp } from "./statements.ts";
+import { AUTHORIZE_STANDING_SQL, CAP_POSITION_SQL, LOCK_MODEL_SQL, RELEASE_SQL, sqlTimestamp } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {
@@ -178,7 +178,7 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
   };
   let balance: BalanceRow | undefined;
   if (decision.routed.cap === null) {
-    balance = await runtime.holds.submit(hold);
+    ({ balance } = await runtime.holds.submit(hold));
   } else {
     const held = await holdUnderCap(runtime, new Decimal(decision.routed.cap), now, hold);
     if (held === "capped") {
@@ -232,8 +232,8 @@ async function holdUnderCap(runtime: Runtime, cap: Decimal, now: Date, hold: Hol
       sqlTimestamp(now),
     );
     if (new Decimal(row?.position.toString() ?? "0").gte(cap)) return "capped" as const;
-    const [balance] = await tx.$queryRawUnsafe<BalanceRow[]>(HOLD_SQL, ...holdParameters([hold], now));
-    return balance;
+    const [held] = await tx.$queryRawUnsafe<Partial<BalanceRow>[]>(HOLD_WAITING_SQL, ...holdParameters([hold], now));
+    return held?.memberId ? (held as BalanceRow) : undefined;
   });
 }
 
@@ -290,7 +290,8 @@ export async function commitUsage(runtime: Runtime, actor: UsageActor, input: Co
   try {
     row = await runtime.charges.submit(item(true));
   } catch (error) {
-    // A concurrent commit of the same reservation under another key linked it first: record ours unlinked.
+    // A commit of the same reservation under another key, in another process's batch, linked it first: record ours
+    // unlinked (within a batch, CHARGE_SQL links the first alone).
     if (!isUniqueViolation(error, "UsageRecord_reservationId_key")) throw error;
     row = await runtime.charges.submit(item(false));
   }

@@ -6,6 +6,13 @@
 import { BALANCE_COLUMNS_OF_B } from "../ledger/balances.ts";
 import { MAX_COST_TOTAL, MAX_TOKEN_TOTAL } from "./rules.ts";
 
+/**
+ * How a group-committed statement treats a row another transaction holds locked: "skip" it (the items needing it
+ * come back skipped) or "wait" for it (up to the connection's lock_timeout).
+ */
+export type RowLocks = "skip" | "wait";
+const skipLocked = (rowLocks: RowLocks) => (rowLocks === "skip" ? " SKIP LOCKED" : "");
+
 /** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
 export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
@@ -37,6 +44,11 @@ export const cycleStartOf = (now: string, anchorDay = `o."cycleAnchorDay"`) => {
  * MAX_TOKEN_TOTAL tokens or MAX_COST_TOTAL (they come back overLimit), each refused alone. Rows are locked in a
  * fixed order (reservations, then balances by member, then model spend by model, then the organisation's usage
  * total) so concurrent batches and the expiry sweep wait rather than deadlock.
+ *
+ * With `rowLocks` "skip" (a group-committed batch), an item whose reservation or balance row another transaction
+ * holds locked is skipped: nothing is done for it and it comes back `skipped`, to be written again (group-commit.ts),
+ * so a row held long by one tenant never holds up a batch of others. With "wait" (an item written alone) it waits
+ * for the row, as long as the connection's lock_timeout allows.
  * Each item's balance is the one right after its own charge, as if the batch's items ran one by one in order
  * (each charge raises the balance's version by one, so each item's state has its own version).
  *
@@ -47,11 +59,20 @@ export const cycleStartOf = (now: string, anchorDay = `o."cycleAnchorDay"`) => {
  * only after that reset has committed counts in the new cycle, as does usage after the operator moved the anchor
  * back: a balance never stops counting.)
  */
-export const CHARGE_SQL = `
+export const chargeSql = (rowLocks: RowLocks): string => `
 WITH item AS (
   SELECT * FROM json_to_recordset($1::json) AS i(
     ord int, usage_id uuid, organization_id uuid, reservation_id uuid, member_id uuid, link boolean, model_key text, kind text,
     input_tokens bigint, output_tokens bigint, app text, assistant text, idempotency_key text, payload_hash text)
+),
+-- The batch's reservations, locked before their balances (release and expiry lock them in this order), as they are
+-- now: a commit that waited for one sees a concurrent close.
+reservation AS MATERIALIZED (
+  SELECT r."id", r."organizationId", r."memberId", r."kind", r."modelId", r."status"
+    FROM "Reservation" r
+   WHERE r."id" IN (SELECT i.reservation_id FROM item i)
+   ORDER BY r."id"
+     FOR UPDATE OF r${skipLocked(rowLocks)}
 ),
 sourced AS (
   SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
@@ -68,10 +89,12 @@ sourced AS (
   SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
          r."memberId", r."kind", r."modelId",
          md."inputPricePerMillion", md."outputPricePerMillion",
-         CASE WHEN i.link AND r."status" <> 'COMMITTED' THEN r."id" END, ${cycleStartOf("$2")}
+         -- One usage links a reservation: of two commits of one reservation in a batch, the first links it.
+         CASE WHEN i.link AND r."status" <> 'COMMITTED' AND row_number() OVER (PARTITION BY r."id" ORDER BY i.ord) = 1 THEN r."id" END,
+         ${cycleStartOf("$2")}
     FROM item i
-    JOIN "Reservation" r ON r."id" = i.reservation_id AND r."organizationId" = i.organization_id
-                        AND (i.member_id IS NULL OR r."memberId" = i.member_id)
+    JOIN reservation r ON r."id" = i.reservation_id AND r."organizationId" = i.organization_id
+                      AND (i.member_id IS NULL OR r."memberId" = i.member_id)
     JOIN "Model" md ON md."id" = r."modelId"
     JOIN "Organization" o ON o."id" = i.organization_id
 ),
@@ -93,6 +116,12 @@ src AS (
   ) fits
    WHERE fits.total_tokens + fits.tokens_upto <= ${MAX_TOKEN_TOTAL} AND fits.total_cost + fits.cost_upto < ${MAX_COST_TOTAL}
 ),
+held AS MATERIALIZED (
+  SELECT b."memberId", b."kind" FROM "Balance" b
+   WHERE (b."memberId", b."kind") IN (SELECT s.member_id, s."kind" FROM src s)
+   ORDER BY b."memberId", b."kind"
+     FOR UPDATE OF b${skipLocked(rowLocks)}
+),
 usage AS (
   INSERT INTO "UsageRecord" ("id", "organizationId", "memberId", "modelId", "kind", "inputTokens", "outputTokens", "tokens", "cost",
      "inputPricePerMillion", "outputPricePerMillion", "app", "assistant", "reservationId", "idempotencyKey", "payloadHash",
@@ -102,6 +131,7 @@ usage AS (
          s.cost, s.input_price, s.output_price,
          s.app, s.assistant, s.reservation_id, s.idempotency_key, s.payload_hash, s.cycle_start, $2::timestamp
     FROM src s
+    JOIN held h ON h."memberId" = s.member_id AND h."kind" = s."kind"
    ORDER BY s.ord
   ON CONFLICT ("organizationId", "idempotencyKey") DO NOTHING
   RETURNING "id", "organizationId", "memberId", "modelId", "kind", "tokens", "cost", "reservationId", "cycleStart"
@@ -118,12 +148,6 @@ delta AS (
     FROM usage u
    GROUP BY u."memberId", u."kind"
 ),
-locked AS (
-  SELECT b."memberId", b."kind", d.used, d.released, d.charges, d.cycle_start
-    FROM "Balance" b JOIN delta d ON b."memberId" = d."memberId" AND b."kind" = d."kind"
-   ORDER BY b."memberId", b."kind"
-     FOR UPDATE OF b
-),
 balance AS (
   UPDATE "Balance" b
      SET "used" = CASE WHEN l.cycle_start > b."cycleStart" THEN b."used" ELSE b."used" + l.used END,
@@ -132,7 +156,7 @@ balance AS (
          "reserved" = b."reserved" - l.released,
          "version" = b."version" + l.charges,
          "updatedAt" = $2::timestamp
-    FROM locked l
+    FROM delta l
    WHERE b."memberId" = l."memberId" AND b."kind" = l."kind"
   RETURNING ${BALANCE_COLUMNS_OF_B}, l.cycle_start <= b."cycleStart" AS counted
 ),
@@ -163,6 +187,11 @@ first_use AS (
 )
 SELECT i.ord, EXISTS (SELECT 1 FROM sourced f WHERE f.ord = i.ord) AS found,
        EXISTS (SELECT 1 FROM sourced f WHERE f.ord = i.ord) AND NOT EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord) AS "overLimit",
+       EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord AND NOT EXISTS (
+                 SELECT 1 FROM held h WHERE h."memberId" = s.member_id AND h."kind" = s."kind"))
+       OR (i.reservation_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reservation r WHERE r."id" = i.reservation_id)
+           AND EXISTS (SELECT 1 FROM "Reservation" r WHERE r."id" = i.reservation_id AND r."organizationId" = i.organization_id))
+         AS "skipped",
        u."id", u."modelId", u."tokens", u."cost", u."cycleStart",
        b."memberId", b."organizationId", b."kind", b."limit", b."lastAutoIncreaseAt",
        (b."used" - CASE WHEN b.counted THEN COALESCE(sum(u."tokens") OVER later, 0) ELSE 0 END)::bigint AS "used",
@@ -206,34 +235,44 @@ SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
  *   { ord, reservation_id, organization_id, member_id, kind, model_id, tokens, estimated_cost, expires_at }
  * and $2 is now. Each hold takes its tokens only if they are still available when its balance row is locked, so
  * two authorizations racing for the last tokens cannot both win; a batch has at most one hold per balance
- * (group-commit.ts keeps the others for the next). Rows come back for the holds taken, with their `ord`.
+ * (group-commit.ts keeps the others for the next). One row per hold whose balance exists, with its `ord`: the
+ * balance after the hold when it was taken, no balance when the tokens were not there, and `skipped` when its
+ * balance row was locked elsewhere and `rowLocks` is "skip" (as for charges: nothing done, to be written again).
  */
-export const HOLD_SQL = `
+export const holdSql = (rowLocks: RowLocks): string => `
 WITH item AS (
   SELECT * FROM json_to_recordset($1::json) AS i(
     ord int, reservation_id uuid, organization_id uuid, member_id uuid, kind text, model_id uuid, tokens bigint,
     estimated_cost numeric, expires_at timestamp)
 ),
-locked AS (
+found AS (
   SELECT i.ord, b."memberId", b."kind", i.tokens
     FROM item i
     JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
    WHERE (b."organizationId" = i.organization_id) IS TRUE
+),
+locked AS MATERIALIZED (
+  SELECT b."memberId", b."kind"
+    FROM "Balance" b
+   WHERE (b."memberId", b."kind") IN (SELECT f."memberId", f."kind" FROM found f)
    ORDER BY b."memberId", b."kind"
-     FOR UPDATE OF b
+     FOR UPDATE OF b${skipLocked(rowLocks)}
 ),
 balance AS (
-  UPDATE "Balance" b SET "reserved" = b."reserved" + l.tokens, "version" = b."version" + 1, "updatedAt" = $2::timestamp
-    FROM locked l
-   WHERE b."memberId" = l."memberId" AND b."kind" = l."kind" AND b."limit" - b."used" - b."reserved" >= l.tokens
-  RETURNING l.ord, ${BALANCE_COLUMNS_OF_B}
+  UPDATE "Balance" b SET "reserved" = b."reserved" + f.tokens, "version" = b."version" + 1, "updatedAt" = $2::timestamp
+    FROM found f JOIN locked l ON l."memberId" = f."memberId" AND l."kind" = f."kind"
+   WHERE b."memberId" = f."memberId" AND b."kind" = f."kind" AND b."limit" - b."used" - b."reserved" >= f.tokens
+  RETURNING f.ord, ${BALANCE_COLUMNS_OF_B}
 ),
 reservation AS (
   INSERT INTO "Reservation" ("id", "organizationId", "memberId", "modelId", "kind", "tokens", "estimatedCost", "status", "expiresAt", "createdAt")
   SELECT i.reservation_id, b."organizationId", b."memberId", i.model_id, b."kind", i.tokens, i.estimated_cost, 'OPEN', i.expires_at, $2::timestamp
     FROM balance b JOIN item i ON i.ord = b.ord
 )
-SELECT * FROM balance`;
+SELECT f.ord, l."memberId" IS NULL AS "skipped", ${BALANCE_COLUMNS_OF_B}
+  FROM found f
+  LEFT JOIN locked l ON l."memberId" = f."memberId" AND l."kind" = f."kind"
+  LEFT JOIN balance b ON b.ord = f.ord`;
 
 /**
  * A capped model's position, read after its row is locked (see holdUnderCap): this cycle's spend plus the

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { newId } from "../../src/usage/service.ts";
-import { CHARGE_SQL } from "../../src/usage/statements.ts";
+import { chargeSql } from "../../src/usage/statements.ts";
 import { generateLoad, type Stream } from "./load.ts";
 import {
   BenchClient,
@@ -38,6 +38,8 @@ const WARMUP_OPS = 1_000;
 const WARMUP_SECONDS = 2;
 /** The bystander case: each organisation's rate. */
 const BYSTANDER_RATE = Number(process.env.BENCH_BYSTANDER_RATE ?? 300);
+/** Which parts to run (all by default): record, pairs, bystander, floor. */
+const PARTS = new Set((process.env.BENCH_USAGE_PARTS ?? "record,pairs,bystander,floor").split(","));
 const BYSTANDER_SECONDS = 8;
 const INPUT_TOKENS = 3;
 const OUTPUT_TOKENS = 2;
@@ -189,7 +191,7 @@ async function rawRecord(name: string, seeded: Seeded, pool: pg.Pool, members: S
     };
     return pool.query({
       name: "charge_usage",
-      text: CHARGE_SQL,
+      text: chargeSql("wait"),
       values: [JSON.stringify([item]), now.toISOString().slice(0, 23), now.toISOString().slice(0, 10)],
     });
   });
@@ -245,64 +247,93 @@ async function run(): Promise<BenchResult[]> {
     const seeded = await seed(server.url);
     const one = [seeded.members[0]!];
     const url = server.url;
-    await httpRecord("warm-up", url, seeded, pool, seeded.members, WARMUP_OPS, "warm");
+    if (PARTS.has("record")) {
+      await httpRecord("warm-up", url, seeded, pool, seeded.members, WARMUP_OPS, "warm");
 
-    const spread = await httpRecord(
-      `recordUsage HTTP, ${MEMBERS} members, ${CONCURRENCY} in flight`,
-      url,
-      seeded,
-      pool,
-      seeded.members,
-      SPREAD_OPS,
-      "spread",
-    );
-    const atTarget = await httpRecord(
-      `recordUsage HTTP, ${MEMBERS} members, offered at a fixed ${TARGET_RATE}/s (open loop, ${WARMUP_SECONDS} s warm-up)`,
-      url,
-      seeded,
-      pool,
-      seeded.members,
-      TARGET_RATE * 10,
-      "rate",
-      TARGET_RATE,
-    );
-    const rawSpread = await rawRecord(`same statement via pg, ${MEMBERS} members`, seeded, pool, seeded.members, SPREAD_OPS, "raw-spread");
-    const plainSpread = await rawDebit(
-      `plain debit-and-insert via pg, ${MEMBERS} members`,
-      seeded,
-      pool,
-      seeded.members,
-      SPREAD_OPS,
-      "plain-spread",
-    );
-    const single = await httpRecord(`recordUsage HTTP, 1 member, ${CONCURRENCY} in flight`, url, seeded, pool, one, ONE_MEMBER_OPS, "one");
-    const rawSingle = await rawRecord("same statement via pg, 1 member", seeded, pool, one, ONE_MEMBER_OPS, "raw-one");
-    const plainSingle = await rawDebit("plain debit-and-insert via pg, 1 member", seeded, pool, one, ONE_MEMBER_OPS, "plain-one");
-    const ratios = (ours: LoadResult, raw: LoadResult, plain: LoadResult) => ({
-      "ours/raw": round(ours.opsPerSecond / raw.opsPerSecond, 2),
-      "ours/plain": round(ours.opsPerSecond / plain.opsPerSecond, 2),
-    });
-    Object.assign(spread.result.metrics, ratios(spread.load, rawSpread.load, plainSpread.load));
-    Object.assign(single.result.metrics, ratios(single.load, rawSingle.load, plainSingle.load));
-    results.push(spread.result, atTarget.result, rawSpread.result, plainSpread.result, single.result, rawSingle.result, plainSingle.result);
+      const spread = await httpRecord(
+        `recordUsage HTTP, ${MEMBERS} members, ${CONCURRENCY} in flight`,
+        url,
+        seeded,
+        pool,
+        seeded.members,
+        SPREAD_OPS,
+        "spread",
+      );
+      const atTarget = await httpRecord(
+        `recordUsage HTTP, ${MEMBERS} members, offered at a fixed ${TARGET_RATE}/s (open loop, ${WARMUP_SECONDS} s warm-up)`,
+        url,
+        seeded,
+        pool,
+        seeded.members,
+        TARGET_RATE * 10,
+        "rate",
+        TARGET_RATE,
+      );
+      const rawSpread = await rawRecord(
+        `same statement via pg, ${MEMBERS} members`,
+        seeded,
+        pool,
+        seeded.members,
+        SPREAD_OPS,
+        "raw-spread",
+      );
+      const plainSpread = await rawDebit(
+        `plain debit-and-insert via pg, ${MEMBERS} members`,
+        seeded,
+        pool,
+        seeded.members,
+        SPREAD_OPS,
+        "plain-spread",
+      );
+      const single = await httpRecord(
+        `recordUsage HTTP, 1 member, ${CONCURRENCY} in flight`,
+        url,
+        seeded,
+        pool,
+        one,
+        ONE_MEMBER_OPS,
+        "one",
+      );
+      const rawSingle = await rawRecord("same statement via pg, 1 member", seeded, pool, one, ONE_MEMBER_OPS, "raw-one");
+      const plainSingle = await rawDebit("plain debit-and-insert via pg, 1 member", seeded, pool, one, ONE_MEMBER_OPS, "plain-one");
+      const ratios = (ours: LoadResult, raw: LoadResult, plain: LoadResult) => ({
+        "ours/raw": round(ours.opsPerSecond / raw.opsPerSecond, 2),
+        "ours/plain": round(ours.opsPerSecond / plain.opsPerSecond, 2),
+      });
+      Object.assign(spread.result.metrics, ratios(spread.load, rawSpread.load, plainSpread.load));
+      Object.assign(single.result.metrics, ratios(single.load, rawSingle.load, plainSingle.load));
+      results.push(
+        spread.result,
+        atTarget.result,
+        rawSpread.result,
+        plainSpread.result,
+        single.result,
+        rawSingle.result,
+        plainSingle.result,
+      );
+    }
 
-    await vacuum(pool);
-    const pairs = await drive(url, stream(seeded, seeded.members, "pair", "pair", PAIR_OPS));
-    results.push(describe(`authorizeUsage + commitUsage pairs, ${MEMBERS} members, ${CONCURRENCY} in flight`, pairs));
-    await vacuum(pool);
-    const pairsAtTarget = await drive(url, stream(seeded, seeded.members, "pair", "pair-rate", PAIR_RATE * 10, PAIR_RATE));
-    const { rows } = await pool.query(`SELECT COALESCE(sum("reserved"), 0)::text AS reserved FROM "Balance"`);
-    results.push(
-      describe(`authorizeUsage + commitUsage pairs offered at ${PAIR_RATE}/s (open loop, ${WARMUP_SECONDS} s warm-up)`, pairsAtTarget, {
-        "reserved left": rows[0].reserved,
-      }),
-    );
+    if (PARTS.has("pairs")) {
+      await vacuum(pool);
+      const pairs = await drive(url, stream(seeded, seeded.members, "pair", "pair", PAIR_OPS));
+      results.push(describe(`authorizeUsage + commitUsage pairs, ${MEMBERS} members, ${CONCURRENCY} in flight`, pairs));
+      await vacuum(pool);
+      const pairsAtTarget = await drive(url, stream(seeded, seeded.members, "pair", "pair-rate", PAIR_RATE * 10, PAIR_RATE));
+      const { rows } = await pool.query(`SELECT COALESCE(sum("reserved"), 0)::text AS reserved FROM "Balance"`);
+      results.push(
+        describe(`authorizeUsage + commitUsage pairs offered at ${PAIR_RATE}/s (open loop, ${WARMUP_SECONDS} s warm-up)`, pairsAtTarget, {
+          "reserved left": rows[0].reserved,
+        }),
+      );
+    }
 
-    results.push(...(await bystander(url, seeded, pool)));
+    if (PARTS.has("bystander")) results.push(...(await bystander(url, seeded, pool)));
 
-    // The transport's own ceiling on this machine: a query that touches nothing, same client and credential.
-    const floor = await drive(url, stream(seeded, seeded.members, "typename", "floor", SPREAD_OPS));
-    results.push(describe(`{ __typename } (no database), ${CONCURRENCY} in flight`, floor));
+    if (PARTS.has("floor")) {
+      // The transport's own ceiling on this machine: a query that touches nothing, same client and credential.
+      const floor = await drive(url, stream(seeded, seeded.members, "typename", "floor", SPREAD_OPS));
+      results.push(describe(`{ __typename } (no database), ${CONCURRENCY} in flight`, floor));
+    }
   } finally {
     process.off("SIGINT", interrupted);
     process.off("SIGTERM", interrupted);

@@ -19,6 +19,7 @@ function recordingWriter(keyed: boolean) {
     },
     ...(keyed ? { keyOf: (item: Item) => item.key } : {}),
     laneOf: (item) => item.key,
+    skipped: () => false,
     blocked: () => false,
   });
   return { batches, submit: (item: Item) => queue.submit(item) };
@@ -65,6 +66,72 @@ describe("group commit", () => {
   });
 });
 
+describe("group commit, a slow batch", () => {
+  it("holds up only its own lanes: other lanes' items are written beside it, the slow lane's in order after it", async () => {
+    let releaseSlow = () => {};
+    const slow = new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+    });
+    const batches: Item[][] = [];
+    const queue = new GroupCommit<Item, number>({
+      async write(items) {
+        batches.push(items);
+        if (items.some((item) => item.key === "slow")) await slow;
+        return items.map((item) => item.n);
+      },
+      laneOf: (item) => item.key,
+      skipped: () => false,
+    });
+    const done: number[] = [];
+    const track = (item: Item) => queue.submit(item).then((n) => void done.push(n));
+    const stuck = track({ key: "slow", n: 0 });
+    const others = ["a", "slow", "b", "a"].map((key, i) => track({ key, n: i + 1 }));
+    await Promise.all([others[0], others[2], others[3]]);
+    expect(done).toEqual([1, 3, 4]);
+    releaseSlow();
+    await Promise.all([stuck, others[1]]);
+    expect(done).toEqual([1, 3, 4, 0, 2]);
+    // The slow lane's second item never shared a batch with its first, nor went ahead of it.
+    expect(batches.findIndex((batch) => batch.some((item) => item.n === 2))).toBeGreaterThan(0);
+  });
+});
+
+describe("group commit, a row locked elsewhere", () => {
+  it("skips items whose row is locked: the batch goes on, they are tried again, then written alone waiting for the row", async () => {
+    let releaseRow = () => {};
+    const rowFree = new Promise<void>((resolve) => {
+      releaseRow = resolve;
+    });
+    let held = true;
+    const writes: { rowLocks: string; items: number[] }[] = [];
+    const queue = new GroupCommit<Item, number>({
+      async write(items, rowLocks) {
+        writes.push({ rowLocks, items: items.map((item) => item.n) });
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        if (rowLocks === "wait" && items.some((item) => item.key === "locked")) await rowFree;
+        return items.map((item) => (held && rowLocks === "skip" && item.key === "locked" ? -1 : item.n));
+      },
+      skipped: (n) => n === -1,
+      laneOf: (item) => item.key,
+    });
+    const done: number[] = [];
+    const track = (item: Item) => queue.submit(item).then((n) => void done.push(n));
+    const first = ["a", "locked", "b", "locked"].map((key, n) => track({ key, n }));
+    await Promise.all([first[0], first[2]]);
+    const later = ["c", "locked", "d"].map((key, i) => track({ key, n: 4 + i }));
+    await Promise.all([later[0], later[2]]);
+    expect(done).toEqual([0, 2, 4, 6]);
+    held = false;
+    releaseRow();
+    await Promise.all([...first, ...later]);
+    expect(done).toEqual([0, 2, 4, 6, 1, 3, 5]);
+    // Skipped a few times in batches, then written alone, waiting, in order.
+    const alone = writes.filter((write) => write.rowLocks === "wait").map((write) => write.items);
+    expect(alone).toEqual([[1], [3], [5]]);
+    expect(writes.filter((write) => write.rowLocks === "skip" && write.items.includes(1))).toHaveLength(3);
+  });
+});
+
 describe("group commit, a row held locked elsewhere", () => {
   const blockedError = Object.assign(new Error("canceling statement due to lock timeout"), { code: "55P03" });
 
@@ -77,6 +144,7 @@ describe("group commit, a row held locked elsewhere", () => {
         return items.map((item) => item.n * 10);
       },
       laneOf: (item) => item.key,
+      skipped: () => false,
     });
     const done: number[] = [];
     const track = (item: Item) => queue.submit(item).then((result) => void done.push(result / 10));

@@ -14,7 +14,7 @@ function record(org: UsageOrg, memberId: string, idempotencyKey = key()) {
 }
 
 describe("charges of one tenant in trouble", () => {
-  it("a batch with a failing item still charges every other item exactly once", async () => {
+  it("two commits of one reservation under two keys, among other charges, leave every charge made exactly once", async () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1.00", output: "2.00" });
     const [bob] = await org.addMembers([{ name: "Bob" }]);
@@ -25,7 +25,8 @@ describe("charges of one tenant in trouble", () => {
       org.service.execute(COMMIT, {
         input: { reservationId: authorizeUsage.reservation.id, inputTokens: 3, outputTokens: 2, idempotencyKey },
       });
-    // Two keys for one reservation at once collide on its link in whatever batch they share, failing its statement.
+    // Two keys for one reservation at once: the first to be written links it, the other is recorded unlinked, and
+    // whatever batch they share loses nothing.
     const results = await Promise.all([
       commit(key()),
       ...Array.from({ length: 10 }, () => record(org, bob!)),
@@ -67,6 +68,42 @@ describe("charges of one tenant in trouble", () => {
       expect(await org.balance()).toMatchObject({ used: 2 * 5 });
       expect(await org.balance(bob!)).toMatchObject({ used: 6 * 5 });
       expect(await other.balance()).toMatchObject({ used: 3 * 5 });
+    },
+  );
+
+  it.skipIf(!server.databaseUrl)(
+    "a balance row held locked holds up only its own member's authorizations and commits, which follow once it is free",
+    async () => {
+      const org = await usageOrganization(server);
+      await org.model("m", { input: "1.00", output: "2.00" });
+      const [bob] = await org.addMembers([{ name: "Bob" }]);
+      const authorize = async (memberId: string) => {
+        const { authorizeUsage } = await org.service.execute(AUTHORIZE, { input: { memberId, modelKey: "m", estimatedTokens: 10 } });
+        expect(authorizeUsage.allowed).toBe(true);
+        return authorizeUsage.reservation.id as string;
+      };
+      const commit = (reservationId: string) =>
+        org.service.execute(COMMIT, { input: { reservationId, inputTokens: 3, outputTokens: 2, idempotencyKey: key() } });
+      const heldReservation = await authorize(org.memberId);
+
+      const holder = new pg.Client({ connectionString: server.databaseUrl! });
+      await holder.connect();
+      await holder.query("BEGIN");
+      await holder.query(`SELECT 1 FROM "Balance" WHERE "memberId" = $1::uuid FOR UPDATE`, [rawId(org.memberId)]);
+
+      let blockedDone = false;
+      const blocked = Promise.all([authorize(org.memberId), commit(heldReservation)]).finally(() => {
+        blockedDone = true;
+      });
+      for (let round = 0; round < 3; round++) await commit(await authorize(bob!));
+      expect(blockedDone).toBe(false);
+      await holder.query("ROLLBACK");
+      await holder.end();
+      const [laterReservation] = await blocked;
+      await commit(laterReservation);
+
+      expect(await org.balance()).toMatchObject({ used: 2 * 5, reserved: 0 });
+      expect(await org.balance(bob!)).toMatchObject({ used: 3 * 5, reserved: 0 });
     },
   );
 });
