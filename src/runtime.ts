@@ -15,6 +15,7 @@ import type { AfterChargeHook } from "./usage/after-charge.ts";
 import type { ChargedRow, ChargeItem } from "./usage/charges.ts";
 import type { GroupCommit } from "./usage/group-commit.ts";
 import type { HoldItem, HoldOutcome } from "./usage/holds.ts";
+import type { StandingItem, StandingRows } from "./usage/standings.ts";
 
 export interface Runtime {
   config: Config;
@@ -31,6 +32,8 @@ export interface Runtime {
   /** The group-committed usage writes of this process. */
   charges: GroupCommit<ChargeItem, ChargedRow>;
   holds: GroupCommit<HoldItem, HoldOutcome>;
+  /** authorizeUsage's reads of standing, grouped the same way. */
+  standings: GroupCommit<StandingItem, StandingRows>;
   /** balanceChanged subscriptions of this process: one feed per watched member. */
   liveBalances: LiveBalances;
   /** What follows every batch of charges, in this order. */

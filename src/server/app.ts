@@ -26,6 +26,7 @@ import { chargeBatch, chargeLane } from "../usage/charges.ts";
 import { GroupCommit } from "../usage/group-commit.ts";
 import { holdBatch, holdKey, holdLane } from "../usage/holds.ts";
 import { expireReservations } from "../usage/reservations.ts";
+import { readStandings } from "../usage/standings.ts";
 import { limitBody } from "./body.ts";
 import { corsPolicy } from "./cors.ts";
 import { httpServerOptions } from "./http-timeouts.ts";
@@ -102,6 +103,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
       skipped: (outcome) => outcome.skipped,
       keyOf: holdKey,
       laneOf: holdLane,
+    }),
+    standings: new GroupCommit({
+      write: (items) => readStandings(runtime, items),
+      skipped: () => false,
     }),
     afterCharge: [autoIncreaseAfterCharge, spendAlertsAfterCharge],
     credentials,

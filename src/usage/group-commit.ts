@@ -48,8 +48,12 @@ export interface GroupCommitOptions<Item, Result> {
    * each item against the rows as they were before the batch.
    */
   keyOf?(item: Item): string;
-  /** The lane whose order is kept among items set aside (the row most likely to be held: its member's balance). */
-  laneOf(item: Item): string;
+  /**
+   * The lane of an item (the row most likely to be held: its member's balance). A lane's items are written in order:
+   * never two batches in flight with one lane, and items set aside keep their lane's order. Without it (reads),
+   * each item is a lane of its own.
+   */
+  laneOf?(item: Item): string;
   /** Whether a write failed because a row lock was held too long (its items did nothing and can be tried again). */
   blocked?(error: unknown): boolean;
 }
@@ -61,11 +65,11 @@ export class GroupCommit<Item, Result> {
   #waiting: Waiting<Item, Result>[] = [];
   #inFlight = 0;
   /** Lanes with an item in a batch being written. */
-  readonly #lanesInFlight = new Set<string>();
+  readonly #lanesInFlight = new Set<unknown>();
   /** Items set aside, by lane, oldest first; a lane is here while it has items. */
-  readonly #aside = new Map<string, Waiting<Item, Result>[]>();
+  readonly #aside = new Map<unknown, Waiting<Item, Result>[]>();
   /** Lanes whose first item is being written or waits to be tried again. */
-  readonly #asideBusy = new Set<string>();
+  readonly #asideBusy = new Set<unknown>();
   #asideInFlight = 0;
 
   constructor(options: GroupCommitOptions<Item, Result>) {
@@ -73,11 +77,16 @@ export class GroupCommit<Item, Result> {
     this.#blocked = options.blocked ?? lockNotAvailable;
   }
 
+  /** An item's lane; without `laneOf`, each item is a lane of its own. */
+  #laneOf(waiting: Waiting<Item, Result>): unknown {
+    return this.#options.laneOf ? this.#options.laneOf(waiting.item) : waiting;
+  }
+
   /** Resolves with the item's result once the batch it went in has committed. */
   submit(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
       const waiting = { item, skips: 0, resolve, reject };
-      const lane = this.#aside.get(this.#options.laneOf(item));
+      const lane = this.#options.laneOf && this.#aside.get(this.#options.laneOf(item));
       if (lane) {
         lane.push(waiting);
         return;
@@ -90,14 +99,14 @@ export class GroupCommit<Item, Result> {
   /** Sets `batch`'s items aside (each after those of its lane already aside) and starts writing them. */
   #setAside(batch: Waiting<Item, Result>[]): void {
     for (const waiting of batch) {
-      const key = this.#options.laneOf(waiting.item);
+      const key = this.#laneOf(waiting);
       const lane = this.#aside.get(key);
       if (lane) lane.push(waiting);
       else this.#aside.set(key, [waiting]);
     }
     // Items of those lanes that were waiting for a batch follow them, in order.
     this.#waiting = this.#waiting.filter((waiting) => {
-      const lane = this.#aside.get(this.#options.laneOf(waiting.item));
+      const lane = this.#aside.get(this.#laneOf(waiting));
       if (lane) lane.push(waiting);
       return !lane;
     });
@@ -145,7 +154,7 @@ export class GroupCommit<Item, Result> {
     while (this.#inFlight < MAX_IN_FLIGHT && this.#waiting.length > 0) {
       const batch = this.#nextBatch();
       if (batch.length === 0) return;
-      const lanes = new Set(batch.map((waiting) => this.#options.laneOf(waiting.item)));
+      const lanes = new Set(batch.map((waiting) => this.#laneOf(waiting)));
       for (const lane of lanes) this.#lanesInFlight.add(lane);
       this.#inFlight++;
       void this.#write(batch).finally(() => {
@@ -161,13 +170,13 @@ export class GroupCommit<Item, Result> {
    * lane must wait, every later item of that lane waits too.
    */
   #nextBatch(): Waiting<Item, Result>[] {
-    const { keyOf, laneOf } = this.#options;
+    const { keyOf } = this.#options;
     const batch: Waiting<Item, Result>[] = [];
     const later: Waiting<Item, Result>[] = [];
     const keys = new Set<string>();
-    const deferred = new Set<string>();
+    const deferred = new Set<unknown>();
     for (const waiting of this.#waiting) {
-      const lane = laneOf(waiting.item);
+      const lane = this.#laneOf(waiting);
       const key = keyOf?.(waiting.item);
       const free = !this.#lanesInFlight.has(lane) && !deferred.has(lane) && (key === undefined || !keys.has(key));
       if (batch.length < MAX_BATCH && free) {
@@ -186,10 +195,8 @@ export class GroupCommit<Item, Result> {
   #retry(skipped: Waiting<Item, Result>[]): void {
     for (const waiting of skipped) waiting.skips++;
     // A lane goes aside as a whole: its other skipped items follow its stuck ones there.
-    const stuckLanes = new Set(
-      skipped.filter((waiting) => waiting.skips >= SKIPS_BEFORE_ASIDE).map((waiting) => this.#options.laneOf(waiting.item)),
-    );
-    const stuck = (waiting: Waiting<Item, Result>) => stuckLanes.has(this.#options.laneOf(waiting.item));
+    const stuckLanes = new Set(skipped.filter((waiting) => waiting.skips >= SKIPS_BEFORE_ASIDE).map((waiting) => this.#laneOf(waiting)));
+    const stuck = (waiting: Waiting<Item, Result>) => stuckLanes.has(this.#laneOf(waiting));
     this.#waiting.unshift(...skipped.filter((waiting) => !stuck(waiting)));
     if (stuckLanes.size > 0) this.#setAside(skipped.filter(stuck));
   }

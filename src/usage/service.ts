@@ -24,7 +24,8 @@ import {
   type ModelStanding,
   reservationCost,
 } from "./rules.ts";
-import { AUTHORIZE_STANDING_SQL, CAP_POSITION_SQL, LOCK_MODEL_SQL, RELEASE_SQL, sqlTimestamp } from "./statements.ts";
+import type { MemberStandingRow, ModelStandingRow } from "./standings.ts";
+import { CAP_POSITION_SQL, LOCK_MODEL_SQL, RELEASE_SQL, sqlTimestamp } from "./statements.ts";
 
 /** Who the caller may act for: any member of the organisation (services, admins), or only itself. */
 export interface UsageActor {
@@ -77,31 +78,6 @@ function payloadHash(payload: unknown[]): string {
 
 // ---------------------------------------------------------------- authorize
 
-interface MemberStandingRow {
-  suspended: boolean;
-  hasLimitsOverride: boolean;
-  dailyLimit: bigint | null;
-  monthlyLimit: bigint | null;
-  planBudget: Decimal;
-  overageLimit: Decimal;
-  automaticFallback: boolean;
-  defaultDailyLimit: bigint | null;
-  defaultMonthlyLimit: bigint | null;
-  limit: bigint | null;
-  used: bigint | null;
-  reserved: bigint | null;
-  usedOnDay: bigint | null;
-  usedDay: Date | null;
-}
-
-interface ModelStandingRow extends Model {
-  cycleSpend: Decimal;
-  openReservationCost: Decimal;
-}
-
-/** The model columns of AUTHORIZE_STANDING_SQL's one row for an organisation without models. */
-type NoModel = { [K in keyof ModelStandingRow]: K extends "cycleSpend" | "openReservationCost" ? Decimal : null };
-
 export interface AuthorizeInput {
   memberId: string;
   modelKey: string;
@@ -118,11 +94,12 @@ export async function authorizeUsage(runtime: Runtime, actor: UsageActor, input:
   const now = runtime.clock.now();
 
   // One read: the member's standing on every row, each model's (with this cycle's spend) beside it.
-  const rows = await runtime.db.raw.prepared<MemberStandingRow & (ModelStandingRow | NoModel)>(
-    "authorize_standing",
-    AUTHORIZE_STANDING_SQL,
-    [input.memberId, actor.organizationId, input.kind, sqlTimestamp(now)],
-  );
+  const rows = await runtime.standings.submit({
+    member_id: input.memberId,
+    organization_id: actor.organizationId,
+    kind: input.kind,
+    at: sqlTimestamp(now),
+  });
   const standing = rows[0];
   if (!standing) throw notFound("Member");
   const modelRows = rows.filter((row): row is MemberStandingRow & ModelStandingRow => row.id !== null);

@@ -209,26 +209,37 @@ WINDOW later AS (PARTITION BY u."memberId", u."kind" ORDER BY i.ord DESC ROWS BE
  ORDER BY i.ord`;
 
 /**
- * Everything authorizeUsage reads, in one statement: member $1 of organisation $2 with its balance of kind $3, and
- * on the same rows each of the organisation's models (prices, switch, cap, spend in the cycle containing $4, the
- * estimated cost of its open reservations). One row per model; one row with no model columns when there is none;
- * no row when the member is not in the organisation.
+ * Everything authorizeUsage reads, for a batch of authorizations in one statement. $1 is a JSON array of
+ *   { ord, member_id, organization_id, kind, at }
+ * and each comes back as the rows of its `ord`: member `member_id` of organisation `organization_id` with its
+ * balance of `kind`, and on the same rows each of the organisation's models (prices, switch, cap, spend in the cycle
+ * containing `at`, the estimated cost of its open reservations). One row per model; one row with no model columns
+ * when there is none; no row when the member is not in the organisation.
  */
-export const AUTHORIZE_STANDING_SQL = `
-SELECT m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
+export const AUTHORIZE_STANDINGS_SQL = `
+WITH item AS (
+  SELECT * FROM json_to_recordset($1::json) AS i(ord int, member_id uuid, organization_id uuid, kind text, at timestamp)
+),
+open_cost AS (
+  SELECT r."organizationId", r."modelId", sum(r."estimatedCost") AS cost
+    FROM "Reservation" r
+   WHERE r."organizationId" IN (SELECT i.organization_id FROM item i) AND r."status" = 'OPEN'
+   GROUP BY r."organizationId", r."modelId"
+)
+SELECT i.ord, m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
        o."planBudget", o."overageLimit", o."automaticFallback", o."defaultDailyLimit", o."defaultMonthlyLimit",
        b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay",
        md."id", md."organizationId", md."key", md."displayName", md."inputPricePerMillion", md."outputPricePerMillion",
        md."enabled", md."cap", md."createdAt", md."updatedAt",
-       COALESCE(s."spend", 0) AS "cycleSpend",
-       COALESCE((SELECT sum(r."estimatedCost") FROM "Reservation" r
-                  WHERE r."organizationId" = md."organizationId" AND r."modelId" = md."id" AND r."status" = 'OPEN'), 0) AS "openReservationCost"
-  FROM "Member" m
+       COALESCE(s."spend", 0) AS "cycleSpend", COALESCE(oc.cost, 0) AS "openReservationCost"
+  FROM item i
+  JOIN "Member" m ON m."id" = i.member_id AND m."organizationId" = i.organization_id
   JOIN "Organization" o ON o."id" = m."organizationId"
-  LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = $3::"TokenKind"
+  LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = i.kind::"TokenKind"
   LEFT JOIN "Model" md ON md."organizationId" = o."id"
-  LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = o."id" AND s."modelId" = md."id" AND s."cycleStart" = ${cycleStartOf("$4")}
- WHERE m."id" = $1::uuid AND m."organizationId" = $2::uuid`;
+  LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = o."id" AND s."modelId" = md."id" AND s."cycleStart" = ${cycleStartOf("i.at")}
+  LEFT JOIN open_cost oc ON oc."organizationId" = o."id" AND oc."modelId" = md."id"
+ ORDER BY i.ord`;
 
 /**
  * authorizeUsage's holds, a batch at a time. $1 is a JSON array of holds:
