@@ -1,6 +1,7 @@
 // What benchmarks share: a throwaway PostgreSQL database, the real server in its own process, a keep-alive
 // GraphQL client and a bounded load loop with latency percentiles. Loopback only; everything stops by itself.
 import { type ChildProcess, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import { createTestDatabase } from "../support/database.ts";
 
@@ -202,3 +203,40 @@ function summarize(latencies: number[], errors: number, seconds: number, firstEr
 }
 
 export const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+
+/** CPU time (ms) a process has used so far, from /proc (user + system); 0 once it is gone. */
+function cpuMsOf(pid: number): number {
+  try {
+    // The command name may hold spaces: the fields after it start past its closing parenthesis.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").pop()!.trim().split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU used by the server process and by the PostgreSQL backends connected to the bench's database: a cost per
+ * call that holds when the machine is shared (latencies and throughput do not). `pool` is any pool on that database.
+ */
+export async function cpuMeter(pool: { query(sql: string): Promise<{ rows: { pid: number }[] }> }, serverPid: number) {
+  const backends = async () =>
+    (await pool.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows.map(
+      (row) => row.pid,
+    );
+  const sample = async () => {
+    const postgres = new Map((await backends()).map((pid) => [pid, cpuMsOf(pid)]));
+    return { server: cpuMsOf(serverPid), postgres };
+  };
+  const before = await sample();
+  return async (ops: number) => {
+    const after = await sample();
+    let postgres = 0;
+    for (const [pid, ms] of after.postgres) postgres += ms - (before.postgres.get(pid) ?? 0);
+    return {
+      "server µs/op": round(((after.server - before.server) * 1000) / ops, 0),
+      "postgres µs/op": round((postgres * 1000) / ops, 0),
+    };
+  };
+}

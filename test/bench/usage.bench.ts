@@ -14,6 +14,7 @@ import {
   BenchClient,
   type BenchModule,
   type BenchResult,
+  cpuMeter,
   createBenchDatabase,
   type LoadResult,
   OPERATOR_KEY,
@@ -103,11 +104,20 @@ function stream(
   };
 }
 
-/** One stream in the client process, after `WARMUP_SECONDS` of the same calls at the same rate when open-loop. */
-async function drive(url: string, load: Stream): Promise<LoadResult> {
+/** The server's process and a pool on its database, for the CPU each measured call costs (cpuMeter). */
+let measured: { serverPid: number; pool: pg.Pool } | null = null;
+
+type MeteredLoad = LoadResult & { cpu?: Record<string, number> };
+
+/**
+ * One stream in the client process, after `WARMUP_SECONDS` of the same calls at the same rate when open-loop; with
+ * the server's and PostgreSQL's CPU per call.
+ */
+async function drive(url: string, load: Stream): Promise<MeteredLoad> {
   if (load.rate) await generateLoad(url, [{ ...load, prefix: `${load.prefix}-warm`, count: load.rate * WARMUP_SECONDS }]);
+  const cpu = measured && (await cpuMeter(measured.pool, measured.serverPid));
   const [result] = await generateLoad(url, [load]);
-  return result!;
+  return { ...result!, ...(cpu ? { cpu: await cpu(result!.ops) } : {}) };
 }
 
 /** Σ used of the members, straight from the database. */
@@ -119,7 +129,7 @@ async function usedOf(pool: pg.Pool, memberIds: string[]): Promise<bigint> {
   return BigInt(rows[0].used);
 }
 
-function describe(name: string, load: LoadResult, extra: Record<string, string | number> = {}): BenchResult {
+function describe(name: string, load: MeteredLoad, extra: Record<string, string | number> = {}): BenchResult {
   return {
     name,
     metrics: {
@@ -129,6 +139,7 @@ function describe(name: string, load: LoadResult, extra: Record<string, string |
       "p50 ms": round(load.p50, 2),
       "p95 ms": round(load.p95, 2),
       "p99 ms": round(load.p99, 2),
+      ...load.cpu,
       ...extra,
       ...(load.firstError ? { "first error": load.firstError.slice(0, 160) } : {}),
     },
@@ -238,6 +249,7 @@ async function run(): Promise<BenchResult[]> {
   const database = await createBenchDatabase();
   const server = await startBenchServer({ DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(POOL_SIZE) });
   const pool = new pg.Pool({ connectionString: database.url, max: POOL_SIZE });
+  measured = { serverPid: server.pid, pool };
   const results: BenchResult[] = [];
   // Interrupted: still stop the server and drop the database.
   const interrupted = () => void server.stop().finally(() => database.drop().finally(() => process.exit(130)));
