@@ -22,7 +22,15 @@ export interface BenchModule {
 export const createBenchDatabase = () => createTestDatabase(ADMIN_DATABASE_URL, "tw_bench");
 
 /** The real server (buildApp) in a child process, so the load generator does not share its event loop. */
-export async function startBenchServer(env: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+export interface BenchServer {
+  url: string;
+  pid: number;
+  /** The server's memory (MB) as it stands, and after a full garbage collection (what it really holds). */
+  memory(): Promise<{ rss: number; heapUsed: number; rssAfterGc: number; heapUsedAfterGc: number; external: number }>;
+  stop(): Promise<void>;
+}
+
+export async function startBenchServer(env: Record<string, string>): Promise<BenchServer> {
   const child: ChildProcess = fork(new URL("./server-process.ts", import.meta.url).pathname, [], {
     env: {
       ...process.env,
@@ -38,7 +46,11 @@ export async function startBenchServer(env: Record<string, string>): Promise<{ u
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     // BENCH_PROFILE=<dir> writes a CPU profile of the server process there.
-    execArgv: [...process.execArgv, ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])],
+    execArgv: [
+      ...process.execArgv,
+      "--expose-gc",
+      ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+    ],
   });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("bench server did not start within 60 s")), 60_000);
@@ -52,6 +64,25 @@ export async function startBenchServer(env: Record<string, string>): Promise<{ u
     url,
     /** The server's process id, e.g. to watch its memory in /proc. */
     pid: child.pid!,
+    memory() {
+      return new Promise((resolve) => {
+        const onMessage = (message: unknown) => {
+          if (!message || typeof message !== "object" || !("memory" in message)) return;
+          child.off("message", onMessage);
+          const { before, after } = (message as { memory: Record<"before" | "after", NodeJS.MemoryUsage> }).memory;
+          const mb = (bytes: number) => bytes / 1024 / 1024;
+          resolve({
+            rss: mb(before.rss),
+            heapUsed: mb(before.heapUsed),
+            rssAfterGc: mb(after.rss),
+            heapUsedAfterGc: mb(after.heapUsed),
+            external: mb(after.external),
+          });
+        };
+        child.on("message", onMessage);
+        child.send("memory");
+      });
+    },
     async stop() {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.send("stop");
