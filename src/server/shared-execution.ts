@@ -52,9 +52,15 @@ export function sharedExecutionPlugin(): Plugin<Context> {
   const executeEvent = (args: ExecutionArgs, key: string, event: unknown): Result => {
     if (typeof event !== "object" || event === null) return execute({ ...args, rootValue: event });
     let byDocument = results.get(event);
-    if (!byDocument) results.set(event, (byDocument = new WeakMap()));
+    if (!byDocument) {
+      byDocument = new WeakMap();
+      results.set(event, byDocument);
+    }
     let byKey = byDocument.get(args.document);
-    if (!byKey) byDocument.set(args.document, (byKey = new Map()));
+    if (!byKey) {
+      byKey = new Map();
+      byDocument.set(args.document, byKey);
+    }
     const known = byKey.get(key);
     if (known) return known;
     const result = execute({ ...args, rootValue: event });

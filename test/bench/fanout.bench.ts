@@ -67,6 +67,7 @@ function reply<T>(child: ChildProcess, type: string): Promise<T> {
 }
 
 interface Collected {
+  closed: number;
   sockets: { member: number; versions: number[]; times: number[] }[];
 }
 
@@ -160,6 +161,16 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
     // The peak of each server's resident memory over its life (sockets open, the load, the events' delivery).
     const rssPeak = servers.map((server) => statusMb(server.pid, "VmHWM"));
     const heldAfter = await Promise.all(servers.map((server) => server.memory()));
+    // And once the sockets are gone: their subscriptions must leave nothing behind.
+    await Promise.all(
+      clients.map((client) => {
+        const exited = new Promise((resolve) => client.once("exit", resolve));
+        client.kill();
+        return exited;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const heldClosed = await Promise.all(servers.map((server) => server.memory()));
 
     const byMember = new Map<number, Collected["sockets"]>();
     for (const socket of collected.flatMap((part) => part.sockets))
@@ -198,9 +209,9 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
         sockets: `${sockets} open`,
         "server RSS MB": `${mb(rssBefore)} before the sockets → ${mb(rssOpen)} open → peak ${mb(rssPeak)} → ${mb(rssAfter)} after the load (target < 1024 per process)`,
         "KB per socket": round(((sum(rssOpen) - sum(rssBefore)) * 1024) / sockets, 1),
-        "heap MB": `after a full GC: ${mb(heldOpen.map((held) => held.heapUsedAfterGc))} with the sockets open → ${mb(heldAfter.map((held) => held.heapUsedAfterGc))} after the events were delivered (RSS then ${mb(heldAfter.map((held) => held.rssAfterGc))})`,
+        "heap MB": `after a full GC: ${mb(heldOpen.map((held) => held.heapUsedAfterGc))} with the sockets open → ${mb(heldAfter.map((held) => held.heapUsedAfterGc))} after the events were delivered, sockets open (RSS then ${mb(heldAfter.map((held) => held.rssAfterGc))}) → ${mb(heldClosed.map((held) => held.heapUsedAfterGc))} once the sockets closed`,
         charges: `${charges.ops} at ${round(charges.opsPerSecond, 0)}/s, ${charges.errors} failed${charges.firstError ? ` (${charges.firstError})` : ""}; charge p50 ${round(charges.p50)}, p99 ${round(charges.p99)} ms (from its scheduled start)`,
-        events: `expected ${charged.length * SOCKETS}, received ${afterResponse.length}, lost ${lost}, superseded ${superseded} (a newer version came instead), backwards ${backwards}`,
+        events: `expected ${charged.length * SOCKETS}, received ${afterResponse.length}, lost ${lost}, superseded ${superseded} (a newer version came instead), backwards ${backwards}; sockets closed by the server ${sum(collected.map((part) => part.closed))}`,
         "event ms": `after the charge's response: ${percentiles(afterResponse)} (target p99 ≤ 100; ${early} arrived before the response)`,
         "event ms req": `after the charge's request was sent: ${percentiles(afterRequest)}`,
         "CPU in load": `server${servers.length > 1 ? "s" : ""} ${cpu.servers.join(" + ")}, subscriber process${clients.length > 1 ? "es" : ""} ${cpu.clients.join(" + ")}, charging bench ${cpu.bench} of one core`,
