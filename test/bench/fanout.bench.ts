@@ -34,6 +34,7 @@ const cpuSeconds = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 const load = () =>
   loadavg()
     .map((value) => value.toFixed(2))
@@ -106,6 +107,7 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
     const tokens = await pooled(memberIds, 20, tokenFor);
 
     const rssBefore = servers.map((server) => rssMb(server.pid));
+    const heldBefore = await Promise.all(servers.map((server) => server.memory()));
     const watches = tokens.flatMap((token, member) =>
       Array.from({ length: SOCKETS }, (_, socket) => ({ url: servers[(member * SOCKETS + socket) % servers.length]!.url, member, token })),
     );
@@ -158,6 +160,9 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
         return collecting;
       }),
     );
+    // The servers' CPU time from the first charge until every event had arrived: the work per charge and its events,
+    // which the load of a shared host changes far less than it changes latencies.
+    const serverCpu = sum(pids.servers.map((pid, i) => cpuSeconds(pid) - cpuBefore.servers[i]!));
     // The peak of each server's resident memory over its life (sockets open, the load, the events' delivery).
     const rssPeak = servers.map((server) => statusMb(server.pid, "VmHWM"));
     const heldAfter = await Promise.all(servers.map((server) => server.memory()));
@@ -199,7 +204,6 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
       return `p50 ${at(0.5)}, p95 ${at(0.95)}, p99 ${at(0.99)}, max ${at(1)}`;
     };
     const early = afterResponse.filter((ms) => ms < 0).length;
-    const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
     const mb = (values: number[]) =>
       `${round(sum(values), 0)}${values.length > 1 ? ` (${values.map((value) => round(value, 0)).join(" + ")})` : ""}`;
     for (const charger of chargers) charger.close();
@@ -209,11 +213,12 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
         sockets: `${sockets} open`,
         "server RSS MB": `${mb(rssBefore)} before the sockets → ${mb(rssOpen)} open → peak ${mb(rssPeak)} → ${mb(rssAfter)} after the load (target < 1024 per process)`,
         "KB per socket": round(((sum(rssOpen) - sum(rssBefore)) * 1024) / sockets, 1),
-        "heap MB": `after a full GC: ${mb(heldOpen.map((held) => held.heapUsedAfterGc))} with the sockets open → ${mb(heldAfter.map((held) => held.heapUsedAfterGc))} after the events were delivered, sockets open (RSS then ${mb(heldAfter.map((held) => held.rssAfterGc))}) → ${mb(heldClosed.map((held) => held.heapUsedAfterGc))} once the sockets closed`,
+        "heap MB": `after a full GC: ${mb(heldBefore.map((held) => held.heapUsedAfterGc))} before the sockets → ${mb(heldOpen.map((held) => held.heapUsedAfterGc))} with the sockets open → ${mb(heldAfter.map((held) => held.heapUsedAfterGc))} after the events were delivered, sockets open (RSS then ${mb(heldAfter.map((held) => held.rssAfterGc))}) → ${mb(heldClosed.map((held) => held.heapUsedAfterGc))} once the sockets closed`,
         charges: `${charges.ops} at ${round(charges.opsPerSecond, 0)}/s, ${charges.errors} failed${charges.firstError ? ` (${charges.firstError})` : ""}; charge p50 ${round(charges.p50)}, p99 ${round(charges.p99)} ms (from its scheduled start)`,
         events: `expected ${charged.length * SOCKETS}, received ${afterResponse.length}, lost ${lost}, superseded ${superseded} (a newer version came instead), backwards ${backwards}; sockets closed by the server ${sum(collected.map((part) => part.closed))}`,
         "event ms": `after the charge's response: ${percentiles(afterResponse)} (target p99 ≤ 100; ${early} arrived before the response)`,
         "event ms req": `after the charge's request was sent: ${percentiles(afterRequest)}`,
+        "server CPU": `${round((serverCpu * 1000) / charges.ops, 2)} ms per charge with its ${SOCKETS} events (${round(serverCpu, 1)} s from the first charge to the last event)`,
         "CPU in load": `server${servers.length > 1 ? "s" : ""} ${cpu.servers.join(" + ")}, subscriber process${clients.length > 1 ? "es" : ""} ${cpu.clients.join(" + ")}, charging bench ${cpu.bench} of one core`,
         "load average": `${loadAtStart} at start, ${loadAtOpen} with sockets open, ${loadAfter} after the load (2 cores, shared)`,
       },
