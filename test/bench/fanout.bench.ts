@@ -126,11 +126,13 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
     const loadAtOpen = load();
     // What the servers hold with the sockets open (after a full collection), before any charge.
     const heldOpen = await Promise.all(servers.map((server) => server.memory()));
+    if (process.env.BENCH_FANOUT_HEAP_SNAPSHOT) console.log(`  heap snapshot with the sockets open: ${await servers[0]!.heapSnapshot()}`);
 
     // One charge per member per second, members taken in turn; each response says which version it made.
     const charged: { member: number; version: number; sent: number; at: number }[] = [];
     const pids = { servers: servers.map((server) => server.pid), clients: clients.map((client) => client.pid!) };
     const cpuBefore = { servers: pids.servers.map(cpuSeconds), clients: pids.clients.map(cpuSeconds), bench: process.cpuUsage() };
+    for (const server of servers) server.resetLoopDelay();
     const began = performance.now();
     const charges = await runRate(MEMBERS * SECONDS, MEMBERS, async (i) => {
       const member = i % MEMBERS;
@@ -162,6 +164,7 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
     );
     // The servers' CPU time from the first charge until every event had arrived: the work per charge and its events,
     // which the load of a shared host changes far less than it changes latencies.
+    const loopDelays = await Promise.all(servers.map((server) => server.loopDelay()));
     const serverCpu = sum(pids.servers.map((pid, i) => cpuSeconds(pid) - cpuBefore.servers[i]!));
     // The peak of each server's resident memory over its life (sockets open, the load, the events' delivery).
     const rssPeak = servers.map((server) => statusMb(server.pid, "VmHWM"));
@@ -219,6 +222,7 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
         "event ms": `after the charge's response: ${percentiles(afterResponse)} (target p99 ≤ 100; ${early} arrived before the response)`,
         "event ms req": `after the charge's request was sent: ${percentiles(afterRequest)}`,
         "server CPU": `${round((serverCpu * 1000) / charges.ops, 2)} ms per charge with its ${SOCKETS} events (${round(serverCpu, 1)} s from the first charge to the last event)`,
+        "event loop": `servers' event-loop delay from the first charge to the last event: ${loopDelays.map((delay) => `p50 ${round(delay.p50)}, p99 ${round(delay.p99)}, max ${round(delay.max)} ms`).join("; ")}`,
         "CPU in load": `server${servers.length > 1 ? "s" : ""} ${cpu.servers.join(" + ")}, subscriber process${clients.length > 1 ? "es" : ""} ${cpu.clients.join(" + ")}, charging bench ${cpu.bench} of one core`,
         "load average": `${loadAtStart} at start, ${loadAtOpen} with sockets open, ${loadAfter} after the load (2 cores, shared)`,
       },

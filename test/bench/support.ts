@@ -27,6 +27,11 @@ export interface BenchServer {
   pid: number;
   /** The server's memory (MB) as it stands, and after a full garbage collection (what it really holds). */
   memory(): Promise<{ rss: number; heapUsed: number; rssAfterGc: number; heapUsedAfterGc: number; external: number }>;
+  /** Starts a window of event-loop delay measurement; `loopDelay()` reports it (ms). */
+  resetLoopDelay(): void;
+  loopDelay(): Promise<{ p50: number; p99: number; max: number }>;
+  /** Writes a heap snapshot of the server (in its working directory) and returns its path. */
+  heapSnapshot(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -64,24 +69,21 @@ export async function startBenchServer(env: Record<string, string>): Promise<Ben
     url,
     /** The server's process id, e.g. to watch its memory in /proc. */
     pid: child.pid!,
-    memory() {
-      return new Promise((resolve) => {
-        const onMessage = (message: unknown) => {
-          if (!message || typeof message !== "object" || !("memory" in message)) return;
-          child.off("message", onMessage);
-          const { before, after } = (message as { memory: Record<"before" | "after", NodeJS.MemoryUsage> }).memory;
-          const mb = (bytes: number) => bytes / 1024 / 1024;
-          resolve({
-            rss: mb(before.rss),
-            heapUsed: mb(before.heapUsed),
-            rssAfterGc: mb(after.rss),
-            heapUsedAfterGc: mb(after.heapUsed),
-            external: mb(after.external),
-          });
-        };
-        child.on("message", onMessage);
-        child.send("memory");
-      });
+    resetLoopDelay() {
+      child.send("loop-reset");
+    },
+    loopDelay: () => ask(child, "loop", "loop"),
+    heapSnapshot: () => ask(child, "heap-snapshot", "heapSnapshot"),
+    async memory() {
+      const { before, after } = await ask<Record<"before" | "after", NodeJS.MemoryUsage>>(child, "memory", "memory");
+      const mb = (bytes: number) => bytes / 1024 / 1024;
+      return {
+        rss: mb(before.rss),
+        heapUsed: mb(before.heapUsed),
+        rssAfterGc: mb(after.rss),
+        heapUsedAfterGc: mb(after.heapUsed),
+        external: mb(after.external),
+      };
     },
     async stop() {
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -91,6 +93,19 @@ export async function startBenchServer(env: Record<string, string>): Promise<Ben
       clearTimeout(timer);
     },
   };
+}
+
+/** Sends `message` to the bench server and resolves with the `key` of its first answer that has one. */
+function ask<T>(child: ChildProcess, message: string, key: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (answer: unknown) => {
+      if (!answer || typeof answer !== "object" || !(key in answer)) return;
+      child.off("message", onMessage);
+      resolve((answer as Record<string, T>)[key]!);
+    };
+    child.on("message", onMessage);
+    child.send(message);
+  });
 }
 
 /** GraphQL over HTTP/1.1 with keep-alive connections (at most `sockets` of them). */
