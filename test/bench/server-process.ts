@@ -1,6 +1,8 @@
 // The server of a benchmark, in its own process: configured from the environment, reports its URL, stops on "stop",
 // and answers "memory" with its process.memoryUsage() after a full garbage collection (what it holds, not what it has
 // not yet collected; started with --expose-gc by support.ts).
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { loadConfig } from "../../src/config.ts";
 import { buildApp } from "../../src/server/app.ts";
@@ -30,7 +32,7 @@ process.on("message", async (message) => {
   // BENCH_FANOUT_HEAP_SNAPSHOT: what the fan-out bench's sockets hold, object by object.
   if (message === "heap-snapshot") {
     const { writeHeapSnapshot } = await import("node:v8");
-    process.send?.({ heapSnapshot: writeHeapSnapshot() });
+    process.send?.({ heapSnapshot: writeHeapSnapshot(join(tmpdir(), `fanout-${process.pid}.heapsnapshot`)) });
     return;
   }
   if (message !== "stop") return;
