@@ -180,6 +180,9 @@ builder.subscriptionFields((t) => ({
       "The caller's own balance (the live token indicator); admins and services may pass memberId. Emits the current balance on subscribe (each kind, or the one asked for), then every change; never an older version after a newer one, and the current balance again after a gap in delivery.",
     args: { memberId: t.arg.id(), kind: t.arg({ type: TokenKindEnum }) },
     authScopes: { member: true, service: true },
+    // A Balance's fields depend only on the event and the caller: the member's subscribers share one execution per
+    // event (server/shared-execution.ts).
+    extensions: { sharedExecution: true },
     subscribe: async (_root, args, context) => {
       const { principal } = context;
       let memberId: string;

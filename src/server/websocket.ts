@@ -36,6 +36,8 @@ export function attachWebSocketServer(
     path: yoga.graphqlEndpoint,
     // A larger frame is refused (close 1009) before it is buffered or parsed.
     maxPayload: config.maxRequestBodyBytes,
+    // ws's default, stated: compression keeps zlib state per socket (ws's README warns of its memory) for ~100-byte messages.
+    perMessageDeflate: false,
     verifyClient: ({ origin }, accept) => (cors.allows(origin) ? accept(true) : accept(false, 403, "Origin not allowed")),
   });
   // The connection ends with its credential's right (expiry, revocation, suspension), on every process.

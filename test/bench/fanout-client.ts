@@ -20,6 +20,8 @@ interface Socket {
   ws: WebSocket;
 }
 const sockets: Socket[] = [];
+/** Sockets the server closed after their subscription began (none expected). */
+let closed = 0;
 
 function open(watch: Watch): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -41,7 +43,10 @@ function open(watch: Watch): Promise<Socket> {
       }
     });
     ws.on("error", reject);
-    ws.on("close", (code) => reject(new Error(`socket closed with ${code}`)));
+    ws.on("close", (code) => {
+      if (socket.versions.length === 0) reject(new Error(`socket closed with ${code}`));
+      else closed++;
+    });
   });
 }
 
@@ -63,9 +68,10 @@ process.on("message", async (command: Command) => {
   const deadline = Date.now() + command.waitMs;
   const done = () => sockets.every((socket) => (socket.versions.at(-1) ?? -1) >= command.finalVersions[socket.member]!);
   while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  // The sockets stay open (the parent measures the server with them) until this process is killed.
   process.send!({
     type: "collected",
+    closed,
     sockets: sockets.map((socket) => ({ member: socket.member, versions: socket.versions, times: socket.times })),
   });
-  for (const socket of sockets) socket.ws.terminate();
 });

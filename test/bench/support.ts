@@ -23,7 +23,20 @@ export interface BenchModule {
 export const createBenchDatabase = () => createTestDatabase(ADMIN_DATABASE_URL, "tw_bench");
 
 /** The real server (buildApp) in a child process, so the load generator does not share its event loop. */
-export async function startBenchServer(env: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+export interface BenchServer {
+  url: string;
+  pid: number;
+  /** The server's memory (MB) as it stands, and after a full garbage collection (what it really holds). */
+  memory(): Promise<{ rss: number; heapUsed: number; rssAfterGc: number; heapUsedAfterGc: number; external: number }>;
+  /** Starts a window of event-loop delay measurement; `loopDelay()` reports it (ms). */
+  resetLoopDelay(): void;
+  loopDelay(): Promise<{ p50: number; p99: number; max: number }>;
+  /** Writes a heap snapshot of the server (in its working directory) and returns its path. */
+  heapSnapshot(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startBenchServer(env: Record<string, string>): Promise<BenchServer> {
   const child: ChildProcess = fork(new URL("./server-process.ts", import.meta.url).pathname, [], {
     env: {
       ...process.env,
@@ -39,7 +52,11 @@ export async function startBenchServer(env: Record<string, string>): Promise<{ u
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     // BENCH_PROFILE=<dir> writes a CPU profile of the server process there.
-    execArgv: [...process.execArgv, ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])],
+    execArgv: [
+      ...process.execArgv,
+      "--expose-gc",
+      ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+    ],
   });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("bench server did not start within 60 s")), 60_000);
@@ -53,6 +70,22 @@ export async function startBenchServer(env: Record<string, string>): Promise<{ u
     url,
     /** The server's process id, e.g. to watch its memory in /proc. */
     pid: child.pid!,
+    resetLoopDelay() {
+      child.send("loop-reset");
+    },
+    loopDelay: () => ask(child, "loop", "loop"),
+    heapSnapshot: () => ask(child, "heap-snapshot", "heapSnapshot"),
+    async memory() {
+      const { before, after } = await ask<Record<"before" | "after", NodeJS.MemoryUsage>>(child, "memory", "memory");
+      const mb = (bytes: number) => bytes / 1024 / 1024;
+      return {
+        rss: mb(before.rss),
+        heapUsed: mb(before.heapUsed),
+        rssAfterGc: mb(after.rss),
+        heapUsedAfterGc: mb(after.heapUsed),
+        external: mb(after.external),
+      };
+    },
     async stop() {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.send("stop");
@@ -61,6 +94,19 @@ export async function startBenchServer(env: Record<string, string>): Promise<{ u
       clearTimeout(timer);
     },
   };
+}
+
+/** Sends `message` to the bench server and resolves with the `key` of its first answer that has one. */
+function ask<T>(child: ChildProcess, message: string, key: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (answer: unknown) => {
+      if (!answer || typeof answer !== "object" || !(key in answer)) return;
+      child.off("message", onMessage);
+      resolve((answer as Record<string, T>)[key]!);
+    };
+    child.on("message", onMessage);
+    child.send(message);
+  });
 }
 
 /** GraphQL over HTTP/1.1 with keep-alive connections (at most `sockets` of them). */

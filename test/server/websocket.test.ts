@@ -1,6 +1,6 @@
 // graphql-ws as chat apps use it: authenticated once, at connect (test/server/limits.test.ts pins that).
 import { createClient } from "graphql-ws";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { Api, Subscription, subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
@@ -62,6 +62,43 @@ describe("subscriptions over graphql-ws", () => {
     expect(event.balanceChanged).toEqual({ kind: "INFERENCE", limit: 750_000, used: 0, remaining: 750_000 });
     subscription.close();
     await client.dispose();
+  });
+
+  it("gives each of a member's subscribers its own selection when they share an event's execution", async () => {
+    const seed = await seedOrganization(server);
+    await seed.fund(2_000_000);
+    const [memberId] = await seed.addMembers([{}]);
+    const member = await seed.as(memberId!);
+    // Same document and variables from two sockets of the member and from its admin; another selection with the same
+    // variables and caller beside them.
+    const watchers = [
+      subscribe(member, BALANCE, { memberId }),
+      subscribe(member, BALANCE, { memberId }),
+      subscribe(seed.admin, BALANCE, { memberId }),
+      subscribe(member, `subscription($memberId: ID) { balanceChanged(memberId: $memberId, kind: INFERENCE) { used floor } }`, {
+        memberId,
+      }),
+    ];
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 800_000 });
+    for (const { subscription } of watchers.slice(0, 3)) {
+      expect((await subscription.next((e) => e.balanceChanged.limit === 800_000)).balanceChanged).toEqual({
+        kind: "INFERENCE",
+        limit: 800_000,
+        used: 0,
+        remaining: 800_000,
+      });
+    }
+    // Its current value on subscribe, then the change's event: each with its own selection, never another's.
+    await vi.waitFor(() => expect(watchers[3]!.subscription.events.length).toBe(2), { timeout: 10_000 });
+    expect(watchers[3]!.subscription.events.map((event) => event.balanceChanged)).toEqual([
+      { used: 0, floor: 500_000 },
+      { used: 0, floor: 500_000 },
+    ]);
+    for (const { subscription, client } of watchers) {
+      subscription.close();
+      await client.dispose();
+    }
   });
 
   it("shows the floor and ceiling in force at each event, also after a policy change mid-subscription", async () => {
