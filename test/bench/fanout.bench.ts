@@ -12,6 +12,7 @@ import {
   BenchClient,
   type BenchModule,
   type BenchResult,
+  cpuMsOf,
   createBenchDatabase,
   OPERATOR_KEY,
   round,
@@ -29,11 +30,7 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const statusMb = (pid: number, field: "VmRSS" | "VmHWM") =>
   Number(readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${field}:\\s+(\\d+)`))![1]) / 1024;
 const rssMb = (pid: number) => statusMb(pid, "VmRSS");
-/** CPU seconds (user + system) a process has used so far. */
-const cpuSeconds = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
+const cpuSeconds = (pid: number) => cpuMsOf(pid) / 1000;
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 const load = () =>
   loadavg()

@@ -251,7 +251,7 @@ function summarize(latencies: number[], errors: number, seconds: number, firstEr
 export const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 
 /** CPU time (ms) a process has used so far, from /proc (user + system); 0 once it is gone. */
-function cpuMsOf(pid: number): number {
+export function cpuMsOf(pid: number): number {
   try {
     // The command name may hold spaces: the fields after it start past its closing parenthesis.
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").pop()!.trim().split(" ");
