@@ -1,12 +1,14 @@
 // Spend thresholds and their alerts: once per crossing per cycle, live to admins of the organisation only, and
 // cheap on the usage hot path. The server runs on a ManualClock in the future (access tokens are checked
 // against the real time), moved between cycles, so these tests run one after another.
+
 import { describe, expect, it } from "vitest";
+import { RecordUsageDocument } from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { Api, subscribe } from "../support/client.ts";
 import { unique } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { RECORD, usageOrganization } from "../usage/setup.ts";
+import { usageOrganization } from "../usage/setup.ts";
 
 const clock = new ManualClock("2027-05-10T12:00:00Z");
 let counting = false;
@@ -43,7 +45,7 @@ async function alertingOrg() {
 /** Charges `cents` hundredths of a euro on `modelKey` (1,000 tokens at 10 per million). */
 const spend = (org: Org, modelKey: string, cents: number, service: Api = org.service) => {
   clock.advance(1000);
-  return service.execute(RECORD, {
+  return service.execute(RecordUsageDocument, {
     input: { memberId: org.memberId, modelKey, inputTokens: cents * 1000, outputTokens: 0, idempotencyKey: unique("idem") },
   });
 };

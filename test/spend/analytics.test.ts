@@ -2,11 +2,13 @@
 // rolled-up days and usage rows, and time to first value. The server runs on a ManualClock in the future
 // (access tokens are checked against the real time, so never in the past), so these
 // tests run one after another.
+
 import { describe, expect, it } from "vitest";
+import { RecordUsageDocument } from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { seedOrganization, unique } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { RECORD, usageOrganization } from "../usage/setup.ts";
+import { usageOrganization } from "../usage/setup.ts";
 
 const clock = new ManualClock("2027-03-10T12:00:00Z");
 const statements: string[] = [];
@@ -48,7 +50,7 @@ async function dataSet() {
     app: string | null,
     assistant: string | null,
   ) =>
-    org.service.execute(RECORD, {
+    org.service.execute(RecordUsageDocument, {
       input: { memberId, modelKey, inputTokens, outputTokens, app, assistant, idempotencyKey: unique("idem") },
     });
   return { org, alice: alice!, bob: bob!, aliceEmail: emails.a.email as string, bobEmail: emails.b.email as string, use };
@@ -176,7 +178,9 @@ describe.sequential("analytics", () => {
     await org.fund(2_000_000);
     const [a, b] = await org.addMembers([{}, {}, {}]);
     const first = (memberId: string) =>
-      org.service.execute(RECORD, { input: { memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: unique("idem") } });
+      org.service.execute(RecordUsageDocument, {
+        input: { memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: unique("idem") },
+      });
     clock.set(new Date(start.getTime() + 2 * 3600_000));
     await first(a!);
     clock.set(new Date(start.getTime() + 4 * 3600_000));

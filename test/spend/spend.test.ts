@@ -1,9 +1,16 @@
 // The cycle spend summary, its live subscription, and bursts of authorizations against a nearly reached cap.
+
 import { describe, expect, it } from "vitest";
+import {
+  AuthorizeUsageDocument,
+  CommitUsageDocument,
+  RecordUsageDocument,
+  SetAutomaticFallbackDocument,
+} from "../../src/client/generated/graphql.ts";
 import { subscribe } from "../support/client.ts";
 import { seedOrganization, unique } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { AUTHORIZE, COMMIT, RECORD, usageOrganization } from "../usage/setup.ts";
+import { usageOrganization } from "../usage/setup.ts";
 
 const server = await startServer();
 
@@ -11,12 +18,11 @@ const SUMMARY = `cycleStart cycleEnd spent planBudget overageLimit ratio
   byModel { model { key cycleSpend } spend percent requests tokens }`;
 const SPEND = `query { organization { spend { ${SUMMARY} } } }`;
 const SPEND_CHANGED = `subscription { spendChanged { ${SUMMARY} } }`;
-const FALLBACK = `mutation($enabled: Boolean!) { setAutomaticFallback(enabled: $enabled) { automaticFallback } }`;
 
 type Org = Awaited<ReturnType<typeof usageOrganization>>;
 
 const record = (org: Org, modelKey: string, inputTokens: number, outputTokens: number, memberId = org.memberId) =>
-  org.service.execute(RECORD, { input: { memberId, modelKey, inputTokens, outputTokens, idempotencyKey: unique("idem") } });
+  org.service.execute(RecordUsageDocument, { input: { memberId, modelKey, inputTokens, outputTokens, idempotencyKey: unique("idem") } });
 
 describe("spend summary", () => {
   it("adds up the cycle's usage per model exactly, with shares, requests, tokens and the ratio", async () => {
@@ -142,12 +148,12 @@ describe("a burst against a nearly reached cap", () => {
     const [second] = await org.addMembers([{ name: "Bo" }]);
     await org.model("premium", { input: "10", output: "10", cap: "1.00" });
     await org.model("budget", { input: "1", output: "1" });
-    await org.admin.execute(FALLBACK, { enabled: fallback });
+    await org.admin.execute(SetAutomaticFallbackDocument, { enabled: fallback });
     await record(org, "premium", 95_000, 0);
     const calls = await Promise.all(
       Array.from({ length: 16 }, (_, i) =>
-        org.service.execute(AUTHORIZE, {
-          input: { memberId: i % 2 === 0 ? org.memberId : second, modelKey: "premium", estimatedTokens: 10_000 },
+        org.service.execute(AuthorizeUsageDocument, {
+          input: { memberId: i % 2 === 0 ? org.memberId : second!, modelKey: "premium", estimatedTokens: 10_000 },
         }),
       ),
     );
@@ -161,22 +167,24 @@ describe("a burst against a nearly reached cap", () => {
 
   it("never ends over the cap by more than one reservation's estimate (fallback off)", async () => {
     const { org, calls } = await nearlyCapped(false);
-    const onPremium = calls.filter((c) => c.allowed && c.routedModel.key === "premium");
+    const onPremium = calls.filter((c) => c.allowed && c.routedModel!.key === "premium");
     expect(onPremium.length).toBeGreaterThanOrEqual(1);
     expect(onPremium.length).toBeLessThanOrEqual(1);
     for (const denied of calls.filter((c) => !c.allowed)) expect(denied.denialReason).toBe("MODEL_CAP_REACHED");
     // every allowed call uses its full estimate
     await Promise.all(
       onPremium.map((c) =>
-        org.service.execute(COMMIT, {
-          input: { reservationId: c.reservation.id, inputTokens: 10_000, outputTokens: 0, idempotencyKey: unique("c") },
+        org.service.execute(CommitUsageDocument, {
+          input: { reservationId: c.reservation!.id, inputTokens: 10_000, outputTokens: 0, idempotencyKey: unique("c") },
         }),
       ),
     );
     const spent = Number(await premiumSpend(org));
     expect(spent).toBeGreaterThanOrEqual(1);
     expect(spent).toBeLessThanOrEqual(1.0 + 0.1);
-    const after = await org.service.execute(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "premium", estimatedTokens: 1 } });
+    const after = await org.service.execute(AuthorizeUsageDocument, {
+      input: { memberId: org.memberId, modelKey: "premium", estimatedTokens: 1 },
+    });
     expect(after.authorizeUsage).toMatchObject({ allowed: false, denialReason: "MODEL_CAP_REACHED" });
   });
 
@@ -187,11 +195,11 @@ describe("a burst against a nearly reached cap", () => {
     expect(calls.every((c) => c.allowed)).toBe(true);
     expect(onPremium).toHaveLength(1);
     expect(fellBack).toHaveLength(15);
-    expect(fellBack.every((c) => c.routedModel.key === "budget" && c.reservation.model.key === "budget")).toBe(true);
+    expect(fellBack.every((c) => c.routedModel!.key === "budget" && c.reservation!.model.key === "budget")).toBe(true);
     await Promise.all(
       calls.map((c) =>
-        org.service.execute(COMMIT, {
-          input: { reservationId: c.reservation.id, inputTokens: 10_000, outputTokens: 0, idempotencyKey: unique("c") },
+        org.service.execute(CommitUsageDocument, {
+          input: { reservationId: c.reservation!.id, inputTokens: 10_000, outputTokens: 0, idempotencyKey: unique("c") },
         }),
       ),
     );
