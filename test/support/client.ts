@@ -151,3 +151,8 @@ export function subscribe<T = any>(
   const client = api.ws();
   return { subscription: new Subscription<T>(client, document, variables), client };
 }
+
+/** The named fields of a typed result, so a test compares exactly the fields it asserts on with toEqual. */
+export function pick<T extends object, K extends keyof T>(value: T, ...keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((key) => [key, value[key]])) as Pick<T, K>;
+}
