@@ -6,18 +6,15 @@ import {
   CommitUsageDocument,
   RecordUsageDocument,
   SetAutomaticFallbackDocument,
+  SpendChangedDocument,
+  SpendDocument,
 } from "../../src/client/generated/graphql.ts";
-import { subscribe } from "../support/client.ts";
+import { pick, subscribe } from "../support/client.ts";
 import { seedOrganization, unique } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
 import { usageOrganization } from "../usage/setup.ts";
 
 const server = await startServer();
-
-const SUMMARY = `cycleStart cycleEnd spent planBudget overageLimit ratio
-  byModel { model { key cycleSpend } spend percent requests tokens }`;
-const SPEND = `query { organization { spend { ${SUMMARY} } } }`;
-const SPEND_CHANGED = `subscription { spendChanged { ${SUMMARY} } }`;
 
 type Org = Awaited<ReturnType<typeof usageOrganization>>;
 
@@ -31,9 +28,9 @@ describe("spend summary", () => {
     await org.model("small", { input: "1", output: "2" });
     await org.model("idle", { input: "5", output: "5" });
 
-    const empty = await org.admin.execute(SPEND);
+    const empty = await org.admin.execute(SpendDocument);
     expect(empty.organization.spend).toMatchObject({ spent: "0.00", planBudget: "100.00", overageLimit: "20.00", ratio: 0 });
-    expect(empty.organization.spend.byModel.map((m: any) => [m.model.key, m.spend, m.percent])).toEqual([
+    expect(empty.organization.spend.byModel.map((m) => [m.model.key, m.spend, m.percent])).toEqual([
       ["big", "0.00", 0],
       ["idle", "0.00", 0],
       ["small", "0.00", 0],
@@ -43,11 +40,11 @@ describe("spend summary", () => {
     await record(org, "big", 20_000, 10_000); // 0.20 + 0.30
     await record(org, "small", 100_000, 100_000); // 0.10 + 0.20
 
-    const { organization } = await org.admin.execute(SPEND);
+    const { organization } = await org.admin.execute(SpendDocument);
     const spend = organization.spend;
     expect(spend).toMatchObject({ spent: "3.30", planBudget: "100.00", overageLimit: "20.00", ratio: 0.0275 });
     expect(new Date(spend.cycleEnd).getTime()).toBeGreaterThan(new Date(spend.cycleStart).getTime());
-    expect(spend.byModel).toEqual([
+    expect(spend.byModel.map(({ model, ...usage }) => ({ ...usage, model: pick(model, "key", "cycleSpend") }))).toEqual([
       { model: { key: "big", cycleSpend: "3.00" }, spend: "3.00", percent: 90.91, requests: 2, tokens: 180_000 },
       { model: { key: "small", cycleSpend: "0.30" }, spend: "0.30", percent: 9.09, requests: 1, tokens: 200_000 },
       { model: { key: "idle", cycleSpend: "0.00" }, spend: "0.00", percent: 0, requests: 0, tokens: 0 },
@@ -59,21 +56,19 @@ describe("spend summary", () => {
     await org.model("cheap", { input: "0.15", output: "0.6" });
     await record(org, "cheap", 7, 3); // 0.00000105 + 0.0000018
     await record(org, "cheap", 1, 1); // 0.00000015 + 0.0000006
-    const { organization } = await org.admin.execute(SPEND);
+    const { organization } = await org.admin.execute(SpendDocument);
     expect(organization.spend).toMatchObject({ spent: "0.0000036", ratio: 0 });
     expect(organization.spend.byModel[0]).toMatchObject({ spend: "0.0000036", percent: 100, requests: 2, tokens: 12 });
   });
 
   it("is for admins and the operator; members are refused and other organisations are not found", async () => {
     const org = await usageOrganization(server, { planBudget: "10" });
-    const member = await org.member.errorOf(SPEND);
+    const member = await org.member.errorOf(SpendDocument);
     expect(member.extensions?.code).toBe("FORBIDDEN");
     const other = await seedOrganization(server);
-    const foreign = await other.admin.errorOf(`query($id: ID!) { organization(id: $id) { spend { spent } } }`, { id: org.organizationId });
+    const foreign = await other.admin.errorOf(SpendDocument, { organizationId: org.organizationId });
     expect(foreign.extensions?.code).toBe("NOT_FOUND");
-    const { organization } = await org.operator.execute(`query($id: ID!) { organization(id: $id) { spend { planBudget } } }`, {
-      id: org.organizationId,
-    });
+    const { organization } = await org.operator.execute(SpendDocument, { organizationId: org.organizationId });
     expect(organization.spend.planBudget).toBe("10.00");
   });
 });
@@ -85,8 +80,8 @@ describe("spendChanged", () => {
     const other = await usageOrganization(server, { planBudget: "50" });
     await other.model("live", { input: "10", output: "10" });
 
-    const { subscription, client } = subscribe(org.admin, SPEND_CHANGED);
-    const { subscription: otherSubscription, client: otherClient } = subscribe(other.admin, SPEND_CHANGED);
+    const { subscription, client } = subscribe(org.admin, SpendChangedDocument);
+    const { subscription: otherSubscription, client: otherClient } = subscribe(other.admin, SpendChangedDocument);
     try {
       const first = await subscription.next();
       expect(first.spendChanged).toMatchObject({ spent: "0.00", ratio: 0 });
@@ -112,11 +107,11 @@ describe("spendChanged", () => {
       const emitted = subscription.events.length - before;
       expect(emitted).toBeGreaterThanOrEqual(1);
       expect(emitted).toBeLessThanOrEqual(Math.floor(elapsed / 100) + 2);
-      expect(subscription.events.at(-1).spendChanged.spent).toBe("3.50");
+      expect(subscription.events.at(-1)!.spendChanged.spent).toBe("3.50");
 
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(otherSubscription.events).toHaveLength(1);
-      expect(otherSubscription.events[0].spendChanged.spent).toBe("0.00");
+      expect(otherSubscription.events[0]!.spendChanged.spent).toBe("0.00");
     } finally {
       subscription.close();
       otherSubscription.close();
@@ -128,7 +123,7 @@ describe("spendChanged", () => {
   it("is refused to members and services", async () => {
     const org = await usageOrganization(server);
     for (const api of [org.member, org.service]) {
-      const { subscription, client } = subscribe(api, SPEND_CHANGED);
+      const { subscription, client } = subscribe(api, SpendChangedDocument);
       try {
         await expect.poll(() => subscription.errors.length, { timeout: 50_000 }).toBeGreaterThan(0);
         expect(JSON.stringify(subscription.errors)).toContain("FORBIDDEN");
@@ -161,8 +156,8 @@ describe("a burst against a nearly reached cap", () => {
   }
 
   const premiumSpend = async (org: Org) => {
-    const { organization } = await org.admin.execute(SPEND);
-    return organization.spend.byModel.find((m: any) => m.model.key === "premium").spend as string;
+    const { organization } = await org.admin.execute(SpendDocument);
+    return organization.spend.byModel.find((m) => m.model.key === "premium")!.spend;
   };
 
   it("never ends over the cap by more than one reservation's estimate (fallback off)", async () => {
@@ -204,10 +199,10 @@ describe("a burst against a nearly reached cap", () => {
       ),
     );
     expect(Number(await premiumSpend(org))).toBeLessThanOrEqual(1.1);
-    const { organization } = await org.admin.execute(SPEND);
+    const { organization } = await org.admin.execute(SpendDocument);
     // 0.95 + 0.10 on premium, 15 × 0.01 on budget
     expect(organization.spend.spent).toBe("1.20");
-    expect(organization.spend.byModel.map((m: any) => [m.model.key, m.spend, m.requests])).toEqual([
+    expect(organization.spend.byModel.map((m) => [m.model.key, m.spend, m.requests])).toEqual([
       ["premium", "1.05", 2],
       ["budget", "0.15", 15],
     ]);
