@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import {
   BalanceChangedDocument,
   CreateApiKeyDocument,
+  IssueAccessTokenDocument,
+  MembersDocument,
   RevokeAccessTokensDocument,
   RevokeApiKeyDocument,
   SetAllocationDocument,
@@ -23,8 +25,8 @@ let queries = 0;
 const counted = await startServer({ onQuery: () => queries++ });
 const secret = new TextEncoder().encode(server.config.jwtSecret);
 
-// The operations a suspended admin is refused, written out as the probes they are; everything else goes through the
-// client's typed documents.
+// Written out on purpose, as the authentication probes they are: `{ viewer { principal } }` after each change of a
+// credential, and what a suspended admin may read or is refused. Everything else goes through the client's documents.
 const SUSPEND = `mutation($id: ID!, $suspended: Boolean!) { setMemberSuspended(memberId: $id, suspended: $suspended) { id suspended } }`;
 const REVOKE = `mutation($id: ID!) { revokeAccessTokens(memberId: $id) }`;
 const codeOf = (response: { errors?: { extensions?: { code?: string } }[] }) => response.errors?.[0]?.extensions?.code;
@@ -89,8 +91,8 @@ describe("suspension", () => {
     }
     const { viewer } = await suspended.request(`{ viewer { organization { name } } }`).then((r) => r.data!);
     expect(viewer.organization).toBeNull();
-    const admins = await seed.admin.execute(`{ organization { members { edges { node { role suspended } } } } }`);
-    expect(admins.organization.members.edges.filter((e: any) => e.node.role === "ADMIN" && !e.node.suspended)).toHaveLength(1);
+    const admins = await seed.admin.execute(MembersDocument);
+    expect(admins.organization.members.edges.filter((e) => e.node.role === "ADMIN" && !e.node.suspended)).toHaveLength(1);
   });
 
   it("keeps the last active admin: two admins suspending each other at once leave exactly one active", async () => {
@@ -106,11 +108,8 @@ describe("suspension", () => {
     expect(succeeded).toHaveLength(1);
     // The loser was refused as the last admin, or its token had been revoked by the winner's suspension first.
     expect(["CONFLICT", "UNAUTHENTICATED"]).toContain(codeOf(first.errors ? first : second));
-    const { organization } = await seed.operator.execute(
-      `query($id: ID!) { organization(id: $id) { members { edges { node { role suspended } } } } }`,
-      { id: seed.organizationId },
-    );
-    expect(organization.members.edges.filter((e: any) => e.node.role === "ADMIN" && !e.node.suspended)).toHaveLength(1);
+    const { organization } = await seed.operator.execute(MembersDocument, { organizationId: seed.organizationId });
+    expect(organization.members.edges.filter((e) => e.node.role === "ADMIN" && !e.node.suspended)).toHaveLength(1);
   });
 });
 
@@ -147,9 +146,7 @@ describe("access tokens", () => {
     expect(await asToken({ iat: now() + 5, exp: now() + 600 })).toBe("OK");
     expect(await asToken({ iat: now() - 10, exp: now() - 1 })).toBe("UNAUTHENTICATED");
 
-    const tooLong = await seed.operator.request(`mutation($id: ID!) { issueAccessToken(memberId: $id, ttlSeconds: 86401) }`, {
-      id: seed.adminId,
-    });
+    const tooLong = await seed.operator.request(IssueAccessTokenDocument, { memberId: seed.adminId, ttlSeconds: 86401 });
     expect(tooLong.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "ttlSeconds" });
   });
 
