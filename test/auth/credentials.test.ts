@@ -1,7 +1,19 @@
 // A credential's right ends everywhere at once: suspension, revokeAccessTokens, expiry and API key revocation end
 // requests, open subscriptions (graphql-ws and SSE) and connections; failed authentications are limited per address.
+
+import { print } from "graphql";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
+import {
+  BalanceChangedDocument,
+  CreateApiKeyDocument,
+  IssueAccessTokenDocument,
+  MembersDocument,
+  RevokeAccessTokensDocument,
+  RevokeApiKeyDocument,
+  SetAllocationDocument,
+  SetMemberSuspendedDocument,
+} from "../../src/client/generated/graphql.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { Api, subscribe } from "../support/client.ts";
 import { type Seed, seedOrganization } from "../support/factories.ts";
@@ -13,9 +25,10 @@ let queries = 0;
 const counted = await startServer({ onQuery: () => queries++ });
 const secret = new TextEncoder().encode(server.config.jwtSecret);
 
+// Written out on purpose, as the authentication probes they are: `{ viewer { principal } }` after each change of a
+// credential, and what a suspended admin may read or is refused. Everything else goes through the client's documents.
 const SUSPEND = `mutation($id: ID!, $suspended: Boolean!) { setMemberSuspended(memberId: $id, suspended: $suspended) { id suspended } }`;
 const REVOKE = `mutation($id: ID!) { revokeAccessTokens(memberId: $id) }`;
-const BALANCE = `subscription($memberId: ID) { balanceChanged(memberId: $memberId, kind: INFERENCE) { limit } }`;
 const codeOf = (response: { errors?: { extensions?: { code?: string } }[] }) => response.errors?.[0]?.extensions?.code;
 
 /** A token signed with the server's secret, with the claims given (exp and iat in seconds; undefined: left out). */
@@ -44,9 +57,9 @@ describe("suspension", () => {
     await seed.fund(2_000_000);
     const [otherAdmin, member] = await seed.addMembers([{ role: "ADMIN", name: "Bea" }, { name: "Cy" }]);
     const bea = await seed.as(otherAdmin!);
-    expect(codeOf(await seed.admin.request(SUSPEND, { id: seed.adminId, suspended: true }))).toBe("FORBIDDEN");
+    expect(codeOf(await seed.admin.request(SetMemberSuspendedDocument, { memberId: seed.adminId, suspended: true }))).toBe("FORBIDDEN");
 
-    await seed.admin.execute(SUSPEND, { id: otherAdmin, suspended: true });
+    await seed.admin.execute(SetMemberSuspendedDocument, { memberId: otherAdmin!, suspended: true });
     // Suspension revoked Bea's token; a new one lets her read herself and her balances, nothing else.
     expect(codeOf(await bea.request(`{ viewer { principal } }`))).toBe("UNAUTHENTICATED");
     const suspended = await seed.as(otherAdmin!);
@@ -78,8 +91,8 @@ describe("suspension", () => {
     }
     const { viewer } = await suspended.request(`{ viewer { organization { name } } }`).then((r) => r.data!);
     expect(viewer.organization).toBeNull();
-    const admins = await seed.admin.execute(`{ organization { members { edges { node { role suspended } } } } }`);
-    expect(admins.organization.members.edges.filter((e: any) => e.node.role === "ADMIN" && !e.node.suspended)).toHaveLength(1);
+    const admins = await seed.admin.execute(MembersDocument);
+    expect(admins.organization.members.edges.filter((e) => e.node.role === "ADMIN" && !e.node.suspended)).toHaveLength(1);
   });
 
   it("keeps the last active admin: two admins suspending each other at once leave exactly one active", async () => {
@@ -88,18 +101,15 @@ describe("suspension", () => {
     const [otherId] = await seed.addMembers([{ role: "ADMIN" }]);
     const other = await seed.as(otherId!);
     const [first, second] = await Promise.all([
-      seed.admin.request(SUSPEND, { id: otherId, suspended: true }),
-      other.request(SUSPEND, { id: seed.adminId, suspended: true }),
+      seed.admin.request(SetMemberSuspendedDocument, { memberId: otherId!, suspended: true }),
+      other.request(SetMemberSuspendedDocument, { memberId: seed.adminId, suspended: true }),
     ]);
     const succeeded = [first, second].filter((response) => !response.errors);
     expect(succeeded).toHaveLength(1);
     // The loser was refused as the last admin, or its token had been revoked by the winner's suspension first.
     expect(["CONFLICT", "UNAUTHENTICATED"]).toContain(codeOf(first.errors ? first : second));
-    const { organization } = await seed.operator.execute(
-      `query($id: ID!) { organization(id: $id) { members { edges { node { role suspended } } } } }`,
-      { id: seed.organizationId },
-    );
-    expect(organization.members.edges.filter((e: any) => e.node.role === "ADMIN" && !e.node.suspended)).toHaveLength(1);
+    const { organization } = await seed.operator.execute(MembersDocument, { organizationId: seed.organizationId });
+    expect(organization.members.edges.filter((e) => e.node.role === "ADMIN" && !e.node.suspended)).toHaveLength(1);
   });
 });
 
@@ -110,19 +120,19 @@ describe("access tokens", () => {
     const [aliceId, bobId] = await seed.addMembers([{}, {}]);
     const alice = await seed.as(aliceId!);
     const bob = await seed.as(bobId!);
-    expect(codeOf(await alice.request(REVOKE, { id: bobId }))).toBe("NOT_FOUND");
+    expect(codeOf(await alice.request(RevokeAccessTokensDocument, { memberId: bobId! }))).toBe("NOT_FOUND");
     const other = await seedOrganization(server);
-    expect(codeOf(await other.admin.request(REVOKE, { id: aliceId }))).toBe("NOT_FOUND");
+    expect(codeOf(await other.admin.request(RevokeAccessTokensDocument, { memberId: aliceId! }))).toBe("NOT_FOUND");
 
-    expect(await seed.admin.execute(REVOKE, { id: aliceId })).toEqual({ revokeAccessTokens: true });
+    expect(await seed.admin.execute(RevokeAccessTokensDocument, { memberId: aliceId! })).toEqual({ revokeAccessTokens: true });
     expect(codeOf(await alice.request(`{ viewer { principal } }`))).toBe("UNAUTHENTICATED");
     expect((await bob.execute(`{ viewer { principal } }`)).viewer.principal).toBe("MEMBER");
     const fresh = await seed.as(aliceId!);
     expect((await fresh.execute(`{ viewer { principal } }`)).viewer.principal).toBe("MEMBER");
     // A member may end its own tokens (a lost device), the operator anyone's.
-    await bob.execute(REVOKE, { id: bobId });
+    await bob.execute(RevokeAccessTokensDocument, { memberId: bobId! });
     expect(codeOf(await bob.request(`{ viewer { principal } }`))).toBe("UNAUTHENTICATED");
-    await seed.operator.execute(REVOKE, { id: aliceId });
+    await seed.operator.execute(RevokeAccessTokensDocument, { memberId: aliceId! });
     expect(codeOf(await fresh.request(`{ viewer { principal } }`))).toBe("UNAUTHENTICATED");
   });
 
@@ -136,9 +146,7 @@ describe("access tokens", () => {
     expect(await asToken({ iat: now() + 5, exp: now() + 600 })).toBe("OK");
     expect(await asToken({ iat: now() - 10, exp: now() - 1 })).toBe("UNAUTHENTICATED");
 
-    const tooLong = await seed.operator.request(`mutation($id: ID!) { issueAccessToken(memberId: $id, ttlSeconds: 86401) }`, {
-      id: seed.adminId,
-    });
+    const tooLong = await seed.operator.request(IssueAccessTokenDocument, { memberId: seed.adminId, ttlSeconds: 86401 });
     expect(tooLong.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "ttlSeconds" });
   });
 
@@ -152,7 +160,7 @@ describe("access tokens", () => {
     for (let i = 0; i < 5; i++) expect((await member.execute(`{ viewer { principal } }`)).viewer.principal).toBe("MEMBER");
     expect(queries - before).toBe(0);
     // ...and a revocation still applies at once.
-    await seed.admin.execute(REVOKE, { id: member.memberId });
+    await seed.admin.execute(RevokeAccessTokensDocument, { memberId: member.memberId! });
     expect(codeOf(await member.request(`{ viewer { principal } }`))).toBe("UNAUTHENTICATED");
   });
 });
@@ -167,15 +175,15 @@ describe("open subscriptions end with their credential", () => {
 
   let limit = 600_000;
   /** Changes the member's balance, so open subscriptions get an event. */
-  const touch = (seed: Seed, memberId: string) =>
-    seed.admin.execute(`mutation($id: ID!, $limit: SafeInt) { setAllocation(input: { memberId: $id, inference: $limit }) { id } }`, {
-      id: memberId,
-      limit: limit++,
-    });
+  const touch = (seed: Seed, memberId: string) => seed.admin.execute(SetAllocationDocument, { input: { memberId, inference: limit++ } });
 
   /** A balance subscription over graphql-ws, once it delivered an event. */
   async function openBalance(seed: Seed, api: Api, memberId: string) {
-    const opened = subscribe(api, BALANCE, api.credential?.startsWith("twk_") ? { memberId } : {});
+    const opened = subscribe(
+      api,
+      BalanceChangedDocument,
+      api.credential?.startsWith("twk_") ? { memberId, kind: "INFERENCE" } : { kind: "INFERENCE" },
+    );
     // balanceChanged may not send the current value on subscribe: change the balance until an event arrives.
     for (let attempt = 0; opened.subscription.events.length === 0; attempt++) {
       if (attempt === 60) throw new Error(`No balance event; errors ${endOf(opened.subscription.errors)}`);
@@ -188,7 +196,7 @@ describe("open subscriptions end with their credential", () => {
   it("over graphql-ws when the member is suspended", async ({ expect }) => {
     const { seed, memberId } = await watched();
     const opened = await openBalance(seed, await seed.as(memberId), memberId);
-    await seed.admin.execute(SUSPEND, { id: memberId, suspended: true });
+    await seed.admin.execute(SetMemberSuspendedDocument, { memberId, suspended: true });
     await expect.poll(() => endOf(opened.subscription.errors), { timeout: 20_000 }).toMatch(/UNAUTHENTICATED|4403/);
     await opened.client.dispose();
   });
@@ -196,7 +204,7 @@ describe("open subscriptions end with their credential", () => {
   it("over graphql-ws when the member's tokens are revoked, and no event arrives after", async ({ expect }) => {
     const { seed, memberId } = await watched();
     const opened = await openBalance(seed, await seed.as(memberId), memberId);
-    await seed.admin.execute(REVOKE, { id: memberId });
+    await seed.admin.execute(RevokeAccessTokensDocument, { memberId });
     await expect.poll(() => endOf(opened.subscription.errors), { timeout: 20_000 }).toMatch(/UNAUTHENTICATED|4403/);
     const count = opened.subscription.events.length;
     await touch(seed, memberId);
@@ -209,16 +217,16 @@ describe("open subscriptions end with their credential", () => {
     const { memberId } = await watched();
     // Long enough to connect on a busy machine; the end comes from the server's timer, not from a request.
     const shortLived = new Api(server.url, await token(memberId, { iat: now(), exp: now() + 20 }));
-    const expiring = subscribe(shortLived, BALANCE);
+    const expiring = subscribe(shortLived, BalanceChangedDocument, { kind: "INFERENCE" });
     await expect.poll(() => endOf(expiring.subscription.errors), { timeout: 60_000 }).toMatch(/expired/);
     await expiring.client.dispose();
   }, 120_000);
 
   it("over graphql-ws when the service's API key is revoked", async ({ expect }) => {
     const { seed, memberId } = await watched();
-    const { createApiKey } = await seed.admin.execute(`mutation { createApiKey(name: "chat") { id secret } }`);
+    const { createApiKey } = await seed.admin.execute(CreateApiKeyDocument, { name: "chat" });
     const service = await openBalance(seed, new Api(server.url, createApiKey.secret), memberId);
-    await seed.admin.execute(`mutation($id: ID!) { revokeApiKey(id: $id) }`, { id: createApiKey.id });
+    await seed.admin.execute(RevokeApiKeyDocument, { id: createApiKey.id });
     await expect.poll(() => endOf(service.subscription.errors), { timeout: 20_000 }).toMatch(/UNAUTHENTICATED|4403/);
     await service.client.dispose();
   });
@@ -229,7 +237,7 @@ describe("open subscriptions end with their credential", () => {
     const response = await fetch(`${server.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream", authorization: `Bearer ${member.credential}` },
-      body: JSON.stringify({ query: BALANCE }),
+      body: JSON.stringify({ query: print(BalanceChangedDocument), variables: { kind: "INFERENCE" } }),
     });
     expect(response.status).toBe(200);
     const reader = response.body!.getReader();
@@ -246,7 +254,7 @@ describe("open subscriptions end with their credential", () => {
     const touching = setInterval(() => void touch(seed, memberId), 500);
     await readUntil(/"limit"/);
     clearInterval(touching);
-    await seed.admin.execute(REVOKE, { id: memberId });
+    await seed.admin.execute(RevokeAccessTokensDocument, { memberId });
     try {
       await readUntil(/UNAUTHENTICATED/);
       expect(text).toContain("UNAUTHENTICATED");

@@ -1,7 +1,9 @@
 // Revocation across server processes (one PostgreSQL, events through Redis): a revocation made through one process
 // ends the member's tokens and open subscriptions on the other at once, though each caches member standings.
 // Runs in the services suite (npm run test:services), where TEST_DATABASE_URL and TEST_REDIS_URL are set.
+
 import { describe, it } from "vitest";
+import { BalanceChangedDocument, RevokeAccessTokensDocument, ViewerDocument } from "../../src/client/generated/graphql.ts";
 import { Api, subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
@@ -18,14 +20,12 @@ describe.skipIf(!enabled)("revocation on two server processes", async () => {
     const [memberId] = await seed.addMembers([{}]);
     const onSecond = new Api(second!.url, (await seed.as(memberId!)).credential);
     // The second process caches the member's standing now.
-    expect((await onSecond.execute(`{ viewer { principal } }`)).viewer.principal).toBe("MEMBER");
-    const { subscription, client } = subscribe(onSecond, `subscription { balanceChanged(kind: INFERENCE) { limit } }`);
+    expect((await onSecond.execute(ViewerDocument)).viewer.principal).toBe("MEMBER");
+    const { subscription, client } = subscribe(onSecond, BalanceChangedDocument, { kind: "INFERENCE" });
     await new Promise((resolve) => setTimeout(resolve, 500));
 
-    await seed.admin.execute(`mutation($id: ID!) { revokeAccessTokens(memberId: $id) }`, { id: memberId });
-    await expect
-      .poll(async () => (await onSecond.request(`{ viewer { principal } }`)).errors?.[0]?.extensions?.code)
-      .toBe("UNAUTHENTICATED");
+    await seed.admin.execute(RevokeAccessTokensDocument, { memberId: memberId! });
+    await expect.poll(async () => (await onSecond.request(ViewerDocument)).errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
     await expect
       .poll(() => subscription.errors.map((e) => JSON.stringify(e) + String((e as { reason?: string }).reason)).join(), { timeout: 20_000 })
       .toMatch(/UNAUTHENTICATED/);

@@ -1,6 +1,7 @@
 // Walks the whole schema as each principal: one query per root field and one node(id:) per object, every field
 // reachable selected, and checks each field that answers is one the contract's table lets that principal read (and
 // that what it may read is not refused). Generated from the built schema, so new types and fields are covered.
+// Its operations are generated or written out on purpose (probes of who may read what), not the client's documents.
 import {
   type GraphQLField,
   type GraphQLNamedType,

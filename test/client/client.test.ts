@@ -1,7 +1,9 @@
 // tokenwarden/client against a real server, as a chat app's backend uses it: the hot path with idempotency keys
 // and retries over a network that loses answers, and the token indicator across a dropped connection.
+
 import { type Balance, createTokenwardenClient, type DenialReason, TokenwardenError } from "tokenwarden/client";
 import { beforeAll, describe, expect, it } from "vitest";
+import { RecordUsageDocument } from "../../src/client/generated/graphql.ts";
 import { startServer, type TestServer } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 import { usageOrganization } from "../usage/setup.ts";
@@ -117,7 +119,7 @@ describe("tokenwarden/client", () => {
 
       // The connection drops; usage happens while the watch is away (straight to the server, not through the proxy).
       proxy.setDown(true);
-      await org.service.execute(`mutation($input: RecordUsageInput!) { recordUsage(input: $input) { id } }`, {
+      await org.service.execute(RecordUsageDocument, {
         input: { memberId: org.memberId, modelKey: "gpt-4o-mini", inputTokens: 250, outputTokens: 0, idempotencyKey: "while-away" },
       });
       proxy.setDown(false);

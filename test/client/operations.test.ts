@@ -28,7 +28,7 @@ describe("src/client/generated/", () => {
     const generated = readFileSync(new URL(`${OUTPUT}graphql.ts`, root), "utf8");
     // SafeInt (tokens), Money (cost) and DateTime (expiresAt, lastAutoIncreaseAt) as JSON carries them.
     expect(generated).toContain("export type UsageReceiptFieldsFragment = { id: string, tokens: number, cost: string,");
-    expect(generated).toContain("reservation: { id: string, tokens: number, expiresAt: string } | null");
+    expect(generated).toContain("tokens: number, estimatedCost: string, expiresAt: string,");
     expect(generated).toContain("lastAutoIncreaseAt: string | null");
     const types = generated.split("\n").filter((line) => line.startsWith("export type"));
     expect(types.filter((line) => /: (unknown|any)\b/.test(line))).toEqual([]);

@@ -1,9 +1,17 @@
 // Model-based property test of the ledger: random purchases, additions and allocations through the API, checking after
 // every step that the API agrees with a simple model, that tokens are conserved, and that the balance and pool rows
 // equal what the immutable ledger entries add up to.
+
 import { decodeGlobalID } from "@pothos/plugin-relay";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import {
+  AddMembersDocument,
+  AllocateTokensDocument,
+  AllocationStatusDocument,
+  MembersDocument,
+  SetAllocationDocument,
+} from "../../src/client/generated/graphql.ts";
 import { type Seed, seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
 
@@ -55,8 +63,8 @@ async function step(seed: Seed, model: Model, cmd: Command): Promise<"done" | "r
     const fits = KINDS.every((k) => model.pool[k] >= FLOOR * cmd.count);
     const members = Array.from({ length: cmd.count }, () => ({}));
     if (!fits) {
-      const error = await seed.admin.errorOf(`mutation($m: [MemberInput!]!) { addMembers(members: $m) { id } }`, {
-        m: members.map((_, i) => ({ email: `m${model.order.length + i}-${Date.now()}@example.com` })),
+      const error = await seed.admin.errorOf(AddMembersDocument, {
+        members: members.map((_, i) => ({ email: `m${model.order.length + i}-${Date.now()}@example.com` })),
       });
       expect(error.extensions?.code).toBe("INSUFFICIENT_POOL");
       return "refused";
@@ -83,12 +91,9 @@ async function step(seed: Seed, model: Model, cmd: Command): Promise<"done" | "r
       if (targets[k]! < FLOOR) refusal = "BAD_USER_INPUT";
       else if (model.pool[k] < targets[k]! - current[k]) refusal = "INSUFFICIENT_POOL";
     }
-    const result = await seed.admin.request(
-      `mutation($input: SetAllocationInput!) { setAllocation(input: $input) { inference { limit } training { limit } } }`,
-      {
-        input: { memberId, inference: cmd.inference, training: cmd.training },
-      },
-    );
+    const result = await seed.admin.request(SetAllocationDocument, {
+      input: { memberId, inference: cmd.inference, training: cmd.training },
+    });
     if (refusal) {
       expect(result.errors?.[0]?.extensions?.code).toBe(refusal);
       return "refused";
@@ -99,12 +104,16 @@ async function step(seed: Seed, model: Model, cmd: Command): Promise<"done" | "r
       model.pool[k] -= targets[k]! - current[k];
       current[k] = targets[k]!;
     }
-    expect(result.data!.setAllocation).toEqual({ inference: { limit: current.INFERENCE }, training: { limit: current.TRAINING } });
+    const { inference, training } = result.data!.setAllocation;
+    expect({ inference: { limit: inference.limit }, training: { limit: training.limit } }).toEqual({
+      inference: { limit: current.INFERENCE },
+      training: { limit: current.TRAINING },
+    });
     return "done";
   }
   const memberIds = [...new Set(cmd.members.map(pick))];
   const fits = model.pool[cmd.kind] >= cmd.amount * memberIds.length;
-  const result = await seed.admin.request(`mutation($input: AllocateInput!) { allocateTokens(input: $input) { id } }`, {
+  const result = await seed.admin.request(AllocateTokensDocument, {
     input: { memberIds: cmd.members.map(pick), kind: cmd.kind, amount: cmd.amount },
   });
   if (!fits) {
@@ -120,11 +129,16 @@ async function step(seed: Seed, model: Model, cmd: Command): Promise<"done" | "r
 async function check(seed: Seed, model: Model): Promise<void> {
   // what the API says
   for (const k of KINDS) {
-    const { organization } = await seed.admin.execute(
-      `query($kind: TokenKind!) { organization { allocationStatus(kind: $kind) { purchased allocated used unallocated purchasedAllTime consumedInClosedPeriods } } }`,
-      { kind: k },
-    );
-    const status = organization.allocationStatus;
+    const { organization } = await seed.admin.execute(AllocationStatusDocument, { kind: k });
+    const {
+      purchased,
+      allocated: allocatedNow,
+      used,
+      unallocated,
+      purchasedAllTime,
+      consumedInClosedPeriods,
+    } = organization.allocationStatus;
+    const status = { purchased, allocated: allocatedNow, used, unallocated, purchasedAllTime, consumedInClosedPeriods };
     const allocated = [...model.limits.values()].reduce((sum, limits) => sum + limits[k], 0);
     expect(status).toEqual({
       purchased: model.pool[k] + allocated,
@@ -137,9 +151,7 @@ async function check(seed: Seed, model: Model): Promise<void> {
     // conservation: all ever bought = pool + allocations + consumed in closed periods
     expect(status.purchasedAllTime).toBe(status.unallocated + status.allocated + status.consumedInClosedPeriods);
   }
-  const { organization } = await seed.admin.execute(
-    `{ organization { members(first: 100) { edges { node { id inference { limit } training { limit } } } } } }`,
-  );
+  const { organization } = await seed.admin.execute(MembersDocument, { first: 100 });
   for (const { node } of organization.members.edges) {
     const expected = model.limits.get(node.id) ?? { INFERENCE: 0, TRAINING: 0 };
     expect({ id: node.id, INFERENCE: node.inference.limit, TRAINING: node.training.limit }).toEqual({ id: node.id, ...expected });

@@ -1,5 +1,6 @@
 // Every token amount the API takes is checked by one rule (src/ledger/rules.ts): a negative amount is refused the
 // same way wherever it is given, naming the field, and changes nothing.
+// Operations are written out on purpose: each negative amount where it is given, not the client's documents.
 import { describe, expect, it } from "vitest";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";

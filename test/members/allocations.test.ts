@@ -1,13 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { Api, subscribe } from "../support/client.ts";
+import {
+  AllocateTokensDocument,
+  AllocationStatusChangedDocument,
+  AllocationStatusDocument,
+  MemberBalancesDocument,
+  PurchaseTokensDocument,
+  RecordUsageDocument,
+  SetAllocationDocument,
+  SetOverrideDocument,
+  UpsertModelDocument,
+  ViewerDocument,
+} from "../../src/client/generated/graphql.ts";
+import { Api, pick, subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
 
 const server = await startServer();
-
-const SET = `mutation($input: SetAllocationInput!) { setAllocation(input: $input) { id inference { limit } training { limit } } }`;
-const ALLOCATE = `mutation($input: AllocateInput!) { allocateTokens(input: $input) { id inference { limit remaining } training { limit } } }`;
-const STATUS = `query($kind: TokenKind!) { organization { allocationStatus(kind: $kind) { kind purchased allocated used unallocated purchasedAllTime consumedInClosedPeriods activePreset } } }`;
 
 async function funded(inference = 10_000_000, training = 10_000_000) {
   const seed = await seedOrganization(server);
@@ -17,21 +25,23 @@ async function funded(inference = 10_000_000, training = 10_000_000) {
 }
 
 async function status(api: Api, kind: "INFERENCE" | "TRAINING") {
-  return (await api.execute(STATUS, { kind })).organization.allocationStatus;
+  return (await api.execute(AllocationStatusDocument, { kind })).organization.allocationStatus;
 }
 
 describe("setAllocation", () => {
   it("sets both kinds at once, taking from and returning to the pools", async () => {
     const seed = await funded();
     const [memberId] = await seed.addMembers([{}]);
-    const { setAllocation } = await seed.admin.execute(SET, { input: { memberId, inference: 2_000_000, training: 600_000 } });
+    const { setAllocation } = await seed.admin.execute(SetAllocationDocument, {
+      input: { memberId: memberId!, inference: 2_000_000, training: 600_000 },
+    });
     expect(setAllocation).toMatchObject({ inference: { limit: 2_000_000 }, training: { limit: 600_000 } });
     // (the admin holds its 500K floor of each kind)
     expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 2_500_000, unallocated: 8_000_000, purchased: 10_500_000 });
     expect(await status(seed.admin, "TRAINING")).toMatchObject({ allocated: 1_100_000, unallocated: 9_400_000, purchased: 10_500_000 });
 
     // omitted kinds are left as they are
-    const { setAllocation: again } = await seed.admin.execute(SET, { input: { memberId, training: 500_000 } });
+    const { setAllocation: again } = await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, training: 500_000 } });
     expect(again).toMatchObject({ inference: { limit: 2_000_000 }, training: { limit: 500_000 } });
     expect((await status(seed.admin, "TRAINING")).unallocated).toBe(9_500_000);
   });
@@ -39,24 +49,31 @@ describe("setAllocation", () => {
   it("changes nothing when either kind's pool is short", async () => {
     const seed = await funded(10_000_000, 1_000_000);
     const [memberId] = await seed.addMembers([{}]);
-    const error = await seed.admin.errorOf(SET, { input: { memberId, inference: 3_000_000, training: 2_000_000 } });
-    expect(error.extensions?.code).toBe("INSUFFICIENT_POOL");
-    const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { inference { limit } training { limit } } }`, {
-      id: memberId,
+    const error = await seed.admin.errorOf(SetAllocationDocument, {
+      input: { memberId: memberId!, inference: 3_000_000, training: 2_000_000 },
     });
-    expect(member).toEqual({ inference: { limit: 500_000 }, training: { limit: 500_000 } });
+    expect(error.extensions?.code).toBe("INSUFFICIENT_POOL");
+    const { member } = await seed.admin.execute(MemberBalancesDocument, { memberId: memberId! });
+    expect({ inference: pick(member!.inference, "limit"), training: pick(member!.training, "limit") }).toEqual({
+      inference: { limit: 500_000 },
+      training: { limit: 500_000 },
+    });
     expect(await status(seed.admin, "INFERENCE")).toMatchObject({ unallocated: 9_500_000, allocated: 1_000_000 });
   });
 
   it("refuses bad amounts naming the field", async () => {
     const seed = await funded();
     const [memberId] = await seed.addMembers([{}]);
-    const negative = await seed.admin.errorOf(SET, { input: { memberId, inference: 10, training: -1 } });
+    const negative = await seed.admin.errorOf(SetAllocationDocument, { input: { memberId: memberId!, inference: 10, training: -1 } });
     expect(negative.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.training" });
+    // "lots" is no number on purpose: the server, not the client, must refuse it.
     for (const inference of [1.5, 2 ** 53, "lots"]) {
-      expect((await seed.admin.errorOf(SET, { input: { memberId, inference } })).extensions?.code).toBe("BAD_USER_INPUT");
+      expect(
+        (await seed.admin.errorOf(SetAllocationDocument, { input: { memberId: memberId!, inference: inference as number } })).extensions
+          ?.code,
+      ).toBe("BAD_USER_INPUT");
     }
-    const badId = await seed.admin.errorOf(SET, { input: { memberId: "nope", inference: 1 } });
+    const badId = await seed.admin.errorOf(SetAllocationDocument, { input: { memberId: "nope", inference: 1 } });
     expect(badId.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.memberId" });
     expect((await status(seed.admin, "INFERENCE")).allocated).toBe(1_000_000);
   });
@@ -70,17 +87,15 @@ describe("setAllocation", () => {
       { inference: 1_000_000, training: 9_000_000 },
       { inference: 5_000_000, training: 2_000_000 },
     ];
-    await Promise.all(requests.map((request) => seed.admin.execute(SET, { input: { memberId, ...request } })));
-    const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { inference { limit } training { limit } } }`, {
-      id: memberId,
-    });
-    expect(requests.map((r) => r.inference)).toContain(member.inference.limit);
-    expect(requests.map((r) => r.training)).toContain(member.training.limit);
+    await Promise.all(requests.map((request) => seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, ...request } })));
+    const { member } = await seed.admin.execute(MemberBalancesDocument, { memberId: memberId! });
+    expect(requests.map((r) => r.inference)).toContain(member!.inference.limit);
+    expect(requests.map((r) => r.training)).toContain(member!.training.limit);
     // the admin has its 500K floor, the member holds the rest: pool + limits = purchased
     const inference = await status(seed.admin, "INFERENCE");
     const training = await status(seed.admin, "TRAINING");
-    expect(inference).toMatchObject({ allocated: member.inference.limit + 500_000, unallocated: 20_000_000 - member.inference.limit });
-    expect(training).toMatchObject({ allocated: member.training.limit + 500_000, unallocated: 20_000_000 - member.training.limit });
+    expect(inference).toMatchObject({ allocated: member!.inference.limit + 500_000, unallocated: 20_000_000 - member!.inference.limit });
+    expect(training).toMatchObject({ allocated: member!.training.limit + 500_000, unallocated: 20_000_000 - member!.training.limit });
   });
 
   it("another organisation's member is NOT_FOUND and plain members are FORBIDDEN", async () => {
@@ -88,18 +103,23 @@ describe("setAllocation", () => {
     const other = await funded();
     const [theirs] = await other.addMembers([{}]);
     const [ours] = await seed.addMembers([{}]);
-    expect((await seed.admin.errorOf(SET, { input: { memberId: theirs, inference: 1 } })).extensions?.code).toBe("NOT_FOUND");
+    expect((await seed.admin.errorOf(SetAllocationDocument, { input: { memberId: theirs!, inference: 1 } })).extensions?.code).toBe(
+      "NOT_FOUND",
+    );
     expect(
-      (await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [ours, theirs], kind: "INFERENCE", amount: 1 } })).extensions?.code,
+      (await seed.admin.errorOf(AllocateTokensDocument, { input: { memberIds: [ours!, theirs!], kind: "INFERENCE", amount: 1 } }))
+        .extensions?.code,
     ).toBe("NOT_FOUND");
     const member = await seed.as(ours!);
-    expect((await member.errorOf(SET, { input: { memberId: ours, inference: 1 } })).extensions?.code).toBe("FORBIDDEN");
-    expect((await member.errorOf(ALLOCATE, { input: { memberIds: [ours], kind: "INFERENCE", amount: 1 } })).extensions?.code).toBe(
-      "FORBIDDEN",
+    expect((await member.errorOf(SetAllocationDocument, { input: { memberId: ours!, inference: 1 } })).extensions?.code).toBe("FORBIDDEN");
+    expect(
+      (await member.errorOf(AllocateTokensDocument, { input: { memberIds: [ours!], kind: "INFERENCE", amount: 1 } })).extensions?.code,
+    ).toBe("FORBIDDEN");
+    expect((await new Api(server.url).errorOf(SetAllocationDocument, { input: { memberId: ours!, inference: 1 } })).extensions?.code).toBe(
+      "UNAUTHENTICATED",
     );
-    expect((await new Api(server.url).errorOf(SET, { input: { memberId: ours, inference: 1 } })).extensions?.code).toBe("UNAUTHENTICATED");
-    const { member: unchanged } = await other.admin.execute(`query($id: ID!) { member(id: $id) { inference { limit } } }`, { id: theirs });
-    expect(unchanged.inference.limit).toBe(500_000);
+    const { member: unchanged } = await other.admin.execute(MemberBalancesDocument, { memberId: theirs! });
+    expect(unchanged!.inference.limit).toBe(500_000);
   });
 });
 
@@ -108,27 +128,38 @@ describe("the floor: the minimum a member can hold at any time", () => {
     const seed = await funded();
     const [memberId] = await seed.addMembers([{}]);
     for (const inference of [0, 100_000, 499_999]) {
-      const error = await seed.admin.errorOf(SET, { input: { memberId, inference } });
+      const error = await seed.admin.errorOf(SetAllocationDocument, { input: { memberId: memberId!, inference } });
       expect(error.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.inference" });
       expect(error.message).toContain("floor (500000)");
     }
     expect((await status(seed.admin, "INFERENCE")).allocated).toBe(1_000_000);
-    expect((await seed.admin.execute(SET, { input: { memberId, inference: 500_000 } })).setAllocation.inference.limit).toBe(500_000);
-    await seed.admin.execute(`mutation($id: ID!) { setOverride(input: { memberId: $id, floor: 200000 }) { id } }`, { id: memberId });
-    expect((await seed.admin.execute(SET, { input: { memberId, inference: 200_000 } })).setAllocation.inference.limit).toBe(200_000);
-    expect((await seed.admin.errorOf(SET, { input: { memberId, inference: 199_999 } })).extensions?.field).toBe("input.inference");
+    expect(
+      (await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 500_000 } })).setAllocation.inference
+        .limit,
+    ).toBe(500_000);
+    await seed.admin.execute(SetOverrideDocument, { input: { memberId: memberId!, floor: 200_000 } });
+    expect(
+      (await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 200_000 } })).setAllocation.inference
+        .limit,
+    ).toBe(200_000);
+    expect(
+      (await seed.admin.errorOf(SetAllocationDocument, { input: { memberId: memberId!, inference: 199_999 } })).extensions?.field,
+    ).toBe("input.inference");
   });
 
   it("brings the first admin of a new organisation up to its floor with the first purchase", async () => {
     const seed = await seedOrganization(server);
-    const ADMIN = `{ viewer { member { inference { limit floor } training { limit floor } } } }`;
-    expect((await seed.admin.execute(ADMIN)).viewer.member.inference).toEqual({ limit: 0, floor: 500_000 });
-    await seed.admin.execute(`mutation { purchaseTokens(tokens: 300000, kind: INFERENCE) { id } }`);
+    const adminInference = async () => pick((await seed.admin.execute(ViewerDocument)).viewer.member!.inference, "limit", "floor");
+    expect(await adminInference()).toEqual({ limit: 0, floor: 500_000 });
+    await seed.admin.execute(PurchaseTokensDocument, { tokens: 300_000, kind: "INFERENCE" });
     // short: as much as there is
-    expect((await seed.admin.execute(ADMIN)).viewer.member.inference).toEqual({ limit: 300_000, floor: 500_000 });
-    await seed.admin.execute(`mutation { purchaseTokens(tokens: 1000000, kind: INFERENCE) { id } }`);
-    const { viewer } = await seed.admin.execute(ADMIN);
-    expect(viewer.member).toEqual({ inference: { limit: 500_000, floor: 500_000 }, training: { limit: 0, floor: 500_000 } });
+    expect(await adminInference()).toEqual({ limit: 300_000, floor: 500_000 });
+    await seed.admin.execute(PurchaseTokensDocument, { tokens: 1_000_000, kind: "INFERENCE" });
+    const { member } = (await seed.admin.execute(ViewerDocument)).viewer;
+    expect({ inference: pick(member!.inference, "limit", "floor"), training: pick(member!.training, "limit", "floor") }).toEqual({
+      inference: { limit: 500_000, floor: 500_000 },
+      training: { limit: 0, floor: 500_000 },
+    });
     expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 500_000, unallocated: 800_000, purchased: 1_300_000 });
   });
 });
@@ -137,10 +168,12 @@ describe("allocateTokens", () => {
   it("adds the amount to each listed member once, from the pool", async () => {
     const seed = await funded();
     const [a, b] = await seed.addMembers([{}, {}]);
-    const { allocateTokens } = await seed.admin.execute(ALLOCATE, { input: { memberIds: [a, b, a], kind: "INFERENCE", amount: 250_000 } });
-    expect(allocateTokens.map((m: { id: string }) => m.id)).toEqual([a, b]);
+    const { allocateTokens } = await seed.admin.execute(AllocateTokensDocument, {
+      input: { memberIds: [a!, b!, a!], kind: "INFERENCE", amount: 250_000 },
+    });
+    expect(allocateTokens.map((m) => m.id)).toEqual([a, b]);
     for (const member of allocateTokens) {
-      expect(member.inference).toEqual({ limit: 750_000, remaining: 750_000 });
+      expect(pick(member.inference, "limit", "remaining")).toEqual({ limit: 750_000, remaining: 750_000 });
       expect(member.training.limit).toBe(500_000);
     }
     expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 2_000_000, unallocated: 8_500_000 });
@@ -149,7 +182,7 @@ describe("allocateTokens", () => {
   it("gives no one anything when the pool cannot cover everyone", async () => {
     const seed = await funded(2_000_000, 2_000_000);
     const [a, b] = await seed.addMembers([{}, {}]);
-    const error = await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [a, b], kind: "INFERENCE", amount: 600_000 } });
+    const error = await seed.admin.errorOf(AllocateTokensDocument, { input: { memberIds: [a!, b!], kind: "INFERENCE", amount: 600_000 } });
     expect(error.extensions?.code).toBe("INSUFFICIENT_POOL");
     expect(await status(seed.admin, "INFERENCE")).toMatchObject({ allocated: 1_500_000, unallocated: 1_000_000 });
   });
@@ -157,23 +190,27 @@ describe("allocateTokens", () => {
   it("refuses bad input naming the field", async () => {
     const seed = await funded();
     const [a] = await seed.addMembers([{}]);
-    expect((await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [a], kind: "INFERENCE", amount: -5 } })).extensions).toMatchObject({
+    expect(
+      (await seed.admin.errorOf(AllocateTokensDocument, { input: { memberIds: [a!], kind: "INFERENCE", amount: -5 } })).extensions,
+    ).toMatchObject({
       code: "BAD_USER_INPUT",
       field: "input.amount",
     });
-    expect((await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [], kind: "INFERENCE", amount: 5 } })).extensions).toMatchObject({
+    expect(
+      (await seed.admin.errorOf(AllocateTokensDocument, { input: { memberIds: [], kind: "INFERENCE", amount: 5 } })).extensions,
+    ).toMatchObject({
       code: "BAD_USER_INPUT",
       field: "input.memberIds",
     });
-    expect((await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [a, "x"], kind: "INFERENCE", amount: 5 } })).extensions).toMatchObject(
-      {
-        code: "BAD_USER_INPUT",
-        field: "input.memberIds[1]",
-      },
-    );
-    expect((await seed.admin.errorOf(ALLOCATE, { input: { memberIds: [a], kind: "INFERENCE", amount: 0.5 } })).extensions?.code).toBe(
-      "BAD_USER_INPUT",
-    );
+    expect(
+      (await seed.admin.errorOf(AllocateTokensDocument, { input: { memberIds: [a!, "x"], kind: "INFERENCE", amount: 5 } })).extensions,
+    ).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "input.memberIds[1]",
+    });
+    expect(
+      (await seed.admin.errorOf(AllocateTokensDocument, { input: { memberIds: [a!], kind: "INFERENCE", amount: 0.5 } })).extensions?.code,
+    ).toBe("BAD_USER_INPUT");
   });
 
   it("parallel allocations racing for a small pool never take it below zero", async () => {
@@ -182,7 +219,7 @@ describe("allocateTokens", () => {
     // pool: 1_000_000 inference left; ten racers want 300_000 each
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        seed.admin.request(ALLOCATE, { input: { memberIds: [ids[i % ids.length]], kind: "INFERENCE", amount: 300_000 } }),
+        seed.admin.request(AllocateTokensDocument, { input: { memberIds: [ids[i % ids.length]!], kind: "INFERENCE", amount: 300_000 } }),
       ),
     );
     const succeeded = results.filter((result) => !result.errors).length;
@@ -195,21 +232,17 @@ describe("allocateTokens", () => {
 describe("allocationStatusChanged", () => {
   it("sends the current status on subscribe, then each change of that kind", async () => {
     const seed = await funded(5_000_000, 5_000_000);
-    const { subscription, client } = subscribe(
-      seed.admin,
-      `subscription($kind: TokenKind!) { allocationStatusChanged(kind: $kind) { kind allocated unallocated } }`,
-      {
-        kind: "TRAINING",
-      },
-    );
+    const { subscription, client } = subscribe(seed.admin, AllocationStatusChangedDocument, { kind: "TRAINING" });
     try {
-      expect(await subscription.next()).toEqual({
-        allocationStatusChanged: { kind: "TRAINING", allocated: 500_000, unallocated: 5_000_000 },
+      expect(pick((await subscription.next()).allocationStatusChanged, "kind", "allocated", "unallocated")).toEqual({
+        kind: "TRAINING",
+        allocated: 500_000,
+        unallocated: 5_000_000,
       });
       await seed.fund(1_000_000);
       await subscription.next((event) => event.allocationStatusChanged.unallocated === 6_000_000);
       const [memberId] = await seed.addMembers([{}]);
-      await seed.admin.execute(SET, { input: { memberId, training: 2_000_000 } });
+      await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, training: 2_000_000 } });
       const last = await subscription.next((event) => event.allocationStatusChanged.allocated === 2_500_000);
       expect(last.allocationStatusChanged.unallocated).toBe(4_000_000);
       expect(subscription.events.every((event) => event.allocationStatusChanged.kind === "TRAINING")).toBe(true);
@@ -222,28 +255,31 @@ describe("allocationStatusChanged", () => {
   it("follows usage too: used changes arrive live, and limits cannot go below what was used", async () => {
     const seed = await funded(5_000_000, 5_000_000);
     const [memberId] = await seed.addMembers([{}]);
-    await seed.admin.execute(
-      `mutation { upsertModel(input: { key: "small", inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" }) { id } }`,
-    );
+    await seed.admin.execute(UpsertModelDocument, { input: { key: "small", inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" } });
     const service = await seed.serviceKey();
-    const { subscription, client } = subscribe(seed.admin, `subscription { allocationStatusChanged { kind allocated used unallocated } }`);
+    const { subscription, client } = subscribe(seed.admin, AllocationStatusChangedDocument, { kind: "INFERENCE" });
     try {
       await subscription.next();
       // (300K of a 500K limit stays below the STANDARD auto-increase trigger of 80 %)
-      await service.execute(`mutation($input: RecordUsageInput!) { recordUsage(input: $input) { tokens } }`, {
-        input: { memberId, modelKey: "small", inputTokens: 200_000, outputTokens: 100_000, idempotencyKey: "u1" },
+      await service.execute(RecordUsageDocument, {
+        input: { memberId: memberId!, modelKey: "small", inputTokens: 200_000, outputTokens: 100_000, idempotencyKey: "u1" },
       });
       const event = await subscription.next((e) => e.allocationStatusChanged.used === 300_000);
-      expect(event.allocationStatusChanged).toEqual({ kind: "INFERENCE", allocated: 1_000_000, used: 300_000, unallocated: 4_500_000 });
+      expect(pick(event.allocationStatusChanged, "kind", "allocated", "used", "unallocated")).toEqual({
+        kind: "INFERENCE",
+        allocated: 1_000_000,
+        used: 300_000,
+        unallocated: 4_500_000,
+      });
     } finally {
       subscription.close();
       await client.dispose();
     }
     // an override floor of 200K lets the admin give this member less than the policy's 500K, but not less than it used
-    await seed.admin.execute(`mutation($id: ID!) { setOverride(input: { memberId: $id, floor: 200000 }) { id } }`, { id: memberId });
-    const below = await seed.admin.errorOf(SET, { input: { memberId, inference: 299_999, training: 0 } });
+    await seed.admin.execute(SetOverrideDocument, { input: { memberId: memberId!, floor: 200_000 } });
+    const below = await seed.admin.errorOf(SetAllocationDocument, { input: { memberId: memberId!, inference: 299_999, training: 0 } });
     expect(below.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.inference" });
-    const { setAllocation } = await seed.admin.execute(SET, { input: { memberId, inference: 300_000 } });
+    const { setAllocation } = await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 300_000 } });
     expect(setAllocation.inference.limit).toBe(300_000);
     expect(await status(seed.admin, "TRAINING")).toMatchObject({ allocated: 1_000_000 });
   });
@@ -252,7 +288,7 @@ describe("allocationStatusChanged", () => {
     const seed = await funded();
     const [memberId] = await seed.addMembers([{}]);
     const member = await seed.as(memberId!);
-    const { subscription, client } = subscribe(member, `subscription { allocationStatusChanged { allocated } }`);
+    const { subscription, client } = subscribe(member, AllocationStatusChangedDocument, { kind: "INFERENCE" });
     try {
       await expect.poll(() => subscription.errors.length, { timeout: 50_000 }).toBeGreaterThan(0);
       expect(JSON.stringify(subscription.errors)).toContain("FORBIDDEN");
@@ -261,6 +297,6 @@ describe("allocationStatusChanged", () => {
       subscription.close();
       await client.dispose();
     }
-    expect((await member.errorOf(STATUS, { kind: "INFERENCE" })).extensions?.code).toBe("FORBIDDEN");
+    expect((await member.errorOf(AllocationStatusDocument, { kind: "INFERENCE" })).extensions?.code).toBe("FORBIDDEN");
   });
 });

@@ -1,7 +1,12 @@
 // Auto-increase after usage, through the API: triggers, tiers, cooldown, methods, near max, ceiling, pool,
 // exclusions and buffer days. The tests move one clock, so they run one after another.
 import { describe, expect, it } from "vitest";
-import { SetAllocationDocument } from "../../src/client/generated/graphql.ts";
+import {
+  BalanceChangedDocument,
+  SetAllocationDocument,
+  SetMemberSuspendedDocument,
+  SetOverrideDocument,
+} from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { subscribe } from "../support/client.ts";
 import { startServer } from "../support/server.ts";
@@ -19,18 +24,16 @@ describe.sequential("auto-increase", () => {
     clock.set(DAY10);
     const org = await policyOrg(server, { members: 1, fund: 20_000_000 });
     const [id] = org.memberIds as [string];
-    const { subscription, client } = subscribe(
-      await org.as(id),
-      `subscription { balanceChanged(kind: INFERENCE) { limit used lastAutoIncreaseAt } }`,
-    );
+    const { subscription, client } = subscribe(await org.as(id), BalanceChangedDocument, { kind: "INFERENCE" });
     try {
       await balanceSubscriptionLive(org, id, subscription);
       await org.use(id, 399_999);
       expect((await org.balance(id)).limit).toBe(500_000);
       await org.use(id, 1); // 80 %
       expect(await org.balance(id)).toMatchObject({ limit: 625_000, used: 400_000, lastAutoIncreaseAt: DAY10 });
-      const event: any = await subscription.next((e: any) => e.balanceChanged.limit === 625_000);
-      expect(event.balanceChanged).toEqual({ limit: 625_000, used: 400_000, lastAutoIncreaseAt: DAY10 });
+      const { balanceChanged } = await subscription.next((e) => e.balanceChanged.limit === 625_000);
+      const { limit, used, lastAutoIncreaseAt } = balanceChanged;
+      expect({ limit, used, lastAutoIncreaseAt }).toEqual({ limit: 625_000, used: 400_000, lastAutoIncreaseAt: DAY10 });
     } finally {
       await client.dispose();
     }
@@ -115,10 +118,10 @@ describe.sequential("auto-increase", () => {
     clock.set(DAY10);
     const org = await policyOrg(server, { fund: 20_000_000, members: 3 });
     const [excluded, plain, suspended] = org.memberIds as [string, string, string];
-    await org.admin.execute(`mutation($id: ID!) { setMemberSuspended(memberId: $id, suspended: true) { id } }`, { id: suspended });
+    await org.admin.execute(SetMemberSuspendedDocument, { memberId: suspended, suspended: true });
     await org.use(suspended, 450_000); // usage that happened is recorded, but a suspended member gets no bump
     expect((await org.balance(suspended)).limit).toBe(500_000);
-    await org.admin.execute(`mutation($input: OverrideInput!) { setOverride(input: $input) { id } }`, {
+    await org.admin.execute(SetOverrideDocument, {
       input: { memberId: excluded, excluded: true },
     });
     await org.use(excluded, 450_000);

@@ -1,8 +1,10 @@
 // Usage counts in the cycle in which it happened, also between a cycle boundary and the reset run: used is always the
 // sum of the current cycle's usage rows, and the closed cycle's consumption is exactly what was used in it.
 // The two-process case needs TEST_DATABASE_URL (npm run test:services); the one-process case runs everywhere.
+
 import { decodeGlobalID } from "@pothos/plugin-relay";
 import { describe, expect, it } from "vitest";
+import { RecordUsageDocument } from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { Api } from "../support/client.ts";
 import { unique } from "../support/factories.ts";
@@ -13,8 +15,6 @@ const clock = new ManualClock("2027-10-31T23:00:00.000Z");
 const first = await startServer({ clock });
 const shared = Boolean(process.env.TEST_DATABASE_URL);
 const second = shared ? await startServer({ clock, databaseUrl: first.databaseUrl! }) : null;
-
-const RECORD = `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { balance { used } } }`;
 
 describe.sequential("the cycle boundary", () => {
   it("usage charged after the boundary but before the reset counts in the new cycle, not the closed one", async () => {
@@ -40,7 +40,7 @@ describe.sequential("the cycle boundary", () => {
       const ids = org.memberIds;
       const throughSecond = new Api(second!.url, org.admin.credential);
       const charge = (api: Api, memberId: string, tokens: number) =>
-        api.execute(RECORD, {
+        api.execute(RecordUsageDocument, {
           input: { memberId, modelKey: org.modelKey, inputTokens: tokens, outputTokens: 0, idempotencyKey: unique("use") },
         });
       for (const memberId of ids) await charge(throughSecond, memberId, 100_000);

@@ -1,6 +1,8 @@
 // A full simulated month of usage for one organisation on each preset, through the API and the scheduler:
 // the conservation law is checked after every round of usage and every scheduler run, then across the reset.
+
 import { describe, expect, it } from "vitest";
+import { MembersDocument, PolicyScheduleDocument } from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { startServer } from "../support/server.ts";
 import { type PolicyOrg, policyOrg } from "./support.ts";
@@ -22,11 +24,9 @@ interface Sim {
 
 /** Every member's two balances in one query. */
 async function memberBalances(org: PolicyOrg): Promise<Map<string, Record<"INFERENCE" | "TRAINING", { used: number; remaining: number }>>> {
-  const { organization } = await org.admin.execute(
-    `query { organization { members(first: 50) { edges { node { id inference { used remaining } training { used remaining } } } } } }`,
-  );
+  const { organization } = await org.admin.execute(MembersDocument, { first: 50 });
   return new Map(
-    organization.members.edges.map((edge: any) => [edge.node.id, { INFERENCE: edge.node.inference, TRAINING: edge.node.training }]),
+    organization.members.edges.map((edge) => [edge.node.id, { INFERENCE: edge.node.inference, TRAINING: edge.node.training }]),
   );
 }
 
@@ -73,9 +73,7 @@ describe.sequential("a month on each preset", () => {
       if (sim.preset === "CONSERVATIVE") expect(heavy.limit).toBe(1_000_000);
       const training = await sim.org.balance(sim.org.memberIds[4]!, "TRAINING");
       expect(training.limit).toBeGreaterThan(floor);
-      const { organization } = await sim.org.admin.execute(
-        `query { organization { schedule { lastRuns(first: 100, job: REBALANCE) { slot } } } }`,
-      );
+      const { organization } = await sim.org.admin.execute(PolicyScheduleDocument, { runs: 100, job: "REBALANCE" });
       expect({ preset: sim.preset, runs: organization.schedule.lastRuns.length }).toEqual({
         preset: sim.preset,
         runs: sim.preset === "DYNAMIC" ? 30 : 0,

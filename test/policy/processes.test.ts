@@ -1,7 +1,9 @@
 // Two server processes on one PostgreSQL with Redis: a policy change made through one reaches the other's
 // hot-path policy cache at once (policyChanged through Redis), not only after the cache's TTL.
 // Needs TEST_DATABASE_URL and TEST_REDIS_URL (npm run test:services); skipped on the embedded default.
+
 import { describe, expect, it } from "vitest";
+import { RecordUsageDocument } from "../../src/client/generated/graphql.ts";
 import { Api } from "../support/client.ts";
 import { startServer } from "../support/server.ts";
 import { policyOrg } from "./support.ts";
@@ -16,7 +18,7 @@ describe.skipIf(!shared)("policy cache across processes", () => {
     const [id] = org.memberIds as [string];
     const throughSecond = new Api(second!.url, org.admin.credential);
     const use = (tokens: number) =>
-      throughSecond.execute(`mutation($input: RecordUsageInput!) { recordUsage(input: $input) { balance { limit } } }`, {
+      throughSecond.execute(RecordUsageDocument, {
         input: {
           memberId: id,
           modelKey: org.modelKey,

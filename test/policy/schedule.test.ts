@@ -1,7 +1,12 @@
 // Cycle resets and rebalancing through the scheduler: exactly once per cycle or slot, catch-up after downtime,
 // several claimants at once. The tests move one clock and run every organisation's jobs, so they run in turn.
 import { describe, expect, it } from "vitest";
-import { SetAllocationDocument } from "../../src/client/generated/graphql.ts";
+import {
+  AuthorizeUsageDocument,
+  PolicyScheduleDocument,
+  SetAllocationDocument,
+  SetOverrideDocument,
+} from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { runCycleResets, runRebalancing } from "../../src/policy/scheduled.ts";
 import { startServer } from "../support/server.ts";
@@ -13,13 +18,9 @@ const server = await startServer({ clock });
 const second = server.databaseUrl ? await startServer({ clock, databaseUrl: server.databaseUrl }) : null;
 const HOUR = 3_600_000;
 
-const RUNS = `lastRuns(first: 20) { job slot startedAt finishedAt summary kinds { kind members consumed overdraft reclaimed reclaimedMembers autoIncreased autoIncreasedMembers toppedUp toppedUpMembers shortfall } }`;
-
 async function schedule(org: PolicyOrg) {
-  const { organization } = await org.admin.execute(
-    `query { organization { cycleStart schedule { nextCycleReset rebalanceFrequency nextRebalance ${RUNS} } } }`,
-  );
-  return { cycleStart: organization.cycleStart as string, ...organization.schedule };
+  const { organization } = await org.admin.execute(PolicyScheduleDocument, { runs: 20 });
+  return { ...organization.schedule, cycleStart: organization.cycleStart };
 }
 
 const setAllocation = (org: PolicyOrg, memberId: string, inference: number) =>
@@ -38,10 +39,9 @@ describe.sequential("cycle reset", () => {
     expect(before.INFERENCE.used).toBe(1_800_000 + 0);
 
     clock.set("2027-03-31T23:59:00.000Z");
-    const { authorizeUsage } = await org.admin.execute(
-      `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input: $input) { allowed } }`,
-      { input: { memberId: b, modelKey: org.modelKey, estimatedTokens: 50_000 } },
-    );
+    const { authorizeUsage } = await org.admin.execute(AuthorizeUsageDocument, {
+      input: { memberId: b, modelKey: org.modelKey, estimatedTokens: 50_000 },
+    });
     expect(authorizeUsage.allowed).toBe(true);
 
     clock.set("2027-04-01T00:00:30.000Z");
@@ -56,10 +56,10 @@ describe.sequential("cycle reset", () => {
     const view = await schedule(org);
     expect(view.cycleStart).toBe("2027-04-01T00:00:00.000Z");
     expect(view.nextCycleReset).toBe("2027-05-01T00:00:00.000Z");
-    const resets = view.lastRuns.filter((run: any) => run.job === "CYCLE_RESET");
+    const resets = view.lastRuns.filter((run) => run.job === "CYCLE_RESET");
     expect(resets).toHaveLength(1);
     expect(resets[0]).toMatchObject({ slot: "2027-04-01T00:00:00.000Z", finishedAt: "2027-04-01T00:00:30.000Z" });
-    expect(resets[0].kinds.find((kind: any) => kind.kind === "INFERENCE")).toMatchObject({
+    expect(resets[0]!.kinds.find((kind) => kind.kind === "INFERENCE")).toMatchObject({
       members: 4,
       consumed: 1_800_000,
       overdraft: 0,
@@ -70,7 +70,7 @@ describe.sequential("cycle reset", () => {
     await org.use(b, 1_000);
     await server.app.scheduler.runOnce();
     expect((await org.balance(b)).used).toBe(1_000);
-    expect((await schedule(org)).lastRuns.filter((run: any) => run.job === "CYCLE_RESET")).toHaveLength(1);
+    expect((await schedule(org)).lastRuns.filter((run) => run.job === "CYCLE_RESET")).toHaveLength(1);
   });
 
   it("catches up after downtime with one reset to the current cycle, and re-establishes limits with monthlyResetToFloor off", async () => {
@@ -85,7 +85,7 @@ describe.sequential("cycle reset", () => {
     expect(await org.balance(id)).toMatchObject({ limit: 1_200_000, used: 0 });
     const view = await schedule(org);
     expect(view.cycleStart).toBe("2027-06-01T00:00:00.000Z");
-    expect(view.lastRuns.filter((run: any) => run.job === "CYCLE_RESET").map((run: any) => run.slot)).toEqual(["2027-06-01T00:00:00.000Z"]);
+    expect(view.lastRuns.filter((run) => run.job === "CYCLE_RESET").map((run) => run.slot)).toEqual(["2027-06-01T00:00:00.000Z"]);
     expect((await org.conserved()).INFERENCE.consumedInClosedPeriods).toBe(700_000);
   });
 
@@ -101,12 +101,12 @@ describe.sequential("cycle reset", () => {
     const status = await org.conserved();
     // 1M consumed (a's overdraft of 100K was never allocated); the admin's unused 500K floor is all the new floors get.
     expect(status.INFERENCE).toMatchObject({ consumedInClosedPeriods: 1_000_000, unallocated: 0, allocated: 500_000 });
-    const reset = (await schedule(org)).lastRuns.find((run: any) => run.job === "CYCLE_RESET");
-    expect(reset.kinds.find((kind: any) => kind.kind === "INFERENCE")).toMatchObject({
+    const reset = (await schedule(org)).lastRuns.find((run) => run.job === "CYCLE_RESET");
+    expect(reset!.kinds.find((kind) => kind.kind === "INFERENCE")).toMatchObject({
       overdraft: 100_000,
       shortfall: 3 * 800_000 - 500_000,
     });
-    expect(reset.summary).toMatch(/short/);
+    expect(reset!.summary).toMatch(/short/);
     await org.buy(1_000_000);
     await server.app.scheduler.runOnce();
     // Rebalancing is OFF, but a purchase itself brings members below their floor up to it (contract: "Floor").
@@ -127,9 +127,7 @@ describe.sequential("cycle reset", () => {
     // PGlite runs on this event loop: let the server drop keep-alive sockets that idled past their timeout meanwhile.
     await new Promise((resolve) => setTimeout(resolve, 200));
     for (const org of orgs) {
-      const resets = (await schedule(org)).lastRuns.filter(
-        (run: any) => run.job === "CYCLE_RESET" && run.slot === "2027-08-01T00:00:00.000Z",
-      );
+      const resets = (await schedule(org)).lastRuns.filter((run) => run.job === "CYCLE_RESET" && run.slot === "2027-08-01T00:00:00.000Z");
       expect(resets).toHaveLength(1);
       const status = await org.conserved();
       expect(status.INFERENCE.consumedInClosedPeriods).toBe(100_000);
@@ -153,7 +151,7 @@ describe.sequential("rebalancing", () => {
     expect((await org.balance(idle)).limit).toBe(4_000_000);
     const view1 = await schedule(org);
     expect(view1.nextRebalance).toBe("2027-08-02T00:00:00.000Z");
-    expect(view1.lastRuns.filter((run: any) => run.job === "REBALANCE")).toHaveLength(1);
+    expect(view1.lastRuns.filter((run) => run.job === "REBALANCE")).toHaveLength(1);
 
     clock.set("2027-08-11T06:00:00.000Z"); // day 10 of 31
     await org.use(idle, 100_000); // projected need 341K → the floor 500K: 3.5M reclaimable
@@ -161,7 +159,7 @@ describe.sequential("rebalancing", () => {
     await org.use(busy, 400_000); // 80 %: tier 1, not bumped now (auto-increase was off)
     await org.policy({ preset: "DYNAMIC" });
     // A restricted account: its override floor lets it hold less than the policy's (nothing to top up).
-    await org.admin.execute(`mutation($id: ID!) { setOverride(input: { memberId: $id, floor: 200000 }) { id } }`, { id: low });
+    await org.admin.execute(SetOverrideDocument, { input: { memberId: low, floor: 200_000 } });
     await setAllocation(org, low, 200_000);
     const before = await org.conserved();
 
@@ -172,10 +170,10 @@ describe.sequential("rebalancing", () => {
     expect((await org.balance(low)).limit).toBe(200_000);
     const after = await org.conserved();
     expect(after.INFERENCE.unallocated).toBe(before.INFERENCE.unallocated + 3_500_000 - 25_000);
-    const runs = (await schedule(org)).lastRuns.filter((run: any) => run.job === "REBALANCE");
+    const runs = (await schedule(org)).lastRuns.filter((run) => run.job === "REBALANCE");
     expect(runs).toHaveLength(2);
     expect(runs[0]).toMatchObject({ slot: "2027-08-11T00:00:00.000Z" });
-    expect(runs[0].kinds.find((kind: any) => kind.kind === "INFERENCE")).toMatchObject({
+    expect(runs[0]!.kinds.find((kind) => kind.kind === "INFERENCE")).toMatchObject({
       reclaimed: 3_500_000,
       reclaimedMembers: 1,
       autoIncreased: 25_000,
@@ -195,14 +193,14 @@ describe.sequential("rebalancing", () => {
     await server.app.scheduler.runOnce();
     clock.set("2027-08-11T07:00:00.000Z");
     await server.app.scheduler.runOnce();
-    let runs = (await schedule(org)).lastRuns.filter((run: any) => run.job === "REBALANCE");
-    expect(runs.map((run: any) => run.slot)).toEqual(["2027-08-11T07:00:00.000Z", "2027-08-11T06:00:00.000Z"]);
+    let runs = (await schedule(org)).lastRuns.filter((run) => run.job === "REBALANCE");
+    expect(runs.map((run) => run.slot)).toEqual(["2027-08-11T07:00:00.000Z", "2027-08-11T06:00:00.000Z"]);
     await org.policy({ rebalanceFrequency: "WEEKLY" });
     clock.set("2027-08-12T07:00:00.000Z"); // a Thursday: the week began on Monday the 9th
     await server.app.scheduler.runOnce();
     await server.app.scheduler.runOnce();
-    runs = (await schedule(org)).lastRuns.filter((run: any) => run.job === "REBALANCE");
-    expect(runs[0].slot).toBe("2027-08-09T00:00:00.000Z");
+    runs = (await schedule(org)).lastRuns.filter((run) => run.job === "REBALANCE");
+    expect(runs[0]!.slot).toBe("2027-08-09T00:00:00.000Z");
     expect(runs).toHaveLength(3);
     expect((await schedule(org)).nextRebalance).toBe("2027-08-16T00:00:00.000Z");
   });

@@ -1,5 +1,20 @@
 // Helpers for the policy tests: an organisation with members and a model, usage, balances and the conservation law.
 import { expect } from "vitest";
+import {
+  ActivatePresetDocument,
+  AllocationStatusDocument,
+  type AllocationStatusFieldsFragment,
+  type BalanceFieldsFragment,
+  DistributionPolicyDocument,
+  type DistributionPolicyFieldsFragment,
+  type DistributionPolicyInput,
+  MemberBalancesDocument,
+  type PresetName,
+  RecordUsageDocument,
+  RemoveOverrideDocument,
+  UpdateDistributionPolicyDocument,
+  UpsertModelDocument,
+} from "../../src/client/generated/graphql.ts";
 import type { Api } from "../support/client.ts";
 import { type Seed, seedOrganization, unique } from "../support/factories.ts";
 import type { TestServer } from "../support/server.ts";
@@ -17,31 +32,12 @@ export interface PolicyOrg extends Seed {
   status(kind?: Kind): Promise<StatusShape>;
   /** Asserts purchased = unallocated + allocated + consumed in closed periods, for both kinds, and returns the statuses. */
   conserved(): Promise<Record<Kind, StatusShape>>;
-  policy(input: Record<string, unknown>): Promise<Record<string, unknown>>;
-  preset(preset: string): Promise<void>;
+  policy(input: DistributionPolicyInput): Promise<DistributionPolicyFieldsFragment>;
+  preset(preset: PresetName): Promise<void>;
 }
 
-export interface BalanceShape {
-  limit: number;
-  used: number;
-  remaining: number;
-  reserved: number;
-  floor: number;
-  ceiling: number | null;
-  lastAutoIncreaseAt: string | null;
-}
-
-export interface StatusShape {
-  purchased: number;
-  allocated: number;
-  used: number;
-  unallocated: number;
-  purchasedAllTime: number;
-  consumedInClosedPeriods: number;
-  activePreset: string;
-}
-
-export const BALANCE_FIELDS = "limit used remaining reserved floor ceiling lastAutoIncreaseAt";
+export type BalanceShape = BalanceFieldsFragment;
+export type StatusShape = AllocationStatusFieldsFragment;
 
 /**
  * An organisation with `members` members (besides its admin) and one model. With `preset`, that preset is
@@ -49,7 +45,7 @@ export const BALANCE_FIELDS = "limit used remaining reserved floor ceiling lastA
  */
 export async function policyOrg(
   server: TestServer,
-  options: { members?: number; fund?: number; preset?: string; cycleAnchorDay?: number; planBudget?: string } = {},
+  options: { members?: number; fund?: number; preset?: PresetName; cycleAnchorDay?: number; planBudget?: string } = {},
 ): Promise<PolicyOrg> {
   const seed = await seedOrganization(server, {
     // The policy tests' cycles start on the 1st unless a test says otherwise (the server's default is the creation day).
@@ -58,7 +54,7 @@ export async function policyOrg(
   });
   const bought: Record<Kind, number> = { INFERENCE: 0, TRAINING: 0 };
   const modelKey = unique("model");
-  await seed.admin.execute(`mutation($input: ModelInput!) { upsertModel(input: $input) { id } }`, {
+  await seed.admin.execute(UpsertModelDocument, {
     input: { key: modelKey, inputPricePerMillion: "1.00", outputPricePerMillion: "2.00" },
   });
   const org: PolicyOrg = {
@@ -70,24 +66,18 @@ export async function policyOrg(
       bought[kind] += await seed.purchase(tokens, kind);
     },
     async use(memberId, tokens, kind = "INFERENCE") {
-      const { recordUsage } = await seed.admin.execute(
-        `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { balance { ${BALANCE_FIELDS} } } }`,
-        { input: { memberId, modelKey, kind, inputTokens: tokens, outputTokens: 0, idempotencyKey: unique("use") } },
-      );
+      const { recordUsage } = await seed.admin.execute(RecordUsageDocument, {
+        input: { memberId, modelKey, kind, inputTokens: tokens, outputTokens: 0, idempotencyKey: unique("use") },
+      });
       return recordUsage.balance;
     },
     async balance(memberId, kind = "INFERENCE") {
       const field = kind === "INFERENCE" ? "inference" : "training";
-      const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { ${field} { ${BALANCE_FIELDS} } } }`, {
-        id: memberId,
-      });
-      return member[field];
+      const { member } = await seed.admin.execute(MemberBalancesDocument, { memberId });
+      return member![field];
     },
     async status(kind = "INFERENCE") {
-      const { organization } = await seed.admin.execute(
-        `query($kind: TokenKind!) { organization { allocationStatus(kind: $kind) { purchased allocated used unallocated purchasedAllTime consumedInClosedPeriods activePreset } } }`,
-        { kind },
-      );
+      const { organization } = await seed.admin.execute(AllocationStatusDocument, { kind });
       return organization.allocationStatus;
     },
     async conserved() {
@@ -102,14 +92,11 @@ export async function policyOrg(
       return result;
     },
     async policy(input) {
-      const { updateDistributionPolicy } = await seed.admin.execute(
-        `mutation($policy: DistributionPolicyInput!) { updateDistributionPolicy(policy: $policy) { ${POLICY_FIELDS} } }`,
-        { policy: input },
-      );
+      const { updateDistributionPolicy } = await seed.admin.execute(UpdateDistributionPolicyDocument, { policy: input });
       return updateDistributionPolicy;
     },
     async preset(preset) {
-      await seed.admin.execute(`mutation($preset: PresetName!) { activatePreset(preset: $preset) { preset } }`, { preset });
+      await seed.admin.execute(ActivatePresetDocument, { preset });
     },
   };
   if (options.preset) await org.preset(options.preset);
@@ -121,11 +108,8 @@ export async function policyOrg(
   return org;
 }
 
-export const POLICY_FIELDS =
-  "preset inferenceFloor trainingFloor ceiling autoIncrease triggerMode triggerPercent cooldownMinutes bumpMethod bumpAmount bufferDays nearMaxThreshold nearMaxBump monthlyResetToFloor reclamation rebalanceFrequency";
-
-export async function currentPolicy(admin: Api): Promise<Record<string, unknown>> {
-  const { organization } = await admin.execute(`query { organization { distributionPolicy { ${POLICY_FIELDS} } } }`);
+export async function currentPolicy(admin: Api): Promise<DistributionPolicyFieldsFragment> {
+  const { organization } = await admin.execute(DistributionPolicyDocument);
   return organization.distributionPolicy;
 }
 
@@ -139,7 +123,7 @@ export async function balanceSubscriptionLive(
   subscription: { next(predicate?: (event: any) => boolean, timeoutMs?: number): Promise<unknown> },
 ): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    await org.admin.execute(`mutation($id: ID!) { removeOverride(memberId: $id) { id } }`, { id: memberId });
+    await org.admin.execute(RemoveOverrideDocument, { memberId });
     try {
       await subscription.next(() => true, 300);
       return;

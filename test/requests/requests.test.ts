@@ -1,5 +1,27 @@
 // Token requests over HTTP and WebSocket: asking, cancelling, reviewing, bulk decisions, races, auto-approval, live streams.
+
 import { describe, expect, it } from "vitest";
+import {
+  AllocationStatusDocument,
+  ApproveTokenRequestsDocument,
+  BalanceChangedDocument,
+  CancelTokenRequestDocument,
+  MemberBalancesDocument,
+  MemberDocument,
+  OrganizationSettingsDocument,
+  PendingTokenRequestCountChangedDocument,
+  PendingTokenRequestCountDocument,
+  RejectTokenRequestsDocument,
+  RequestTokensDocument,
+  RequestTokensForMemberDocument,
+  SetAutoApprovalDocument,
+  SetMemberSuspendedDocument,
+  type TokenKind,
+  TokenRequestDocument,
+  TokenRequestsDocument,
+  type TokenRequestsQuery,
+  TokenRequestUpdatedDocument,
+} from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import type { Api } from "../support/client.ts";
 import { subscribe } from "../support/client.ts";
@@ -8,35 +30,6 @@ import { startServer } from "../support/server.ts";
 
 const clock = new ManualClock(new Date()); // tokens are checked against the real time, so start there
 const server = await startServer({ clock, env: { TOKEN_REQUESTS_PER_HOUR: "3" } });
-
-const REQUEST_FIELDS = `id kind amount reason status balanceAtRequest currentBalance ageSeconds createdAt decidedAt decisionNote autoApproved
-  member { id email name team { name } }
-  decidedBy { name }
-  decisions { status automatic actor { name } actorPrincipal note createdAt }`;
-const REQUEST = `mutation($amount: SafeInt!, $kind: TokenKind, $reason: String) {
-  requestTokens(amount: $amount, kind: $kind, reason: $reason) { ${REQUEST_FIELDS} }
-}`;
-const CANCEL = `mutation($id: ID!) { cancelTokenRequest(id: $id) { ${REQUEST_FIELDS} } }`;
-const OUTCOMES = `outcomes { ok errorCode request { id status amount member { id } decidedBy { id } decisionNote } } succeeded failed notFound`;
-const APPROVE = `mutation($ids: [ID!], $allPending: Boolean, $note: String) {
-  approveTokenRequests(ids: $ids, allPending: $allPending, note: $note) { ${OUTCOMES} }
-}`;
-const REJECT = `mutation($ids: [ID!], $allPending: Boolean, $note: String) {
-  rejectTokenRequests(ids: $ids, allPending: $allPending, note: $note) { ${OUTCOMES} }
-}`;
-const LIST = `query($status: TokenRequestStatus, $first: Int, $after: String, $teamId: ID, $search: String, $orderBy: TokenRequestOrder, $memberId: ID) {
-  tokenRequests(status: $status, first: $first, after: $after, teamId: $teamId, search: $search, orderBy: $orderBy, memberId: $memberId) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { cursor node { id amount status member { email } } }
-  }
-}`;
-const COUNT = `query { pendingTokenRequestCount }`;
-const BALANCE = `query($id: ID!) { member(id: $id) { inference { limit remaining } training { limit remaining } } }`;
-const POOL = `query($kind: TokenKind!) { organization { allocationStatus(kind: $kind) { unallocated allocated } } }`;
-const AUTO = `mutation($maxAmount: SafeInt, $poolReserve: SafeInt!) {
-  setAutoApproval(maxAmount: $maxAmount, poolReserve: $poolReserve) { autoApproveMaxAmount autoApprovePoolReserve }
-}`;
 
 const FLOOR = 500_000;
 
@@ -56,12 +49,20 @@ async function team(count: number, spare: number, members: { name?: string; team
 
 async function ask(member: Api, amount: number, kind: "INFERENCE" | "TRAINING" = "INFERENCE", reason?: string) {
   clock.advance(1000); // distinct creation times, so "oldest first" is well defined
-  return (await member.execute(REQUEST, { amount, kind, reason })).requestTokens;
+  return (await member.execute(RequestTokensDocument, { amount, kind, reason })).requestTokens;
 }
 
-const poolOf = async (seed: Seed, kind = "INFERENCE") =>
-  (await seed.admin.execute(POOL, { kind })).organization.allocationStatus.unallocated as number;
-const limitOf = async (seed: Seed, id: string) => (await seed.admin.execute(BALANCE, { id })).member.inference.limit as number;
+const poolOf = async (seed: Seed, kind: TokenKind = "INFERENCE") =>
+  (await seed.admin.execute(AllocationStatusDocument, { kind })).organization.allocationStatus.unallocated;
+const limitOf = async (seed: Seed, id: string) =>
+  (await seed.admin.execute(MemberBalancesDocument, { memberId: id })).member!.inference.limit;
+
+/** A token request read by its id (fails when the id names something else). */
+async function requestById(api: Api, id: string) {
+  const { node } = await api.execute(TokenRequestDocument, { id });
+  if (node?.__typename !== "TokenRequest") throw new Error(`${id} is not a token request: ${JSON.stringify(node)}`);
+  return node;
+}
 
 describe("requestTokens", () => {
   it("files a pending request with the balance at request time and allows one pending per kind", async () => {
@@ -80,25 +81,28 @@ describe("requestTokens", () => {
       decisions: [],
       member: { id: ids[0], name: "Ada", team: { name: "Research" } },
     });
-    const again = await members[0]!.errorOf(REQUEST, { amount: 5 });
+    const again = await members[0]!.errorOf(RequestTokensDocument, { amount: 5 });
     expect(again.extensions?.code).toBe("REQUEST_ALREADY_PENDING");
     const training = await ask(members[0]!, 7, "TRAINING");
     expect(training.status).toBe("PENDING");
-    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(2);
-    expect((await members[0]!.execute(COUNT)).pendingTokenRequestCount).toBe(2);
+    expect((await seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(2);
+    expect((await members[0]!.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(2);
   });
 
   it("refuses bad amounts and over-long reasons naming the field, and files nothing", async () => {
     const { seed, members } = await team(1, 0);
     for (const amount of [0, -5]) {
-      expect((await members[0]!.errorOf(REQUEST, { amount })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "amount" });
+      expect((await members[0]!.errorOf(RequestTokensDocument, { amount })).extensions).toMatchObject({
+        code: "BAD_USER_INPUT",
+        field: "amount",
+      });
     }
-    expect((await members[0]!.errorOf(REQUEST, { amount: 1.5 })).extensions?.code).toBe("BAD_USER_INPUT");
-    expect((await members[0]!.errorOf(REQUEST, { amount: 10, reason: "x".repeat(1001) })).extensions).toMatchObject({
+    expect((await members[0]!.errorOf(RequestTokensDocument, { amount: 1.5 })).extensions?.code).toBe("BAD_USER_INPUT");
+    expect((await members[0]!.errorOf(RequestTokensDocument, { amount: 10, reason: "x".repeat(1001) })).extensions).toMatchObject({
       code: "BAD_USER_INPUT",
       field: "reason",
     });
-    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(0);
+    expect((await seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(0);
   });
 
   it("rate-limits a member flooding requests, with a clear error and when to retry", async () => {
@@ -106,9 +110,9 @@ describe("requestTokens", () => {
     const [flooder, other] = members as [Api, Api];
     for (let i = 0; i < 3; i++) {
       const request = await ask(flooder, 100 + i);
-      await flooder.execute(CANCEL, { id: request.id });
+      await flooder.execute(CancelTokenRequestDocument, { id: request.id });
     }
-    const error = await flooder.errorOf(REQUEST, { amount: 50 });
+    const error = await flooder.errorOf(RequestTokensDocument, { amount: 50 });
     expect(error.extensions?.code).toBe("RATE_LIMITED");
     expect(error.message).toMatch(/at most 3 times an hour/);
     const retryAfter = error.extensions?.retryAfterSeconds as number;
@@ -124,63 +128,75 @@ describe("requestTokens", () => {
 describe("who may ask", () => {
   it("two requests of one member at once: the database lets exactly one be pending", async () => {
     const { seed, members } = await team(1, 0);
-    const results = await Promise.all([members[0]!.request(REQUEST, { amount: 10 }), members[0]!.request(REQUEST, { amount: 20 })]);
+    const results = await Promise.all([
+      members[0]!.request(RequestTokensDocument, { amount: 10 }),
+      members[0]!.request(RequestTokensDocument, { amount: 20 }),
+    ]);
     expect(results.filter((result) => result.data?.requestTokens).length).toBe(1);
     expect(results.flatMap((result) => result.errors ?? []).map((error) => error.extensions?.code)).toEqual(["REQUEST_ALREADY_PENDING"]);
-    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(1);
+    expect((await seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(1);
   });
 
   it("admins may ask for themselves; suspended members and anonymous callers may not; services only for a member", async () => {
     const { seed, ids, members } = await team(1, 0);
     expect((await ask(seed.admin, 100)).member.id).toBe(seed.adminId);
-    await seed.admin.execute(`mutation($id: ID!) { setMemberSuspended(memberId: $id, suspended: true) { id } }`, { id: ids[0] });
+    await seed.admin.execute(SetMemberSuspendedDocument, { memberId: ids[0]!, suspended: true });
     // Suspension revoked the member's token; with a new one it may read its own member, but not ask.
-    expect((await members[0]!.errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("UNAUTHENTICATED");
-    expect((await (await seed.as(ids[0]!)).errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("FORBIDDEN");
+    expect((await members[0]!.errorOf(RequestTokensDocument, { amount: 100 })).extensions?.code).toBe("UNAUTHENTICATED");
+    expect((await (await seed.as(ids[0]!)).errorOf(RequestTokensDocument, { amount: 100 })).extensions?.code).toBe("FORBIDDEN");
     const service = await seed.serviceKey();
-    expect((await service.errorOf(REQUEST, { amount: 100 })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "memberId" });
-    expect((await service.errorOf(COUNT)).extensions?.code).toBe("FORBIDDEN");
-    expect((await seed.admin.as(null).errorOf(REQUEST, { amount: 100 })).extensions?.code).toBe("UNAUTHENTICATED");
+    expect((await service.errorOf(RequestTokensDocument, { amount: 100 })).extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "memberId",
+    });
+    expect((await service.errorOf(PendingTokenRequestCountDocument)).extensions?.code).toBe("FORBIDDEN");
+    expect((await seed.admin.as(null).errorOf(RequestTokensDocument, { amount: 100 })).extensions?.code).toBe("UNAUTHENTICATED");
   });
 });
 
 describe("requests from the chat app (a service key)", () => {
-  const FOR_MEMBER = `mutation($amount: SafeInt!, $memberId: ID!, $reason: String) {
-    requestTokens(amount: $amount, memberId: $memberId, reason: $reason) { id status amount member { id } }
-  }`;
-
   it("files for a member of its organisation, with the same one-pending and rate rules; the admin sees it", async () => {
     const { seed, ids, members } = await team(2, 0);
     const service = await seed.serviceKey();
     clock.advance(1000);
-    const { requestTokens: filed } = await service.execute(FOR_MEMBER, { amount: 50_000, memberId: ids[0], reason: "From the chat" });
+    const { requestTokens: filed } = await service.execute(RequestTokensForMemberDocument, {
+      amount: 50_000,
+      memberId: ids[0]!,
+      reason: "From the chat",
+    });
     expect(filed).toMatchObject({ status: "PENDING", amount: 50_000, member: { id: ids[0] } });
-    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(1);
+    expect((await seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(1);
     // one pending per member and kind, whoever files it
-    expect((await service.errorOf(FOR_MEMBER, { amount: 10, memberId: ids[0] })).extensions?.code).toBe("REQUEST_ALREADY_PENDING");
-    expect((await members[0]!.errorOf(REQUEST, { amount: 10 })).extensions?.code).toBe("REQUEST_ALREADY_PENDING");
+    expect((await service.errorOf(RequestTokensForMemberDocument, { amount: 10, memberId: ids[0]! })).extensions?.code).toBe(
+      "REQUEST_ALREADY_PENDING",
+    );
+    expect((await members[0]!.errorOf(RequestTokensDocument, { amount: 10 })).extensions?.code).toBe("REQUEST_ALREADY_PENDING");
     // the member cancels what the chat app filed for it, then the rate limit counts every request of the member
-    await members[0]!.execute(CANCEL, { id: filed.id });
+    await members[0]!.execute(CancelTokenRequestDocument, { id: filed.id });
     let code: string | undefined;
     for (let attempt = 0; attempt < 20 && !code; attempt++) {
       clock.advance(1000);
-      const response = await service.request(FOR_MEMBER, { amount: 10, memberId: ids[0] });
+      const response = await service.request(RequestTokensForMemberDocument, { amount: 10, memberId: ids[0]! });
       code = response.errors?.[0]?.extensions?.code;
-      if (!code) await members[0]!.execute(CANCEL, { id: response.data!.requestTokens.id });
+      if (!code) await members[0]!.execute(CancelTokenRequestDocument, { id: response.data!.requestTokens.id });
     }
     expect(code).toBe("RATE_LIMITED");
     // another member of the organisation is not affected
-    expect((await service.execute(FOR_MEMBER, { amount: 10, memberId: ids[1] })).requestTokens.status).toBe("PENDING");
+    expect((await service.execute(RequestTokensForMemberDocument, { amount: 10, memberId: ids[1]! })).requestTokens.status).toBe("PENDING");
   });
 
   it("answers NOT_FOUND for a member of another organisation, and a member cannot file for someone else", async () => {
     const { seed, ids, members } = await team(2, 0);
     const other = await team(1, 0);
     const service = await seed.serviceKey();
-    expect((await service.errorOf(FOR_MEMBER, { amount: 10, memberId: other.ids[0] })).extensions?.code).toBe("NOT_FOUND");
-    expect((await members[0]!.errorOf(FOR_MEMBER, { amount: 10, memberId: ids[1] })).extensions?.code).toBe("NOT_FOUND");
-    expect((await other.seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(0);
-    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(0);
+    expect((await service.errorOf(RequestTokensForMemberDocument, { amount: 10, memberId: other.ids[0]! })).extensions?.code).toBe(
+      "NOT_FOUND",
+    );
+    expect((await members[0]!.errorOf(RequestTokensForMemberDocument, { amount: 10, memberId: ids[1]! })).extensions?.code).toBe(
+      "NOT_FOUND",
+    );
+    expect((await other.seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(0);
+    expect((await seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(0);
   });
 });
 
@@ -189,14 +205,14 @@ describe("cancelTokenRequest", () => {
     const { seed, ids, members } = await team(1, 1_000_000);
     const request = await ask(members[0]!, 100_000);
     const [cancel, approve] = await Promise.all([
-      members[0]!.request(CANCEL, { id: request.id }),
-      seed.admin.execute(APPROVE, { ids: [request.id] }),
+      members[0]!.request(CancelTokenRequestDocument, { id: request.id }),
+      seed.admin.execute(ApproveTokenRequestsDocument, { ids: [request.id] }),
     ]);
     const approved = approve.approveTokenRequests.succeeded === 1;
     if (approved) expect(cancel.errors?.[0]?.extensions?.code).toBe("CONFLICT");
     else {
       expect(cancel.data?.cancelTokenRequest.status).toBe("CANCELLED");
-      expect(approve.approveTokenRequests.outcomes[0].errorCode).toBe("ALREADY_DECIDED");
+      expect(approve.approveTokenRequests.outcomes[0]!.errorCode).toBe("ALREADY_DECIDED");
     }
     expect(await limitOf(seed, ids[0]!)).toBe(approved ? FLOOR + 100_000 : FLOOR);
   });
@@ -204,14 +220,14 @@ describe("cancelTokenRequest", () => {
   it("lets the requester withdraw a pending request, recorded in the audit trail, and ask again", async () => {
     const { seed, members } = await team(2, 0);
     const request = await ask(members[0]!, 1000);
-    expect((await members[1]!.errorOf(CANCEL, { id: request.id })).extensions?.code).toBe("NOT_FOUND");
-    expect((await seed.admin.errorOf(CANCEL, { id: request.id })).extensions?.code).toBe("FORBIDDEN");
-    const { cancelTokenRequest } = await members[0]!.execute(CANCEL, { id: request.id });
+    expect((await members[1]!.errorOf(CancelTokenRequestDocument, { id: request.id })).extensions?.code).toBe("NOT_FOUND");
+    expect((await seed.admin.errorOf(CancelTokenRequestDocument, { id: request.id })).extensions?.code).toBe("FORBIDDEN");
+    const { cancelTokenRequest } = await members[0]!.execute(CancelTokenRequestDocument, { id: request.id });
     expect(cancelTokenRequest).toMatchObject({ status: "CANCELLED", decidedBy: { name: "Member 0" } });
     expect(cancelTokenRequest.decisions).toEqual([
       expect.objectContaining({ status: "CANCELLED", automatic: false, actor: { name: "Member 0" }, actorPrincipal: "MEMBER" }),
     ]);
-    expect((await members[0]!.errorOf(CANCEL, { id: request.id })).extensions?.code).toBe("CONFLICT");
+    expect((await members[0]!.errorOf(CancelTokenRequestDocument, { id: request.id })).extensions?.code).toBe("CONFLICT");
     expect((await ask(members[0]!, 2000)).status).toBe("PENDING");
   });
 });
@@ -220,17 +236,18 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
   it("approves by id: the limit rises from the pool (past the ceiling), the member sees it live, the trail records it", async () => {
     const { seed, ids, members } = await team(1, 6_000_000);
     const member = members[0]!;
-    const balances = subscribe(member, `subscription { balanceChanged(kind: INFERENCE) { limit remaining } }`);
-    const updates = subscribe(member, `subscription { tokenRequestUpdated { id status decisionNote } }`);
-    const badge = subscribe(member, `subscription { pendingTokenRequestCount }`);
+    const balances = subscribe(member, BalanceChangedDocument, { kind: "INFERENCE" });
+    const updates = subscribe(member, TokenRequestUpdatedDocument);
+    const badge = subscribe(member, PendingTokenRequestCountChangedDocument);
     try {
       await badge.subscription.next();
       await new Promise((resolve) => setTimeout(resolve, 100));
       // 5.5M on a 5M ceiling: an admin's approval may pass it.
       const request = await ask(member, 5_000_000, "INFERENCE", "Training run");
-      const { approveTokenRequests } = await seed.admin.execute(APPROVE, { ids: [request.id], note: "Go ahead" });
+      const { approveTokenRequests } = await seed.admin.execute(ApproveTokenRequestsDocument, { ids: [request.id], note: "Go ahead" });
       expect(approveTokenRequests).toMatchObject({ succeeded: 1, failed: 0, notFound: [] });
-      expect(approveTokenRequests.outcomes).toEqual([
+      expect(approveTokenRequests.outcomes).toHaveLength(1);
+      expect(approveTokenRequests.outcomes).toMatchObject([
         {
           ok: true,
           errorCode: null,
@@ -251,9 +268,7 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
       );
       expect(await poolOf(seed)).toBe(1_000_000);
 
-      const { node } = await member.execute(`query($id: ID!) { node(id: $id) { ... on TokenRequest { ${REQUEST_FIELDS} } } }`, {
-        id: request.id,
-      });
+      const node = await requestById(member, request.id);
       expect(node).toMatchObject({
         status: "APPROVED",
         currentBalance: FLOOR + 5_000_000,
@@ -271,8 +286,8 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
         }),
       ]);
       // The clock is shared with concurrent tests that move it forward.
-      expect(new Date(node.decidedAt).getTime()).toBeGreaterThanOrEqual(new Date(node.createdAt).getTime());
-      expect(new Date(node.decidedAt).getTime()).toBeLessThanOrEqual(clock.now().getTime());
+      expect(new Date(node.decidedAt!).getTime()).toBeGreaterThanOrEqual(new Date(node.createdAt).getTime());
+      expect(new Date(node.decidedAt!).getTime()).toBeLessThanOrEqual(clock.now().getTime());
     } finally {
       for (const { subscription, client } of [balances, updates, badge]) {
         subscription.close();
@@ -287,10 +302,10 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
     const secondAdmin = await seed.as(secondAdminId!);
     const request = await ask(members[0]!, 300_000);
     const results = await Promise.all([
-      seed.admin.execute(APPROVE, { ids: [request.id] }),
-      secondAdmin.execute(APPROVE, { ids: [request.id] }),
+      seed.admin.execute(ApproveTokenRequestsDocument, { ids: [request.id] }),
+      secondAdmin.execute(ApproveTokenRequestsDocument, { ids: [request.id] }),
     ]);
-    const outcomes = results.map((result) => result.approveTokenRequests.outcomes[0]);
+    const outcomes = results.map((result) => result.approveTokenRequests.outcomes[0]!);
     expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(1);
     expect(outcomes.filter((outcome) => !outcome.ok).map((outcome) => outcome.errorCode)).toEqual(["ALREADY_DECIDED"]);
     expect(await limitOf(seed, ids[0]!)).toBe(FLOOR + 300_000);
@@ -301,8 +316,8 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
     const { seed, ids, members } = await team(1, 1_000_000);
     const request = await ask(members[0]!, 200_000);
     const [approved, rejected] = await Promise.all([
-      seed.admin.execute(APPROVE, { ids: [request.id] }),
-      seed.admin.execute(REJECT, { ids: [request.id] }),
+      seed.admin.execute(ApproveTokenRequestsDocument, { ids: [request.id] }),
+      seed.admin.execute(RejectTokenRequestsDocument, { ids: [request.id] }),
     ]);
     const wins = [approved.approveTokenRequests.succeeded, rejected.rejectTokenRequests.succeeded];
     expect(wins.sort()).toEqual([0, 1]);
@@ -314,8 +329,8 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
     const first = await ask(members[0]!, 1_000_000);
     const second = await ask(members[1]!, 1_000_000);
     const third = await ask(members[2]!, 400_000);
-    const { approveTokenRequests: result } = await seed.admin.execute(APPROVE, { allPending: true });
-    expect(result.outcomes.map((o: any) => [o.request.id, o.ok, o.errorCode, o.request.status])).toEqual([
+    const { approveTokenRequests: result } = await seed.admin.execute(ApproveTokenRequestsDocument, { allPending: true });
+    expect(result.outcomes.map((o) => [o.request.id, o.ok, o.errorCode, o.request.status])).toEqual([
       [first.id, true, null, "APPROVED"],
       [second.id, false, "INSUFFICIENT_POOL", "PENDING"],
       [third.id, true, null, "APPROVED"],
@@ -323,10 +338,10 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
     expect(result).toMatchObject({ succeeded: 2, failed: 1 });
     expect(await poolOf(seed)).toBe(100_000);
     expect(await Promise.all(ids.map((id) => limitOf(seed, id)))).toEqual([FLOOR + 1_000_000, FLOOR, FLOOR + 400_000]);
-    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(1);
+    expect((await seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(1);
     // After a purchase the leftover can be approved.
     await seed.purchase(900_000);
-    const retry = await seed.admin.execute(APPROVE, { ids: [second.id] });
+    const retry = await seed.admin.execute(ApproveTokenRequestsDocument, { ids: [second.id] });
     expect(retry.approveTokenRequests.succeeded).toBe(1);
   });
 
@@ -334,16 +349,19 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
     const { seed, ids, members } = await team(2, 100_000);
     const a = await ask(members[0]!, 10_000);
     const b = await ask(members[1]!, 20_000);
-    const { rejectTokenRequests } = await seed.admin.execute(REJECT, { allPending: true, note: "Budget freeze until April" });
+    const { rejectTokenRequests } = await seed.admin.execute(RejectTokenRequestsDocument, {
+      allPending: true,
+      note: "Budget freeze until April",
+    });
     expect(rejectTokenRequests.succeeded).toBe(2);
-    expect(rejectTokenRequests.outcomes.map((o: any) => o.request.status)).toEqual(["REJECTED", "REJECTED"]);
-    expect(rejectTokenRequests.outcomes.every((o: any) => o.request.decisionNote === "Budget freeze until April")).toBe(true);
+    expect(rejectTokenRequests.outcomes.map((o) => o.request.status)).toEqual(["REJECTED", "REJECTED"]);
+    expect(rejectTokenRequests.outcomes.every((o) => o.request.decisionNote === "Budget freeze until April")).toBe(true);
     expect(await Promise.all(ids.map((id) => limitOf(seed, id)))).toEqual([FLOOR, FLOOR]);
     expect(await poolOf(seed)).toBe(100_000);
-    const again = await seed.admin.execute(APPROVE, { ids: [a.id, b.id] });
-    expect(again.approveTokenRequests.outcomes.map((o: any) => o.errorCode)).toEqual(["ALREADY_DECIDED", "ALREADY_DECIDED"]);
+    const again = await seed.admin.execute(ApproveTokenRequestsDocument, { ids: [a.id, b.id] });
+    expect(again.approveTokenRequests.outcomes.map((o) => o.errorCode)).toEqual(["ALREADY_DECIDED", "ALREADY_DECIDED"]);
     expect(again.approveTokenRequests).toMatchObject({ succeeded: 0, failed: 2 });
-    const { rejectTokenRequests: none } = await seed.admin.execute(REJECT, { allPending: true });
+    const { rejectTokenRequests: none } = await seed.admin.execute(RejectTokenRequestsDocument, { allPending: true });
     expect(none).toMatchObject({ outcomes: [], succeeded: 0, failed: 0 });
   });
 
@@ -351,45 +369,53 @@ describe("approveTokenRequests / rejectTokenRequests", () => {
     const [ours, theirs] = await Promise.all([team(1, 1_000_000), team(1, 1_000_000)]);
     const mine = await ask(ours.members[0]!, 1000);
     const foreign = await ask(theirs.members[0]!, 1000);
-    const { approveTokenRequests } = await ours.seed.admin.execute(APPROVE, { ids: [mine.id, foreign.id] });
+    const { approveTokenRequests } = await ours.seed.admin.execute(ApproveTokenRequestsDocument, { ids: [mine.id, foreign.id] });
     expect(approveTokenRequests).toMatchObject({ succeeded: 1, failed: 1, notFound: [foreign.id] });
-    expect(approveTokenRequests.outcomes.map((o: any) => o.request.id)).toEqual([mine.id]);
-    expect((await theirs.seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(1);
+    expect(approveTokenRequests.outcomes.map((o) => o.request.id)).toEqual([mine.id]);
+    expect((await theirs.seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(1);
     expect(await limitOf(theirs.seed, theirs.ids[0]!)).toBe(FLOOR);
-    const { node } = await ours.seed.admin.execute(`query($id: ID!) { node(id: $id) { id } }`, { id: foreign.id });
+    const { node } = await ours.seed.admin.execute(TokenRequestDocument, { id: foreign.id });
     expect(node).toBeNull();
   });
 
   it("refuses plain members (FORBIDDEN) and bad selections (BAD_USER_INPUT), changing nothing", async () => {
     const { seed, members } = await team(1, 1_000_000);
     const request = await ask(members[0]!, 1000);
-    expect((await members[0]!.errorOf(APPROVE, { ids: [request.id] })).extensions?.code).toBe("FORBIDDEN");
-    expect((await members[0]!.errorOf(REJECT, { allPending: true })).extensions?.code).toBe("FORBIDDEN");
+    expect((await members[0]!.errorOf(ApproveTokenRequestsDocument, { ids: [request.id] })).extensions?.code).toBe("FORBIDDEN");
+    expect((await members[0]!.errorOf(RejectTokenRequestsDocument, { allPending: true })).extensions?.code).toBe("FORBIDDEN");
     for (const variables of [{}, { allPending: false }, { ids: [request.id], allPending: true }, { ids: [] }, { ids: ["nonsense"] }]) {
-      expect((await seed.admin.errorOf(APPROVE, variables)).extensions?.code).toBe("BAD_USER_INPUT");
+      expect((await seed.admin.errorOf(ApproveTokenRequestsDocument, variables)).extensions?.code).toBe("BAD_USER_INPUT");
     }
-    expect((await seed.admin.errorOf(REJECT, { ids: [request.id], note: "n".repeat(1001) })).extensions).toMatchObject({
-      code: "BAD_USER_INPUT",
-      field: "note",
-    });
-    expect((await seed.admin.execute(COUNT)).pendingTokenRequestCount).toBe(1);
+    expect((await seed.admin.errorOf(RejectTokenRequestsDocument, { ids: [request.id], note: "n".repeat(1001) })).extensions).toMatchObject(
+      {
+        code: "BAD_USER_INPUT",
+        field: "note",
+      },
+    );
+    expect((await seed.admin.execute(PendingTokenRequestCountDocument)).pendingTokenRequestCount).toBe(1);
   });
 });
 
 describe("auto-approval", () => {
   it("approves small requests at once while the pool keeps the reserve; the rest wait for an admin", async () => {
     const { seed, ids, members } = await team(3, 100_000);
-    expect((await members[0]!.errorOf(AUTO, { maxAmount: 1, poolReserve: 0 })).extensions?.code).toBe("FORBIDDEN");
-    expect((await seed.admin.errorOf(AUTO, { maxAmount: 0, poolReserve: 0 })).extensions).toMatchObject({
+    expect((await members[0]!.errorOf(SetAutoApprovalDocument, { maxAmount: 1, poolReserve: 0 })).extensions?.code).toBe("FORBIDDEN");
+    expect((await seed.admin.errorOf(SetAutoApprovalDocument, { maxAmount: 0, poolReserve: 0 })).extensions).toMatchObject({
       code: "BAD_USER_INPUT",
       field: "maxAmount",
     });
-    expect((await seed.admin.errorOf(AUTO, { maxAmount: 10, poolReserve: -1 })).extensions).toMatchObject({
+    expect((await seed.admin.errorOf(SetAutoApprovalDocument, { maxAmount: 10, poolReserve: -1 })).extensions).toMatchObject({
       code: "BAD_USER_INPUT",
       field: "poolReserve",
     });
-    const { setAutoApproval } = await seed.admin.execute(AUTO, { maxAmount: 50_000, poolReserve: 40_000 });
-    expect(setAutoApproval).toEqual({ autoApproveMaxAmount: 50_000, autoApprovePoolReserve: 40_000 });
+    const { setAutoApproval } = await seed.admin.execute(SetAutoApprovalDocument, { maxAmount: 50_000, poolReserve: 40_000 });
+    expect({
+      autoApproveMaxAmount: setAutoApproval.autoApproveMaxAmount,
+      autoApprovePoolReserve: setAutoApproval.autoApprovePoolReserve,
+    }).toEqual({
+      autoApproveMaxAmount: 50_000,
+      autoApprovePoolReserve: 40_000,
+    });
 
     const small = await ask(members[0]!, 50_000);
     expect(small).toMatchObject({ status: "APPROVED", autoApproved: true, decidedBy: null, currentBalance: FLOOR + 50_000 });
@@ -403,11 +429,17 @@ describe("auto-approval", () => {
     expect((await ask(members[2]!, 50_001, "TRAINING")).status).toBe("PENDING");
     expect(await limitOf(seed, ids[1]!)).toBe(FLOOR);
 
-    await seed.admin.execute(AUTO, { maxAmount: null, poolReserve: 0 });
-    const { organization } = await seed.admin.execute(`query { organization { autoApproveMaxAmount autoApprovePoolReserve } }`);
-    expect(organization).toEqual({ autoApproveMaxAmount: null, autoApprovePoolReserve: 0 });
-    const { cancelTokenRequest } = await members[1]!.execute(CANCEL, {
-      id: (await members[1]!.execute(LIST, { status: "PENDING" })).tokenRequests.edges[0].node.id,
+    await seed.admin.execute(SetAutoApprovalDocument, { maxAmount: null, poolReserve: 0 });
+    const { organization } = await seed.admin.execute(OrganizationSettingsDocument);
+    expect({
+      autoApproveMaxAmount: organization.autoApproveMaxAmount,
+      autoApprovePoolReserve: organization.autoApprovePoolReserve,
+    }).toEqual({
+      autoApproveMaxAmount: null,
+      autoApprovePoolReserve: 0,
+    });
+    const { cancelTokenRequest } = await members[1]!.execute(CancelTokenRequestDocument, {
+      id: (await members[1]!.execute(TokenRequestsDocument, { status: "PENDING" })).tokenRequests.edges[0]!.node.id,
     });
     expect(cancelTokenRequest.status).toBe("CANCELLED");
     expect((await ask(members[1]!, 1)).status).toBe("PENDING");
@@ -424,47 +456,46 @@ describe("tokenRequests", () => {
     const a = await ask(members[0]!, 300);
     const b = await ask(members[1]!, 900);
     const c = await ask(members[2]!, 100);
-    await members[2]!.execute(CANCEL, { id: c.id });
+    await members[2]!.execute(CancelTokenRequestDocument, { id: c.id });
     const d = await ask(members[2]!, 500, "TRAINING");
-    const idsOf = (result: any) => result.tokenRequests.edges.map((edge: any) => edge.node.id);
+    const idsOf = (result: TokenRequestsQuery) => result.tokenRequests.edges.map((edge) => edge.node.id);
 
-    const all = await seed.admin.execute(LIST, {});
+    const all = await seed.admin.execute(TokenRequestsDocument, {});
     expect(idsOf(all)).toEqual([d.id, c.id, b.id, a.id]);
     expect(all.tokenRequests.totalCount).toBe(4);
-    expect(idsOf(await seed.admin.execute(LIST, { orderBy: "OLDEST" }))).toEqual([a.id, b.id, c.id, d.id]);
-    expect(idsOf(await seed.admin.execute(LIST, { orderBy: "LARGEST" }))).toEqual([b.id, d.id, a.id, c.id]);
-    expect(idsOf(await seed.admin.execute(LIST, { status: "PENDING", orderBy: "OLDEST" }))).toEqual([a.id, b.id, d.id]);
-    expect(idsOf(await seed.admin.execute(LIST, { search: "KERNIGHAN" }))).toEqual([b.id]);
-    expect(idsOf(await seed.admin.execute(LIST, { memberId: ids[0] }))).toEqual([a.id]);
+    expect(idsOf(await seed.admin.execute(TokenRequestsDocument, { orderBy: "OLDEST" }))).toEqual([a.id, b.id, c.id, d.id]);
+    expect(idsOf(await seed.admin.execute(TokenRequestsDocument, { orderBy: "LARGEST" }))).toEqual([b.id, d.id, a.id, c.id]);
+    expect(idsOf(await seed.admin.execute(TokenRequestsDocument, { status: "PENDING", orderBy: "OLDEST" }))).toEqual([a.id, b.id, d.id]);
+    expect(idsOf(await seed.admin.execute(TokenRequestsDocument, { search: "KERNIGHAN" }))).toEqual([b.id]);
+    expect(idsOf(await seed.admin.execute(TokenRequestsDocument, { memberId: ids[0] }))).toEqual([a.id]);
 
-    const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { team { id } } }`, { id: ids[0] });
-    const research = await seed.admin.execute(LIST, { teamId: member.team.id, orderBy: "OLDEST" });
+    const { member } = await seed.admin.execute(MemberDocument, { memberId: ids[0]! });
+    const research = await seed.admin.execute(TokenRequestsDocument, { teamId: member!.team!.id, orderBy: "OLDEST" });
     expect(idsOf(research)).toEqual([a.id, c.id, d.id]);
     expect(research.tokenRequests.totalCount).toBe(3);
 
-    const page1 = await seed.admin.execute(LIST, { first: 2, orderBy: "LARGEST" });
+    const page1 = await seed.admin.execute(TokenRequestsDocument, { first: 2, orderBy: "LARGEST" });
     expect(page1.tokenRequests.pageInfo.hasNextPage).toBe(true);
-    const page2 = await seed.admin.execute(LIST, { first: 2, orderBy: "LARGEST", after: page1.tokenRequests.pageInfo.endCursor });
+    const page2 = await seed.admin.execute(TokenRequestsDocument, {
+      first: 2,
+      orderBy: "LARGEST",
+      after: page1.tokenRequests.pageInfo.endCursor,
+    });
     expect([...idsOf(page1), ...idsOf(page2)]).toEqual([b.id, d.id, a.id, c.id]);
     expect(page2.tokenRequests.pageInfo.hasNextPage).toBe(false);
 
-    const own = await members[2]!.execute(LIST, {});
+    const own = await members[2]!.execute(TokenRequestsDocument, {});
     expect(idsOf(own)).toEqual([d.id, c.id]);
     expect(own.tokenRequests.totalCount).toBe(2);
-    expect(idsOf(await members[2]!.execute(LIST, { memberId: ids[0] }))).toEqual([]);
-    expect((await members[0]!.execute(`query($id: ID!) { node(id: $id) { id } }`, { id: b.id })).node).toBeNull();
+    expect(idsOf(await members[2]!.execute(TokenRequestsDocument, { memberId: ids[0] }))).toEqual([]);
+    expect((await members[0]!.execute(TokenRequestDocument, { id: b.id })).node).toBeNull();
   });
 
   it("shows a reviewer the age of a request and the member's balance now", async () => {
     const { seed, members } = await team(1, 0);
     const request = await ask(members[0]!, 1234);
     clock.advance(90_000);
-    const { node } = await seed.admin.execute(
-      `query($id: ID!) { node(id: $id) { ... on TokenRequest { ageSeconds currentBalance balanceAtRequest } } }`,
-      {
-        id: request.id,
-      },
-    );
+    const node = await requestById(seed.admin, request.id);
     expect(node.ageSeconds).toBeGreaterThanOrEqual(90);
     expect(node).toMatchObject({ currentBalance: FLOOR, balanceAtRequest: FLOOR });
   });
@@ -474,14 +505,14 @@ describe("live streams", () => {
   it("pendingTokenRequestCount sends the count on subscribe, +1 per request, then the drop after a bulk approval", async () => {
     const { seed, members } = await team(3, 1_000_000);
     await ask(members[0]!, 100);
-    const badge = subscribe(seed.admin, `subscription { pendingTokenRequestCount }`);
+    const badge = subscribe(seed.admin, PendingTokenRequestCountChangedDocument);
     try {
       expect(await badge.subscription.next()).toEqual({ pendingTokenRequestCount: 1 });
       await ask(members[1]!, 100);
       await badge.subscription.next((event) => event.pendingTokenRequestCount === 2);
       await ask(members[2]!, 100);
       await badge.subscription.next((event) => event.pendingTokenRequestCount === 3);
-      await seed.admin.execute(APPROVE, { allPending: true });
+      await seed.admin.execute(ApproveTokenRequestsDocument, { allPending: true });
       await badge.subscription.next((event) => event.pendingTokenRequestCount === 0);
       expect(badge.subscription.events.map((event) => event.pendingTokenRequestCount)).toEqual([1, 2, 3, 0]);
     } finally {
@@ -492,16 +523,16 @@ describe("live streams", () => {
 
   it("tokenRequestUpdated: admins get the organisation's changes, members only their own, other organisations nothing", async () => {
     const [{ seed, ids, members }, other] = await Promise.all([team(2, 1_000_000), team(1, 0)]);
-    const adminFeed = subscribe(seed.admin, `subscription { tokenRequestUpdated { id status member { id } } }`);
-    const aliceFeed = subscribe(members[0]!, `subscription { tokenRequestUpdated { id status member { id } } }`);
-    const foreignFeed = subscribe(other.seed.admin, `subscription { tokenRequestUpdated { id } }`);
-    const ready = subscribe(members[0]!, `subscription { pendingTokenRequestCount }`);
+    const adminFeed = subscribe(seed.admin, TokenRequestUpdatedDocument);
+    const aliceFeed = subscribe(members[0]!, TokenRequestUpdatedDocument);
+    const foreignFeed = subscribe(other.seed.admin, TokenRequestUpdatedDocument);
+    const ready = subscribe(members[0]!, PendingTokenRequestCountChangedDocument);
     try {
       await ready.subscription.next();
       await new Promise((resolve) => setTimeout(resolve, 150));
       const fromBob = await ask(members[1]!, 100);
       const fromAlice = await ask(members[0]!, 200);
-      await seed.admin.execute(REJECT, { ids: [fromAlice.id], note: "No" });
+      await seed.admin.execute(RejectTokenRequestsDocument, { ids: [fromAlice.id], note: "No" });
       await adminFeed.subscription.next((e) => e.tokenRequestUpdated.id === fromBob.id);
       await adminFeed.subscription.next((e) => e.tokenRequestUpdated.id === fromAlice.id && e.tokenRequestUpdated.status === "REJECTED");
       await aliceFeed.subscription.next((e) => e.tokenRequestUpdated.status === "REJECTED");

@@ -1,9 +1,16 @@
 // Two server processes through a Redis that stops and comes back under load: every subscriber ends on the database's
 // values and never sees a balance's version go down. Uses its own redis-server (never the shared one on 6379).
 // Runs in the services suite (npm run test:services), where TEST_DATABASE_URL is set.
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
+import {
+  BalanceChangedDocument,
+  MemberBalancesDocument,
+  RecordUsageDocument,
+  UpsertModelDocument,
+} from "../../src/client/generated/graphql.ts";
 import { Api, Subscription } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
@@ -40,8 +47,6 @@ async function stopRedis(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-const BALANCE = `subscription($memberId: ID) { balanceChanged(memberId: $memberId, kind: INFERENCE) { used reserved limit version } }`;
-
 describe.skipIf(!enabled)("a Redis outage under load, two server processes", async () => {
   const port = enabled ? await freePort() : 0;
   let redis = enabled ? await startRedis(port) : null;
@@ -56,9 +61,7 @@ describe.skipIf(!enabled)("a Redis outage under load, two server processes", asy
     const seed = await seedOrganization(first!);
     await seed.fund(50_000_000);
     const memberIds = await seed.addMembers(Array.from({ length: 4 }, () => ({})));
-    await seed.admin.execute(
-      `mutation { upsertModel(input: { key: "m", inputPricePerMillion: "1.00", outputPricePerMillion: "1.00" }) { id } }`,
-    );
+    await seed.admin.execute(UpsertModelDocument, { input: { key: "m", inputPricePerMillion: "1.00", outputPricePerMillion: "1.00" } });
     const services = [
       new Api(first!.url, (await seed.serviceKey()).credential),
       new Api(second!.url, (await seed.serviceKey()).credential),
@@ -68,7 +71,7 @@ describe.skipIf(!enabled)("a Redis outage under load, two server processes", asy
     const watchers = memberIds.flatMap((memberId) =>
       services.map((service) => {
         const client = service.ws();
-        return { memberId, client, subscription: new Subscription<any>(client, BALANCE, { memberId }) };
+        return { memberId, client, subscription: new Subscription(client, BalanceChangedDocument, { memberId, kind: "INFERENCE" }) };
       }),
     );
     await Promise.all(watchers.map((watcher) => watcher.subscription.next()));
@@ -79,10 +82,9 @@ describe.skipIf(!enabled)("a Redis outage under load, two server processes", asy
       for (let call = 0; running; call++) {
         const service = services[call % 2]!;
         const memberId = memberIds[call % memberIds.length]!;
-        const result = await service.request(
-          `mutation($m: ID!, $k: String!) { recordUsage(input: { memberId: $m, modelKey: "m", inputTokens: 7, outputTokens: 3, idempotencyKey: $k }) { id } }`,
-          { m: memberId, k: `gap-${call}` },
-        );
+        const result = await service.request(RecordUsageDocument, {
+          input: { memberId, modelKey: "m", inputTokens: 7, outputTokens: 3, idempotencyKey: `gap-${call}` },
+        });
         if (!result.errors) charges++;
       }
     })();
@@ -99,11 +101,9 @@ describe.skipIf(!enabled)("a Redis outage under load, two server processes", asy
     await load;
 
     for (const watcher of watchers) {
-      const { member } = await seed.admin.execute(`query($id: ID!) { member(id: $id) { inference { used reserved limit version } } }`, {
-        id: watcher.memberId,
-      });
-      await expect.poll(() => watcher.subscription.events.at(-1)?.balanceChanged, { timeout: 60_000 }).toEqual(member.inference);
-      const versions = watcher.subscription.events.map((event) => event.balanceChanged.version as number);
+      const { member } = await seed.admin.execute(MemberBalancesDocument, { memberId: watcher.memberId });
+      await expect.poll(() => watcher.subscription.events.at(-1)?.balanceChanged, { timeout: 60_000 }).toEqual(member!.inference);
+      const versions = watcher.subscription.events.map((event) => event.balanceChanged.version);
       for (let index = 1; index < versions.length; index++) expect(versions[index]).toBeGreaterThan(versions[index - 1]!);
       watcher.subscription.close();
       await watcher.client.dispose();

@@ -1,6 +1,8 @@
 // Several server processes behind one load balancer: one PostgreSQL, events through Redis.
 // Runs in the services suite (npm run test:services), where TEST_DATABASE_URL and TEST_REDIS_URL are set.
+
 import { describe, expect, it } from "vitest";
+import { AllocationStatusChangedDocument, BalanceChangedDocument, SetAllocationDocument } from "../../src/client/generated/graphql.ts";
 import { Api, subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
@@ -16,16 +18,15 @@ describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", as
     await seed.fund(1_000_000);
     const [memberId] = await seed.addMembers([{ name: "Ada" }]);
     const member = await seed.as(memberId!);
-    const { subscription, client } = subscribe(member, `subscription { balanceChanged(kind: INFERENCE) { limit used remaining } }`);
+    const { subscription, client } = subscribe(member, BalanceChangedDocument, { kind: "INFERENCE" });
     // The subscription is registered once the server acknowledged it; give Redis a moment to subscribe.
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     const adminOnSecond = new Api(second!.url, seed.admin.credential);
-    await adminOnSecond.execute(`mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 654321 }) { id } }`, {
-      id: memberId,
-    });
+    await adminOnSecond.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 654321 } });
     const event = await subscription.next((e) => e.balanceChanged.limit === 654321);
-    expect(event.balanceChanged).toEqual({ limit: 654321, used: 0, remaining: 654321 });
+    const { limit, used, remaining } = event.balanceChanged;
+    expect({ limit, used, remaining }).toEqual({ limit: 654321, used: 0, remaining: 654321 });
     subscription.close();
     await client.dispose();
   });
@@ -33,21 +34,16 @@ describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", as
   it("never delivers one organisation's events to another's subscribers", async () => {
     const [mine, theirs] = await Promise.all([seedOrganization(first!), seedOrganization(first!)]);
     await Promise.all([mine.fund(1_000_000), theirs.fund(1_000_000)]);
-    const { subscription, client } = subscribe(
-      mine.admin,
-      `subscription { allocationStatusChanged(kind: INFERENCE) { allocated unallocated } }`,
-    );
+    const { subscription, client } = subscribe(mine.admin, AllocationStatusChangedDocument, { kind: "INFERENCE" });
     await subscription.next();
     const [theirMember] = await theirs.addMembers([{}]);
-    await new Api(second!.url, theirs.admin.credential).execute(
-      `mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 600999 }) { id } }`,
-      { id: theirMember },
-    );
+    await new Api(second!.url, theirs.admin.credential).execute(SetAllocationDocument, {
+      input: { memberId: theirMember!, inference: 600999 },
+    });
     const [myMember] = await mine.addMembers([{}]);
-    await new Api(second!.url, mine.admin.credential).execute(
-      `mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 600777 }) { id } }`,
-      { id: myMember },
-    );
+    await new Api(second!.url, mine.admin.credential).execute(SetAllocationDocument, {
+      input: { memberId: myMember!, inference: 600777 },
+    });
     // Each organisation's first admin holds its 500K floor beside the member's limit (limits stay above the floor).
     await subscription.next((e) => e.allocationStatusChanged.allocated === 500_000 + 600_777);
     expect(subscription.events.map((e) => e.allocationStatusChanged.allocated)).not.toContain(500_000 + 600_999);

@@ -1,5 +1,6 @@
 // Bad input of any shape is BAD_USER_INPUT naming the field (never INTERNAL_SERVER_ERROR), and the texts people read
 // hold no control, bidirectional or invisible characters. The checks live in one place (src/schema/input-guard.ts).
+// Operations are written out on purpose: malformed input of every shape, not the client's documents.
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { describe, expect, it } from "vitest";
 import { uuidV7 } from "../../src/db/ids.ts";

@@ -1,5 +1,6 @@
 // JSON POSTs from server-side clients are answered without yoga's Fetch-API layer (server/json-post.ts); browsers
 // (an Origin header) still go through yoga. Both must answer alike, so each case is sent both ways and compared.
+// Operations are written out on purpose: the same bytes sent both ways, bad JSON included, not client operations.
 import type { Plugin } from "graphql-yoga";
 import { describe, expect, it } from "vitest";
 import { seedOrganization } from "../support/factories.ts";

@@ -1,4 +1,5 @@
 // Access tokens from an identity provider: verified against its JWKS; the role still comes from our database.
+// Operations are written out on purpose: authentication probes with tokens from an identity provider.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";

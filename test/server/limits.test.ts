@@ -1,5 +1,6 @@
 // Every transport keeps the limits: WebSocket frames and operations before authentication, subscriptions per
 // connection and per member, slow clients on HTTP, and query limits that answer with a code on every path.
+// Operations are written out on purpose: probes of depth, size and connection limits, not client operations.
 import net from "node:net";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";

@@ -1,9 +1,11 @@
 // A database outage is a retryable SERVICE_UNAVAILABLE (HTTP 503), not an INTERNAL_SERVER_ERROR with 200: on both
 // GraphQL request paths, the plain routes and WebSocket. The server reaches its own PostgreSQL database through
 // a TCP proxy that the test cuts and restores (the shared PostgreSQL is never touched).
+
 import net from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { RecordUsageDocument, UpsertModelDocument } from "../../src/client/generated/graphql.ts";
 import { Api } from "../support/client.ts";
 import { createTestDatabase } from "../support/database.ts";
 import { seedOrganization } from "../support/factories.ts";
@@ -69,7 +71,7 @@ describe("while the database is unreachable", () => {
     const [memberId] = await seed.addMembers([{}]);
     const member = await seed.as(memberId!);
     const service = await seed.serviceKey();
-    await seed.admin.execute(`mutation { upsertModel(input: { key: "m", inputPricePerMillion: "1", outputPricePerMillion: "1" }) { id } }`);
+    await seed.admin.execute(UpsertModelDocument, { input: { key: "m", inputPricePerMillion: "1", outputPricePerMillion: "1" } });
     const operator = new Api(server.url, OPERATOR_KEY);
     const ORGANIZATION = `query($id: ID) { organization(id: $id) { name } }`;
     // A chat app's connection, open before the outage.
@@ -82,6 +84,7 @@ describe("while the database is unreachable", () => {
 
     await proxy.cut();
 
+    // Written out: the same request on each path, whoever sends it (a probe of the outage, not a client's operations).
     // The JSON path: a member token is looked up (context), the operator's query reads (resolver), usage charges.
     for (const [api, query, variables] of [
       [seed.admin, ORGANIZATION, {}],
@@ -134,10 +137,9 @@ describe("while the database is unreachable", () => {
     // The pool reconnects on its own: wait for it rather than for a fixed time.
     await expect.poll(async () => (await fetch(`${server.url}/ready`)).status, { timeout: 60_000, interval: 200 }).toBe(200);
     expect(await seed.admin.execute(ORGANIZATION, {})).toEqual({ organization: { name: expect.any(String) } });
-    const { recordUsage } = await service.execute(
-      `mutation($m: ID!) { recordUsage(input: { memberId: $m, modelKey: "m", inputTokens: 10, outputTokens: 10, idempotencyKey: "after" }) { tokens } }`,
-      { m: memberId },
-    );
+    const { recordUsage } = await service.execute(RecordUsageDocument, {
+      input: { memberId: memberId!, modelKey: "m", inputTokens: 10, outputTokens: 10, idempotencyKey: "after" },
+    });
     expect(recordUsage.tokens).toBe(20);
   });
 });

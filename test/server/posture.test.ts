@@ -1,6 +1,7 @@
 // Production posture as a stranger meets it: no introspection, suggestions or GraphiQL unless a setting enables
 // them, /metrics only with a credential, CORS only for listed origins on every route, WebSocket upgrades from other
 // origins refused. Development keeps the conveniences, without credentials for any origin.
+// Operations are written out on purpose: introspection, suggestions and stranger probes, not client operations.
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { Api } from "../support/client.ts";

@@ -1,10 +1,12 @@
 // `npm start` as an operator meets it: secrets in development, refusal in production, data that survives
 // a restart, and a graceful stop on SIGTERM.
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { CreateOrganizationDocument, OrganizationSettingsDocument } from "../../src/client/generated/graphql.ts";
 import { Api } from "../support/client.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -62,9 +64,9 @@ describe.sequential("the server process", () => {
     expect(first.output()).toContain(secrets.operatorApiKey);
 
     const operator = new Api(url, secrets.operatorApiKey);
-    const { createOrganization } = await operator.execute(
-      `mutation { createOrganization(input: { name: "Persisted", adminEmail: "p@example.com" }) { id } }`,
-    );
+    const { createOrganization } = await operator.execute(CreateOrganizationDocument, {
+      input: { name: "Persisted", adminEmail: "p@example.com" },
+    });
     first.child.kill("SIGTERM");
     expect(await first.exited).toBe(0);
     expect(first.output()).toMatch(/SIGTERM/);
@@ -72,10 +74,9 @@ describe.sequential("the server process", () => {
     const second = launch({ DATA_DIR: dataDir });
     const secondUrl = await listening(second);
     expect(second.output()).not.toContain(secrets.operatorApiKey);
-    const { organization } = await new Api(secondUrl, secrets.operatorApiKey).execute(
-      `query($id: ID!) { organization(id: $id) { name } }`,
-      { id: createOrganization.id },
-    );
+    const { organization } = await new Api(secondUrl, secrets.operatorApiKey).execute(OrganizationSettingsDocument, {
+      organizationId: createOrganization.id,
+    });
     expect(organization.name).toBe("Persisted");
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);

@@ -1,5 +1,7 @@
 // Graceful stop: requests already in flight finish and commit; subscribers are told the server is going away.
+
 import { describe, it } from "vitest";
+import { BalanceChangedDocument, PurchaseTokensDocument } from "../../src/client/generated/graphql.ts";
 import { subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
@@ -14,10 +16,10 @@ describe("graceful shutdown", () => {
       return seed.addMembers([{}]);
     })();
     const member = await seed.as(memberId!);
-    const { subscription, client } = subscribe(member, `subscription { balanceChanged { limit } }`);
+    const { subscription, client } = subscribe(member, BalanceChangedDocument);
     await new Promise((resolve) => setTimeout(resolve, 200));
 
-    const inFlight = Array.from({ length: 20 }, () => seed.admin.request(`mutation { purchaseTokens(tokens: 1000000) { tokens } }`));
+    const inFlight = Array.from({ length: 20 }, () => seed.admin.request(PurchaseTokensDocument, { tokens: 1_000_000 }));
     await new Promise((resolve) => setTimeout(resolve, 5));
     const stopped = server.app.stop();
     const results = await Promise.allSettled(inFlight);

@@ -1,7 +1,9 @@
 // Subscriptions over HTTP with graphql-sse's own client, in both of its modes: distinct connections (plain SSE on
 // /graphql) and single connection (reservation on /graphql/stream, served by yoga's graphql-sse plugin).
+
 import { createClient } from "graphql-sse";
 import { describe, it } from "vitest";
+import { SetAllocationDocument } from "../../src/client/generated/graphql.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
 
@@ -32,9 +34,7 @@ describe("graphql-sse clients", () => {
       await expect
         .poll(() => ({ events, errors }), { timeout: 30_000 })
         .toEqual({ events: [{ data: { balanceChanged: { limit: 500_000 } } }], errors: [] });
-      await seed.admin.execute(`mutation($id: ID!) { setAllocation(input: { memberId: $id, inference: 600000 }) { id } }`, {
-        id: memberId,
-      });
+      await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 600_000 } });
       await expect.poll(() => events.at(-1), { timeout: 30_000 }).toEqual({ data: { balanceChanged: { limit: 600_000 } } });
       dispose();
       client.dispose();

@@ -1,5 +1,6 @@
 // A subscription whose client has gone is freed at once: over WebSocket and over SSE, for every subscription field,
 // the event listeners and connections it held return to what they were before it opened.
+// Subscriptions are written out on purpose: one per subscription field, sent raw over each transport.
 import { describe, expect, it } from "vitest";
 import type { Api } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";

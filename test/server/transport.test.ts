@@ -1,4 +1,5 @@
 // The transport as clients meet it: health endpoints, GraphiQL, authentication, query limits, masking.
+// Operations are written out on purpose: probes of the transport, authentication and limits, not client operations.
 import http from "node:http";
 import { describe, expect, it } from "vitest";
 import { Api } from "../support/client.ts";

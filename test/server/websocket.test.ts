@@ -1,15 +1,25 @@
 // graphql-ws as chat apps use it: authenticated once, at connect (test/server/limits.test.ts pins that).
+
+import { print } from "graphql";
 import { createClient } from "graphql-ws";
 import { describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
-import { Api, Subscription, subscribe } from "../support/client.ts";
+import {
+  ActivatePresetDocument,
+  BalanceChangedDocument,
+  type BalanceChangedSubscription,
+  CreateApiKeyDocument,
+  RevokeApiKeyDocument,
+  SetAllocationDocument,
+} from "../../src/client/generated/graphql.ts";
+import { Api, pick, Subscription, subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
 
 const server = await startServer();
 
-const BALANCE = `subscription($memberId: ID) { balanceChanged(memberId: $memberId, kind: INFERENCE) { kind limit used remaining } }`;
-const SET_ALLOCATION = `mutation($id: ID!, $inference: SafeInt) { setAllocation(input: { memberId: $id, inference: $inference }) { id } }`;
+/** The client's balance subscription as text, for the stock graphql-ws client. */
+const BALANCE = print(BalanceChangedDocument);
 
 describe("subscriptions over graphql-ws", () => {
   it("refuses an invalid credential so that the stock graphql-ws client reports it at once, without retrying", async () => {
@@ -22,7 +32,10 @@ describe("subscriptions over graphql-ws", () => {
       on: { connecting: () => connecting++ },
     });
     const outcome = await new Promise<unknown>((resolve) => {
-      client.subscribe({ query: BALANCE }, { next: () => resolve("event"), error: resolve, complete: () => resolve("complete") });
+      client.subscribe(
+        { query: BALANCE, variables: { kind: "INFERENCE" } },
+        { next: () => resolve("event"), error: resolve, complete: () => resolve("complete") },
+      );
     });
     expect((outcome as { code?: number }).code).toBe(4401);
     expect(connecting).toBe(1);
@@ -42,9 +55,9 @@ describe("subscriptions over graphql-ws", () => {
       { headers: { Authorization: bearer } },
     ]) {
       const client = member.ws({ connectionParams });
-      const subscription = new Subscription<any>(client, `subscription { balanceChanged(kind: INFERENCE) { kind limit } }`);
-      const event = await subscription.next();
-      expect({ connectionParams, event }).toEqual({ connectionParams, event: { balanceChanged: { kind: "INFERENCE", limit: 500_000 } } });
+      const subscription = new Subscription(client, BalanceChangedDocument, { kind: "INFERENCE" });
+      const event = pick((await subscription.next()).balanceChanged, "kind", "limit");
+      expect({ connectionParams, event }).toEqual({ connectionParams, event: { kind: "INFERENCE", limit: 500_000 } });
       subscription.close();
       await client.dispose();
     }
@@ -55,11 +68,16 @@ describe("subscriptions over graphql-ws", () => {
     await seed.fund(2_000_000);
     const [memberId] = await seed.addMembers([{ name: "Grace" }]);
     const member = await seed.as(memberId!);
-    const { subscription, client } = subscribe(member, BALANCE);
+    const { subscription, client } = subscribe(member, BalanceChangedDocument, { kind: "INFERENCE" });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 750_000 });
+    await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 750_000 } });
     const event = await subscription.next((e) => e.balanceChanged.limit === 750_000);
-    expect(event.balanceChanged).toEqual({ kind: "INFERENCE", limit: 750_000, used: 0, remaining: 750_000 });
+    expect(pick(event.balanceChanged, "kind", "limit", "used", "remaining")).toEqual({
+      kind: "INFERENCE",
+      limit: 750_000,
+      used: 0,
+      remaining: 750_000,
+    });
     subscription.close();
     await client.dispose();
   });
@@ -106,17 +124,18 @@ describe("subscriptions over graphql-ws", () => {
     await seed.fund(5_000_000);
     const [memberId] = await seed.addMembers([{}]);
     const member = await seed.as(memberId!);
-    const { subscription, client } = subscribe(member, `subscription { balanceChanged(kind: INFERENCE) { limit floor ceiling } }`);
+    const { subscription, client } = subscribe(member, BalanceChangedDocument, { kind: "INFERENCE" });
+    const limits = (event: BalanceChangedSubscription) => pick(event.balanceChanged, "limit", "floor", "ceiling");
     await new Promise((resolve) => setTimeout(resolve, 200));
-    await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 600_000 });
-    expect((await subscription.next((e) => e.balanceChanged.limit === 600_000)).balanceChanged).toEqual({
+    await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 600_000 } });
+    expect(limits(await subscription.next((e) => e.balanceChanged.limit === 600_000))).toEqual({
       limit: 600_000,
       floor: 500_000,
       ceiling: 5_000_000,
     });
-    await seed.admin.execute(`mutation { activatePreset(preset: CONSERVATIVE) { preset } }`);
-    await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 700_000 });
-    expect((await subscription.next((e) => e.balanceChanged.limit === 700_000)).balanceChanged).toEqual({
+    await seed.admin.execute(ActivatePresetDocument, { preset: "CONSERVATIVE" });
+    await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 700_000 } });
+    expect(limits(await subscription.next((e) => e.balanceChanged.limit === 700_000))).toEqual({
       limit: 700_000,
       floor: 200_000,
       ceiling: 1_000_000,
@@ -130,12 +149,12 @@ describe("subscriptions over graphql-ws", () => {
     await seed.fund(2_000_000);
     const [alice, bob] = await seed.addMembers([{}, {}]);
     const asAlice = await seed.as(alice!);
-    const denied = subscribe(asAlice, BALANCE, { memberId: bob });
+    const denied = subscribe(asAlice, BalanceChangedDocument, { memberId: bob, kind: "INFERENCE" });
     await expect.poll(() => denied.subscription.errors.length, { timeout: 50_000 }).toBeGreaterThan(0);
     expect(JSON.stringify(denied.subscription.errors[0])).toContain("NOT_FOUND");
     await denied.client.dispose();
 
-    const foreign = subscribe(other.admin, BALANCE, { memberId: alice });
+    const foreign = subscribe(other.admin, BalanceChangedDocument, { memberId: alice, kind: "INFERENCE" });
     await expect.poll(() => foreign.subscription.errors.length, { timeout: 50_000 }).toBeGreaterThan(0);
     expect(JSON.stringify(foreign.subscription.errors[0])).toContain("NOT_FOUND");
     await foreign.client.dispose();
@@ -145,13 +164,13 @@ describe("subscriptions over graphql-ws", () => {
     const seed = await seedOrganization(server);
     await seed.fund(1_000_000);
     const [memberId] = await seed.addMembers([{}]);
-    const { createApiKey } = await seed.admin.execute(`mutation { createApiKey(name: "chat app") { id secret } }`);
+    const { createApiKey } = await seed.admin.execute(CreateApiKeyDocument, { name: "chat app" });
     const service = new Api(server.url, createApiKey.secret);
     // Keep the one connection open between the two subscribes.
     const client = service.ws({ lazyCloseTimeout: 60_000 });
     const first = await new Promise<unknown>((resolve) => {
       const dispose = client.subscribe(
-        { query: BALANCE, variables: { memberId } },
+        { query: BALANCE, variables: { memberId, kind: "INFERENCE" } },
         { next: () => {}, error: resolve, complete: () => resolve("complete") },
       );
       setTimeout(() => {
@@ -160,10 +179,10 @@ describe("subscriptions over graphql-ws", () => {
       }, 300);
     });
     expect(first).toBe("open");
-    await seed.admin.execute(`mutation($id: ID!) { revokeApiKey(id: $id) }`, { id: createApiKey.id });
+    await seed.admin.execute(RevokeApiKeyDocument, { id: createApiKey.id });
     const second = await new Promise<unknown>((resolve) => {
       client.subscribe(
-        { query: BALANCE, variables: { memberId } },
+        { query: BALANCE, variables: { memberId, kind: "INFERENCE" } },
         { next: () => {}, error: resolve, complete: () => resolve("complete") },
       );
       setTimeout(() => resolve("open"), 2000);

@@ -1,12 +1,20 @@
 // Spend thresholds and their alerts: once per crossing per cycle, live to admins of the organisation only, and
 // cheap on the usage hot path. The server runs on a ManualClock in the future (access tokens are checked
 // against the real time), moved between cycles, so these tests run one after another.
+
 import { describe, expect, it } from "vitest";
+import {
+  RecordUsageDocument,
+  SetSpendThresholdsDocument,
+  SpendAlertDocument,
+  SpendAlertsDocument,
+  SpendThresholdsDocument,
+} from "../../src/client/generated/graphql.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { Api, subscribe } from "../support/client.ts";
 import { unique } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { RECORD, usageOrganization } from "../usage/setup.ts";
+import { usageOrganization } from "../usage/setup.ts";
 
 const clock = new ManualClock("2027-05-10T12:00:00Z");
 let counting = false;
@@ -18,18 +26,11 @@ const server = await startServer({
   },
 });
 
-const SET = `mutation($percents: [Float!]!, $modelId: ID) {
-  setSpendThresholds(percents: $percents, modelId: $modelId) { id percent amount model { key } lastAlert { percent } }
-}`;
 // A second process of the same deployment (PostgreSQL runs only).
 const second = server.databaseUrl ? await startServer({ clock, databaseUrl: server.databaseUrl }) : null;
 
-const THRESHOLDS = `query { spendThresholds { id percent amount model { key } lastAlert { percent spend cycleStart } } }`;
-const ALERT_FIELDS = `id percent spend cycleStart createdAt model { key } threshold { id }`;
-const ALERTS = `query { spendAlerts { edges { node { ${ALERT_FIELDS} } } } }`;
 /** The alerts on the first page, newest first. */
-const alertsOf = async (api: Api): Promise<any[]> => (await api.execute(ALERTS)).spendAlerts.edges.map((edge: any) => edge.node);
-const ALERT_SUBSCRIPTION = `subscription { spendAlert { id percent spend cycleStart model { key } threshold { percent } } }`;
+const alertsOf = async (api: Api) => (await api.execute(SpendAlertsDocument)).spendAlerts.edges.map((edge) => edge.node);
 
 type Org = Awaited<ReturnType<typeof usageOrganization>>;
 
@@ -43,7 +44,7 @@ async function alertingOrg() {
 /** Charges `cents` hundredths of a euro on `modelKey` (1,000 tokens at 10 per million). */
 const spend = (org: Org, modelKey: string, cents: number, service: Api = org.service) => {
   clock.advance(1000);
-  return service.execute(RECORD, {
+  return service.execute(RecordUsageDocument, {
     input: { memberId: org.memberId, modelKey, inputTokens: cents * 1000, outputTokens: 0, idempotencyKey: unique("idem") },
   });
 };
@@ -54,20 +55,20 @@ describe.sequential("spend alerts", () => {
   it("fires each threshold once per crossing per cycle, to this organisation's admins only", async () => {
     clock.set("2027-05-10T12:00:00Z");
     const { org, capped } = await alertingOrg();
-    const organizationLevel = await org.admin.execute(SET, { percents: [80, 50] });
+    const organizationLevel = await org.admin.execute(SetSpendThresholdsDocument, { percents: [80, 50] });
     expect(organizationLevel.setSpendThresholds).toEqual([
       { id: expect.any(String), percent: 50, amount: "5.00", model: null, lastAlert: null },
       { id: expect.any(String), percent: 80, amount: "8.00", model: null, lastAlert: null },
     ]);
-    const modelLevel = await org.admin.execute(SET, { percents: [50], modelId: capped.id });
+    const modelLevel = await org.admin.execute(SetSpendThresholdsDocument, { percents: [50], modelId: capped.id });
     expect(modelLevel.setSpendThresholds).toEqual([
       { id: expect.any(String), percent: 50, amount: "1.00", model: { key: "capped" }, lastAlert: null },
     ]);
 
     const other = await alertingOrg();
-    await other.org.admin.execute(SET, { percents: [1] });
-    const { subscription, client } = subscribe(org.admin, ALERT_SUBSCRIPTION);
-    const { subscription: foreign, client: foreignClient } = subscribe(other.org.admin, ALERT_SUBSCRIPTION);
+    await other.org.admin.execute(SetSpendThresholdsDocument, { percents: [1] });
+    const { subscription, client } = subscribe(org.admin, SpendAlertDocument);
+    const { subscription: foreign, client: foreignClient } = subscribe(other.org.admin, SpendAlertDocument);
     try {
       await settle();
       await spend(org, "open", 400); // 4.00 of 10: 40 %
@@ -95,13 +96,13 @@ describe.sequential("spend alerts", () => {
       expect(foreign.events).toHaveLength(0);
 
       const spendAlerts = await alertsOf(org.admin);
-      expect(spendAlerts.map((a: any) => [a.percent, a.spend, a.model?.key ?? null])).toEqual([
+      expect(spendAlerts.map((a) => [a.percent, a.spend, a.model?.key ?? null])).toEqual([
         [80, "8.10", null],
         [50, "1.10", "capped"],
         [50, "5.00", null],
       ]);
-      const { spendThresholds } = await org.admin.execute(THRESHOLDS);
-      expect(spendThresholds.map((t: any) => [t.model?.key ?? null, t.percent, t.lastAlert?.spend ?? null])).toEqual([
+      const { spendThresholds } = await org.admin.execute(SpendThresholdsDocument);
+      expect(spendThresholds.map((t) => [t.model?.key ?? null, t.percent, t.lastAlert?.spend ?? null])).toEqual([
         [null, 50, "5.00"],
         [null, 80, "8.10"],
         ["capped", 50, "1.10"],
@@ -126,40 +127,45 @@ describe.sequential("spend alerts", () => {
   it("keeps a threshold that stays when the list is replaced, so it does not fire again", async () => {
     clock.set("2027-06-10T12:00:00Z");
     const { org } = await alertingOrg();
-    const first = await org.admin.execute(SET, { percents: [50] });
+    const first = await org.admin.execute(SetSpendThresholdsDocument, { percents: [50] });
     await spend(org, "open", 600);
     await expect.poll(async () => (await alertsOf(org.admin)).length).toBe(1);
-    const replaced = await org.admin.execute(SET, { percents: [50, 90] });
-    expect(replaced.setSpendThresholds.map((t: any) => t.percent)).toEqual([50, 90]);
-    expect(replaced.setSpendThresholds[0]).toMatchObject({ id: first.setSpendThresholds[0].id, lastAlert: { percent: 50 } });
+    const replaced = await org.admin.execute(SetSpendThresholdsDocument, { percents: [50, 90] });
+    expect(replaced.setSpendThresholds.map((t) => t.percent)).toEqual([50, 90]);
+    expect(replaced.setSpendThresholds[0]).toMatchObject({ id: first.setSpendThresholds[0]!.id, lastAlert: { percent: 50 } });
     await spend(org, "open", 100);
     await spend(org, "open", 250); // 9.50: 95 %
-    await expect.poll(async () => (await alertsOf(org.admin)).map((a: any) => a.percent)).toEqual([90, 50]);
+    await expect.poll(async () => (await alertsOf(org.admin)).map((a) => a.percent)).toEqual([90, 50]);
     // an empty list removes them
-    expect((await org.admin.execute(SET, { percents: [] })).setSpendThresholds).toEqual([]);
-    expect((await org.admin.execute(THRESHOLDS)).spendThresholds).toEqual([]);
+    expect((await org.admin.execute(SetSpendThresholdsDocument, { percents: [] })).setSpendThresholds).toEqual([]);
+    expect((await org.admin.execute(SpendThresholdsDocument)).spendThresholds).toEqual([]);
   });
 
   it("refuses bad thresholds naming the field, foreign models, and anyone but admins", async () => {
     const { org, capped } = await alertingOrg();
-    expect((await org.admin.errorOf(SET, { percents: [50, 0] })).extensions).toMatchObject({
+    expect((await org.admin.errorOf(SetSpendThresholdsDocument, { percents: [50, 0] })).extensions).toMatchObject({
       code: "BAD_USER_INPUT",
       field: "percents[1]",
     });
-    expect((await org.admin.errorOf(SET, { percents: [1001] })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "percents[0]" });
-    expect((await org.admin.errorOf(SET, { percents: [50], modelId: "nope" })).extensions).toMatchObject({
+    expect((await org.admin.errorOf(SetSpendThresholdsDocument, { percents: [1001] })).extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "percents[0]",
+    });
+    expect((await org.admin.errorOf(SetSpendThresholdsDocument, { percents: [50], modelId: "nope" })).extensions).toMatchObject({
       code: "BAD_USER_INPUT",
       field: "modelId",
     });
     const other = await alertingOrg();
-    expect((await other.org.admin.errorOf(SET, { percents: [50], modelId: capped.id })).extensions?.code).toBe("NOT_FOUND");
-    expect((await other.org.admin.execute(THRESHOLDS)).spendThresholds).toEqual([]);
-    expect((await org.member.errorOf(SET, { percents: [50] })).extensions?.code).toBe("FORBIDDEN");
-    expect((await org.member.errorOf(THRESHOLDS)).extensions?.code).toBe("FORBIDDEN");
-    expect((await org.service.errorOf(ALERTS)).extensions?.code).toBe("FORBIDDEN");
+    expect((await other.org.admin.errorOf(SetSpendThresholdsDocument, { percents: [50], modelId: capped.id })).extensions?.code).toBe(
+      "NOT_FOUND",
+    );
+    expect((await other.org.admin.execute(SpendThresholdsDocument)).spendThresholds).toEqual([]);
+    expect((await org.member.errorOf(SetSpendThresholdsDocument, { percents: [50] })).extensions?.code).toBe("FORBIDDEN");
+    expect((await org.member.errorOf(SpendThresholdsDocument)).extensions?.code).toBe("FORBIDDEN");
+    expect((await org.service.errorOf(SpendAlertsDocument)).extensions?.code).toBe("FORBIDDEN");
     // nothing was changed by the refused calls
-    expect((await org.admin.execute(THRESHOLDS)).spendThresholds).toEqual([]);
-    const { subscription, client } = subscribe(org.member, ALERT_SUBSCRIPTION);
+    expect((await org.admin.execute(SpendThresholdsDocument)).spendThresholds).toEqual([]);
+    const { subscription, client } = subscribe(org.member, SpendAlertDocument);
     try {
       await expect.poll(() => subscription.errors.length).toBeGreaterThan(0);
       expect(JSON.stringify(subscription.errors)).toContain("FORBIDDEN");
@@ -182,7 +188,7 @@ describe.sequential("spend alerts", () => {
     await spend(org, "open", 1); // loads (and caches) the organisation's thresholds: none
     expect(await spendQueries(() => spend(org, "open", 1))).toEqual([]);
 
-    await org.admin.execute(SET, { percents: [90] });
+    await org.admin.execute(SetSpendThresholdsDocument, { percents: [90] });
     const first = await spendQueries(() => spend(org, "open", 1));
     // the thresholds once (the change evicted them), then the one standing query
     expect(first.filter((sql) => sql.includes('FROM "public"."SpendThreshold"'))).toHaveLength(1);
@@ -198,29 +204,32 @@ describe.sequential("spend alerts", () => {
   it("pages spendAlerts by cursor, newest first, and resolves each alert as a Node for its organisation's admins only", async () => {
     clock.set("2027-06-16T12:00:00Z");
     const { org } = await alertingOrg();
-    await org.admin.execute(SET, { percents: [10, 20, 30] });
+    await org.admin.execute(SetSpendThresholdsDocument, { percents: [10, 20, 30] });
     await spend(org, "open", 150); // 1.50 of 10: 10 %
     await spend(org, "open", 100); // 2.50: 20 %
     await spend(org, "open", 100); // 3.50: 30 %
     await expect.poll(async () => (await alertsOf(org.admin)).length).toBe(3);
 
-    const PAGE = `query($after: String) { spendAlerts(first: 2, after: $after) { edges { cursor node { id percent } } pageInfo { hasNextPage endCursor } } }`;
-    const first = (await org.admin.execute(PAGE)).spendAlerts;
-    expect(first.edges.map((edge: any) => edge.node.percent)).toEqual([30, 20]);
+    const first = (await org.admin.execute(SpendAlertsDocument, { first: 2 })).spendAlerts;
+    expect(first.edges.map((edge) => edge.node.percent)).toEqual([30, 20]);
     expect(first.pageInfo.hasNextPage).toBe(true);
-    const second = (await org.admin.execute(PAGE, { after: first.pageInfo.endCursor })).spendAlerts;
-    expect(second.edges.map((edge: any) => edge.node.percent)).toEqual([10]);
+    const second = (await org.admin.execute(SpendAlertsDocument, { first: 2, after: first.pageInfo.endCursor })).spendAlerts;
+    expect(second.edges.map((edge) => edge.node.percent)).toEqual([10]);
     expect(second.pageInfo.hasNextPage).toBe(false);
     for (const size of [-1, 501]) {
-      const error = await org.admin.errorOf(`query($n: Int) { spendAlerts(first: $n) { edges { cursor } } }`, { n: size });
+      const error = await org.admin.errorOf(SpendAlertsDocument, { first: size });
       expect(error.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "first" });
     }
     for (const bad of ["nope", "2027-06-16T12:00:00.000Z_nope", "_", `${first.pageInfo.endCursor}_x`]) {
-      expect((await org.admin.errorOf(PAGE, { after: bad })).extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "after" });
+      expect((await org.admin.errorOf(SpendAlertsDocument, { first: 2, after: bad })).extensions).toMatchObject({
+        code: "BAD_USER_INPUT",
+        field: "after",
+      });
     }
 
+    // The alert as a Node, read by each principal (the Node interface, not a client operation).
     const NODE = `query($id: ID!) { node(id: $id) { __typename id ... on SpendAlert { percent spend model { key } } } }`;
-    const alertId = first.edges[0].node.id;
+    const alertId = first.edges[0]!.node.id;
     expect((await org.admin.execute(NODE, { id: alertId })).node).toEqual({
       __typename: "SpendAlert",
       id: alertId,
@@ -238,10 +247,10 @@ describe.sequential("spend alerts", () => {
   it.skipIf(!second)("fires once when two server processes charge across thresholds at once", async () => {
     clock.set("2027-06-14T12:00:00Z");
     const { org } = await alertingOrg();
-    await org.admin.execute(SET, { percents: [10, 20, 30] });
+    await org.admin.execute(SetSpendThresholdsDocument, { percents: [10, 20, 30] });
     const viaSecond = new Api(second!.url, org.service.credential);
     await Promise.all(Array.from({ length: 40 }, (_, i) => spend(org, "open", 10, i % 2 === 0 ? org.service : viaSecond)));
     const spendAlerts = await alertsOf(org.admin);
-    expect(spendAlerts.map((a: any) => a.percent).sort()).toEqual([10, 20, 30]);
+    expect(spendAlerts.map((a) => a.percent).sort()).toEqual([10, 20, 30]);
   });
 });

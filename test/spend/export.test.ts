@@ -1,9 +1,11 @@
 // GET /export/usage.csv: content and RFC 4180 quoting, ranges, and who may download it.
+
 import { parse as parseWithCsvParse } from "csv-parse/sync";
 import { describe, expect, it } from "vitest";
+import { RecordUsageDocument, type RecordUsageInput } from "../../src/client/generated/graphql.ts";
 import { seedOrganization, unique } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { RECORD, usageOrganization } from "../usage/setup.ts";
+import { usageOrganization } from "../usage/setup.ts";
 import { parseCsv } from "./csv.ts";
 
 const server = await startServer();
@@ -23,8 +25,8 @@ async function withUsage() {
   const email = `${unique("writer")}@example.com`;
   const [writer] = await org.addMembers([{ email, teamName: 'Team "Quotes", Inc.' }]);
   await org.model("gpt-x", { input: "2.5", output: "10" });
-  const record = (memberId: string, input: Record<string, unknown>) =>
-    org.service.execute(RECORD, { input: { memberId, modelKey: "gpt-x", idempotencyKey: unique("idem"), ...input } });
+  const record = (memberId: string, input: Omit<RecordUsageInput, "memberId" | "modelKey" | "idempotencyKey">) =>
+    org.service.execute(RecordUsageDocument, { input: { memberId, modelKey: "gpt-x", idempotencyKey: unique("idem"), ...input } });
   await record(writer!, { inputTokens: 1000, outputTokens: 200, app: "Plain app", assistant: "Helper" });
   await record(writer!, { inputTokens: 10, outputTokens: 0, app: 'Write, "edit", ship', assistant: null });
   await record(org.memberId, { kind: "TRAINING", inputTokens: 3, outputTokens: 7, app: null, assistant: "multi, line" });
@@ -102,9 +104,9 @@ describe("usage CSV export", () => {
     const [writer] = await org.addMembers([{ teamName: "+SUM(1+1)" }]);
     await org.model("-2+3", { input: "1", output: "1" });
     const member = await org.as(writer!);
-    await member.execute(RECORD, {
+    await member.execute(RecordUsageDocument, {
       input: {
-        memberId: writer,
+        memberId: writer!,
         modelKey: "-2+3",
         inputTokens: 1,
         outputTokens: 1,

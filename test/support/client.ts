@@ -36,7 +36,7 @@ export class Api {
   /** The raw response, errors included. */
   async request<T = any, V = Record<string, unknown>>(
     document: Document<T, V>,
-    variables?: V,
+    variables?: NoInfer<V>,
   ): Promise<GraphQLResponse<T> & { requestId: string; status: number }> {
     const requestId = randomUUID();
     const response = await fetch(`${this.url}/graphql`, {
@@ -53,7 +53,7 @@ export class Api {
   }
 
   /** The data; throws with operation, response and request id when there are errors. */
-  async execute<T = any, V = Record<string, unknown>>(document: Document<T, V>, variables?: V): Promise<T> {
+  async execute<T = any, V = Record<string, unknown>>(document: Document<T, V>, variables?: NoInfer<V>): Promise<T> {
     const result = await this.request(document, variables);
     if (result.errors?.length || !result.data) {
       throw new Error(
@@ -64,7 +64,7 @@ export class Api {
   }
 
   /** The first error's code (fails the test when the operation succeeded). */
-  async errorOf<V = Record<string, unknown>>(document: Document<unknown, V>, variables?: V): Promise<GraphQLErrorShape> {
+  async errorOf<V = Record<string, unknown>>(document: Document<unknown, V>, variables?: NoInfer<V>): Promise<GraphQLErrorShape> {
     const result = await this.request(document, variables);
     const error = result.errors?.[0];
     if (!error) throw new Error(`Expected an error from:\n${source(document)}\ngot ${JSON.stringify(result.data)}`);
@@ -150,4 +150,9 @@ export function subscribe<T = any>(
 ): { subscription: Subscription<T>; client: Client } {
   const client = api.ws();
   return { subscription: new Subscription<T>(client, document, variables), client };
+}
+
+/** The named fields of a typed result, so a test compares exactly the fields it asserts on with toEqual. */
+export function pick<T extends object, K extends keyof T>(value: T, ...keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((key) => [key, value[key]])) as Pick<T, K>;
 }

@@ -5,6 +5,7 @@ import {
   CreateApiKeyDocument,
   CreateOrganizationDocument,
   IssueAccessTokenDocument,
+  MembersDocument,
   PurchaseTokensDocument,
 } from "../../src/client/generated/graphql.ts";
 import { Api } from "./client.ts";
@@ -60,15 +61,11 @@ export async function seedOrganization(
       return addMembers.map((member) => member.id);
     },
     async purchase(tokens, kind = "INFERENCE") {
-      const { organization } = await admin.execute(
-        `{ organization { members(first: 100) { edges { node { suspended inference { limit floor } training { limit floor } } } } } }`,
-      );
+      const { organization } = await admin.execute(MembersDocument, { first: 100 });
       const field = kind === "INFERENCE" ? "inference" : "training";
-      const belowFloors = (
-        organization.members.edges as { node: Record<string, { limit: number; floor: number }> & { suspended: boolean } }[]
-      )
+      const belowFloors = organization.members.edges
         .filter(({ node }) => !node.suspended)
-        .reduce((sum, { node }) => sum + Math.max(0, node[field]!.floor - node[field]!.limit), 0);
+        .reduce((sum, { node }) => sum + Math.max(0, node[field].floor - node[field].limit), 0);
       await admin.execute(PurchaseTokensDocument, { tokens: tokens + belowFloors, kind });
       return tokens + belowFloors;
     },

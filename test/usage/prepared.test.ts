@@ -1,8 +1,15 @@
 // The hot statements are prepared once per connection (PostgreSQL). A prepared statement's row type is fixed, so a
 // migration that adds columns while a server runs (a rolling deploy) must not break the statements it holds.
+
 import { describe, expect, it } from "vitest";
+import {
+  AuthorizeUsageDocument,
+  CommitUsageDocument,
+  RecordUsageDocument,
+  ReleaseReservationDocument,
+} from "../../src/client/generated/graphql.ts";
 import { startServer } from "../support/server.ts";
-import { AUTHORIZE, COMMIT, key, RECORD, RELEASE, usageOrganization } from "./setup.ts";
+import { key, usageOrganization } from "./setup.ts";
 
 const server = await startServer();
 
@@ -11,18 +18,18 @@ describe("prepared hot statements", () => {
     const org = await usageOrganization(server);
     await org.model("gpt-4o", { input: "2.50", output: "10.00" });
     const useTokens = async () => {
-      const { authorizeUsage } = await org.service.execute(AUTHORIZE, {
+      const { authorizeUsage } = await org.service.execute(AuthorizeUsageDocument, {
         input: { memberId: org.memberId, modelKey: "gpt-4o", estimatedTokens: 100 },
       });
       expect(authorizeUsage.allowed).toBe(true);
-      await org.service.execute(COMMIT, {
-        input: { reservationId: authorizeUsage.reservation.id, inputTokens: 10, outputTokens: 5, idempotencyKey: key() },
+      await org.service.execute(CommitUsageDocument, {
+        input: { reservationId: authorizeUsage.reservation!.id, inputTokens: 10, outputTokens: 5, idempotencyKey: key() },
       });
-      const { authorizeUsage: held } = await org.service.execute(AUTHORIZE, {
+      const { authorizeUsage: held } = await org.service.execute(AuthorizeUsageDocument, {
         input: { memberId: org.memberId, modelKey: "gpt-4o", estimatedTokens: 100 },
       });
-      expect((await org.service.execute(RELEASE, { id: held.reservation.id })).releaseReservation).toBe(true);
-      await org.service.execute(RECORD, {
+      expect((await org.service.execute(ReleaseReservationDocument, { id: held.reservation!.id })).releaseReservation).toBe(true);
+      await org.service.execute(RecordUsageDocument, {
         input: { memberId: org.memberId, modelKey: "gpt-4o", inputTokens: 3, outputTokens: 2, idempotencyKey: key() },
       });
     };

@@ -1,14 +1,16 @@
 // Where SQL computes a rule for speed, the pure TypeScript rule is the reference: these tests hold the SQL against it.
 // The cost of a call (usage/rules.ts usageCost) is charged by the hot path's statement; the start of the billing cycle
 // (organizations/cycle.ts cycleAt) is computed inside the charge and the authorize reads.
+
 import { Decimal } from "decimal.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { RecordUsageDocument } from "../../src/client/generated/graphql.ts";
 import { cycleAt } from "../../src/organizations/cycle.ts";
 import { usageCost } from "../../src/usage/rules.ts";
 import { cycleStartOf } from "../../src/usage/statements.ts";
 import { startServer } from "../support/server.ts";
-import { key, RECORD, usageOrganization } from "./setup.ts";
+import { key, usageOrganization } from "./setup.ts";
 
 const server = await startServer();
 const prisma = server.app.runtime.prisma;
@@ -31,7 +33,7 @@ describe("the charge statement's cost is usageCost", () => {
       fc.asyncProperty(price, price, tokens, tokens, async (inputPrice, outputPrice, inputTokens, outputTokens) => {
         const modelKey = `m-${run++}`;
         await org.model(modelKey, { input: inputPrice, output: outputPrice });
-        const { recordUsage } = await org.service.execute(RECORD, {
+        const { recordUsage } = await org.service.execute(RecordUsageDocument, {
           input: { memberId: org.memberId, modelKey, inputTokens, outputTokens, idempotencyKey: key() },
         });
         const expected = usageCost(inputTokens, outputTokens, { inputPricePerMillion: inputPrice, outputPricePerMillion: outputPrice });

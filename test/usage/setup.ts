@@ -1,25 +1,8 @@
 // What the usage tests share: an organisation with tokens, a member with a 500K allocation, models and a service key.
+import { MemberBalancesDocument, UpsertModelDocument } from "../../src/client/generated/graphql.ts";
 import type { Api } from "../support/client.ts";
 import { type Seed, seedOrganization, unique } from "../support/factories.ts";
 import type { TestServer } from "../support/server.ts";
-
-export const UPSERT_MODEL = `mutation($input: ModelInput!) {
-  upsertModel(input: $input) { id key displayName inputPricePerMillion outputPricePerMillion enabled cap cycleSpend }
-}`;
-
-export const AUTHORIZE = `mutation($input: AuthorizeUsageInput!) {
-  authorizeUsage(input: $input) {
-    allowed denialReason fellBack
-    routedModel { id key }
-    reservation { id kind tokens expiresAt status estimatedCost member { id } model { key } }
-  }
-}`;
-
-const RECEIPT = `id tokens cost member { id } model { key } balance { kind limit used remaining reserved }`;
-export const COMMIT = `mutation($input: CommitUsageInput!) { commitUsage(input: $input) { ${RECEIPT} } }`;
-export const RECORD = `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { ${RECEIPT} } }`;
-export const RELEASE = `mutation($id: ID!) { releaseReservation(id: $id) }`;
-export const BALANCE = `query($id: ID!) { member(id: $id) { inference { limit used remaining reserved } training { limit used reserved } } }`;
 
 export interface UsageOrg extends Seed {
   memberId: string;
@@ -49,11 +32,11 @@ export async function usageOrganization(
     member,
     service,
     async balance(id = memberId!) {
-      const { member: found } = await seed.admin.execute(BALANCE, { id });
-      return found.inference;
+      const { member: found } = await seed.admin.execute(MemberBalancesDocument, { memberId: id });
+      return found!.inference;
     },
     async model(key, prices) {
-      const { upsertModel } = await seed.admin.execute(UPSERT_MODEL, {
+      const { upsertModel } = await seed.admin.execute(UpsertModelDocument, {
         input: {
           key,
           inputPricePerMillion: prices.input,

@@ -1,16 +1,18 @@
 // One tenant's failing or blocked charges must not hold up anyone else's (issue 10). Not timed: each test asserts
 // what completes while the trouble lasts, and that everything is charged exactly once.
+
 import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { AuthorizeUsageDocument, CommitUsageDocument, RecordUsageDocument } from "../../src/client/generated/graphql.ts";
 import { startServer } from "../support/server.ts";
-import { AUTHORIZE, COMMIT, key, RECORD, type UsageOrg, usageOrganization } from "./setup.ts";
+import { key, type UsageOrg, usageOrganization } from "./setup.ts";
 
 const server = await startServer();
 
 const rawId = (globalId: string) => Buffer.from(globalId, "base64").toString().split(":")[1]!;
 
 function record(org: UsageOrg, memberId: string, idempotencyKey = key()) {
-  return org.service.execute(RECORD, { input: { memberId, modelKey: "m", inputTokens: 3, outputTokens: 2, idempotencyKey } });
+  return org.service.execute(RecordUsageDocument, { input: { memberId, modelKey: "m", inputTokens: 3, outputTokens: 2, idempotencyKey } });
 }
 
 describe("charges of one tenant in trouble", () => {
@@ -18,12 +20,12 @@ describe("charges of one tenant in trouble", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1.00", output: "2.00" });
     const [bob] = await org.addMembers([{ name: "Bob" }]);
-    const { authorizeUsage } = await org.service.execute(AUTHORIZE, {
+    const { authorizeUsage } = await org.service.execute(AuthorizeUsageDocument, {
       input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 10 },
     });
     const commit = (idempotencyKey: string) =>
-      org.service.execute(COMMIT, {
-        input: { reservationId: authorizeUsage.reservation.id, inputTokens: 3, outputTokens: 2, idempotencyKey },
+      org.service.execute(CommitUsageDocument, {
+        input: { reservationId: authorizeUsage.reservation!.id, inputTokens: 3, outputTokens: 2, idempotencyKey },
       });
     // Two keys for one reservation at once: the first to be written links it, the other is recorded unlinked, and
     // whatever batch they share loses nothing.

@@ -1,15 +1,23 @@
 // Every total the API can show stays within 2^53-1 (and costs within their columns): an operation that would pass
 // it is BAD_USER_INPUT naming the field, charges nothing, and leaves every read working.
+
 import { decodeGlobalID } from "@pothos/plugin-relay";
 import { describe, expect, it } from "vitest";
+import {
+  AuthorizeUsageDocument,
+  MemberBalancesDocument,
+  PurchaseTokensDocument,
+  RecordUsageDocument,
+} from "../../src/client/generated/graphql.ts";
 import { startServer } from "../support/server.ts";
-import { BALANCE, key, RECORD, usageOrganization } from "./setup.ts";
+import { key, usageOrganization } from "./setup.ts";
 
 const server = await startServer();
 const prisma = server.app.runtime.prisma;
 const MAX = Number.MAX_SAFE_INTEGER;
 const rowId = (id: string) => decodeGlobalID(id).id;
 
+// Every read that shows a total, in one probe (not a client operation).
 const READS = `query($id: ID!) {
   member(id: $id) { inference { limit used remaining reserved } }
   organization { members { edges { node { inference { used } } } } allocationStatus { purchased allocated used unallocated purchasedAllTime } spend { spent } }
@@ -25,8 +33,8 @@ describe("totals stay representable", () => {
       [2 ** 52, 2 ** 52],
       [1, MAX - 1],
       [1_000_000_001, 0],
-    ]) {
-      const result = await org.member.request(RECORD, {
+    ] as [number, number][]) {
+      const result = await org.member.request(RecordUsageDocument, {
         input: { memberId: org.memberId, modelKey: "m", inputTokens, outputTokens, idempotencyKey: key() },
       });
       expect(result.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
@@ -35,11 +43,10 @@ describe("totals stay representable", () => {
     const reads = await org.admin.execute(READS, { id: org.memberId });
     expect(reads.member.inference.used).toBe(0);
     expect(reads.analytics.totals.tokens).toBe(0);
-    const authorize = await org.service.execute(
-      `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input: $input) { allowed denialReason } }`,
-      { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1000 } },
-    );
-    expect(authorize.authorizeUsage).toEqual({ allowed: true, denialReason: null });
+    const { authorizeUsage } = await org.service.execute(AuthorizeUsageDocument, {
+      input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1000 },
+    });
+    expect({ allowed: authorizeUsage.allowed, denialReason: authorizeUsage.denialReason }).toEqual({ allowed: true, denialReason: null });
   });
 
   it("refuses, item by item, charges that would take the organisation's usage past 2^53-1, and charges the others of the batch", async () => {
@@ -54,7 +61,7 @@ describe("totals stay representable", () => {
     });
     // Sent together, so they share batches: the 2,000 never fits, the 1,000 and one of the 500s do.
     const calls = [2_000, 1_000, 500, 500].map((inputTokens) =>
-      org.service.request(RECORD, {
+      org.service.request(RecordUsageDocument, {
         input: { memberId: org.memberId, modelKey: "m", inputTokens, outputTokens: 0, idempotencyKey: key() },
       }),
     );
@@ -67,24 +74,23 @@ describe("totals stay representable", () => {
       }
     }
     expect(results[0]!.errors).toBeDefined();
-    const charged = results.filter((result) => !result.errors).map((result) => result.data.recordUsage.tokens as number);
+    const charged = results.filter((result) => !result.errors).map((result) => result.data!.recordUsage.tokens as number);
     expect(charged.reduce((sum, tokens) => sum + tokens, 0)).toBeLessThanOrEqual(1_500);
     expect(charged.length).toBeGreaterThanOrEqual(1);
-    const { member } = await org.admin.execute(BALANCE, { id: org.memberId });
-    expect(member.inference.used).toBe(charged.reduce((sum, tokens) => sum + tokens, 0));
+    const { member } = await org.admin.execute(MemberBalancesDocument, { memberId: org.memberId });
+    expect(member!.inference.used).toBe(charged.reduce((sum, tokens) => sum + tokens, 0));
     const total = await prisma.usageTotal.findUniqueOrThrow({ where: { organizationId } });
-    expect(total.tokens).toBe(BigInt(MAX - 1_500) + BigInt(member.inference.used));
+    expect(total.tokens).toBe(BigInt(MAX - 1_500) + BigInt(member!.inference.used));
     await org.admin.execute(READS, { id: org.memberId });
   });
 
   it("refuses a purchase that would take the tokens ever purchased past 2^53-1; allocationStatus still reads", async () => {
     const org = await usageOrganization(server);
     const before = await org.admin.execute(READS, { id: org.memberId });
-    const buy = `mutation($tokens: SafeInt!) { purchaseTokens(tokens: $tokens, kind: INFERENCE) { tokens } }`;
     const headroom = MAX - before.organization.allocationStatus.purchasedAllTime;
-    const first = await org.admin.request(buy, { tokens: headroom });
+    const first = await org.admin.request(PurchaseTokensDocument, { tokens: headroom, kind: "INFERENCE" });
     expect(first.errors).toBeUndefined();
-    const second = await org.admin.request(buy, { tokens: MAX });
+    const second = await org.admin.request(PurchaseTokensDocument, { tokens: MAX, kind: "INFERENCE" });
     expect(second.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "tokens" });
     const after = await org.admin.execute(READS, { id: org.memberId });
     expect(after.organization.allocationStatus.purchasedAllTime).toBe(MAX);

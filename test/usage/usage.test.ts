@@ -1,24 +1,34 @@
+import type { DocumentNode } from "graphql";
 import { describe, expect, it } from "vitest";
+import {
+  AcceptOverageDocument,
+  AuthorizeUsageDocument,
+  BalanceChangedDocument,
+  CommitUsageDocument,
+  ModelCapsDocument,
+  ModelsDocument,
+  RecordUsageDocument,
+  ReleaseReservationDocument,
+  SetAutomaticFallbackDocument,
+  SetDefaultLimitsDocument,
+  SetMemberLimitsDocument,
+  SetMemberSuspendedDocument,
+  SetPlanDocument,
+} from "../../src/client/generated/graphql.ts";
 import { Api, subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
-import { AUTHORIZE, COMMIT, key, RECORD, RELEASE, type UsageOrg, usageOrganization } from "./setup.ts";
+import { key, type UsageOrg, usageOrganization } from "./setup.ts";
 
 const server = await startServer();
 
-const SUSPEND = `mutation($id: ID!, $suspended: Boolean!) { setMemberSuspended(memberId: $id, suspended: $suspended) { id suspended } }`;
-const DEFAULT_LIMITS = `mutation($limits: DrawLimitsInput!) { setDefaultLimits(limits: $limits) { id } }`;
-const MEMBER_LIMITS = `mutation($id: ID!, $limits: DrawLimitsInput) { setMemberLimits(memberId: $id, limits: $limits) { id } }`;
-const SET_PLAN = `mutation($id: ID!, $plan: Money!, $overage: Money!) { setPlan(organizationId: $id, planBudget: $plan, overageLimit: $overage) { id } }`;
-const FALLBACK = `mutation($enabled: Boolean!) { setAutomaticFallback(enabled: $enabled) { automaticFallback } }`;
-
 async function authorize(org: UsageOrg, modelKey: string, estimatedTokens: number, api: Api = org.service, memberId = org.memberId) {
-  const { authorizeUsage } = await api.execute(AUTHORIZE, { input: { memberId, modelKey, estimatedTokens } });
+  const { authorizeUsage } = await api.execute(AuthorizeUsageDocument, { input: { memberId, modelKey, estimatedTokens } });
   return authorizeUsage;
 }
 
 async function record(org: UsageOrg, modelKey: string, inputTokens: number, outputTokens: number, memberId = org.memberId) {
-  const { recordUsage } = await org.service.execute(RECORD, {
+  const { recordUsage } = await org.service.execute(RecordUsageDocument, {
     input: { memberId, modelKey, inputTokens, outputTokens, idempotencyKey: key() },
   });
   return recordUsage;
@@ -38,7 +48,7 @@ describe("authorizeUsage", () => {
       estimatedCost: "0.01",
       member: { id: org.memberId },
     });
-    expect(new Date(result.reservation.expiresAt).getTime() - Date.now()).toBeGreaterThan(290_000);
+    expect(new Date(result.reservation!.expiresAt).getTime() - Date.now()).toBeGreaterThan(290_000);
     expect(await org.balance()).toMatchObject({ limit: 500_000, used: 0, reserved: 1_000, remaining: 500_000 });
   });
 
@@ -46,7 +56,9 @@ describe("authorizeUsage", () => {
     const org = await usageOrganization(server);
     expect(await authorize(org, "gpt-4o", 10)).toMatchObject({ allowed: false, denialReason: "MODEL_DISABLED", routedModel: null });
     const stranger = await usageOrganization(server);
-    const error = await org.service.errorOf(AUTHORIZE, { input: { memberId: stranger.memberId, modelKey: "gpt-4o", estimatedTokens: 10 } });
+    const error = await org.service.errorOf(AuthorizeUsageDocument, {
+      input: { memberId: stranger.memberId, modelKey: "gpt-4o", estimatedTokens: 10 },
+    });
     expect(error.extensions?.code).toBe("NOT_FOUND");
   });
 
@@ -55,25 +67,25 @@ describe("authorizeUsage", () => {
     await org.model("m", { input: "1", output: "1" });
     await org.model("off", { input: "1", output: "1", enabled: false });
     await org.model("capped", { input: "1", output: "1", cap: "0.00" });
-    await org.admin.execute(FALLBACK, { enabled: false });
+    await org.admin.execute(SetAutomaticFallbackDocument, { enabled: false });
 
     expect(await authorize(org, "off", 10)).toMatchObject({ allowed: false, denialReason: "MODEL_DISABLED", reservation: null });
     expect(await authorize(org, "no-such-model", 10)).toMatchObject({ allowed: false, denialReason: "MODEL_DISABLED" });
     expect(await authorize(org, "capped", 10)).toMatchObject({ allowed: false, denialReason: "MODEL_CAP_REACHED", routedModel: null });
     expect(await authorize(org, "m", 500_001)).toMatchObject({ allowed: false, denialReason: "INSUFFICIENT_BALANCE" });
 
-    await org.admin.execute(DEFAULT_LIMITS, { limits: { daily: 1_000, monthly: null } });
+    await org.admin.execute(SetDefaultLimitsDocument, { limits: { daily: 1_000, monthly: null } });
     await record(org, "m", 900, 0);
     expect(await authorize(org, "m", 101)).toMatchObject({ allowed: false, denialReason: "DAILY_LIMIT_REACHED" });
     expect(await authorize(org, "m", 100)).toMatchObject({ allowed: true });
 
-    await org.admin.execute(MEMBER_LIMITS, { id: org.memberId, limits: { daily: null, monthly: 1_500 } });
+    await org.admin.execute(SetMemberLimitsDocument, { memberId: org.memberId, limits: { daily: null, monthly: 1_500 } });
     expect(await authorize(org, "m", 601)).toMatchObject({ allowed: false, denialReason: "MONTHLY_LIMIT_REACHED" });
 
-    await org.operator.execute(SET_PLAN, { id: org.organizationId, plan: "0.0009", overage: "0" });
+    await org.operator.execute(SetPlanDocument, { organizationId: org.organizationId, planBudget: "0.0009", overageLimit: "0" });
     expect(await authorize(org, "m", 1)).toMatchObject({ allowed: false, denialReason: "BUDGET_EXHAUSTED" });
 
-    await org.admin.execute(SUSPEND, { id: org.memberId, suspended: true });
+    await org.admin.execute(SetMemberSuspendedDocument, { memberId: org.memberId, suspended: true });
     expect(await authorize(org, "m", 1)).toMatchObject({ allowed: false, denialReason: "MEMBER_SUSPENDED" });
     // Only the one allowed authorization holds tokens.
     expect(await org.balance()).toMatchObject({ used: 900, reserved: 100 });
@@ -84,8 +96,8 @@ describe("authorizeUsage", () => {
     await org.model("m", { input: "1", output: "1" });
     await org.model("off", { input: "1", output: "1", enabled: false });
     await org.model("capped", { input: "1", output: "1", cap: "0" });
-    await org.admin.execute(FALLBACK, { enabled: false });
-    await org.admin.execute(MEMBER_LIMITS, { id: org.memberId, limits: { daily: 10, monthly: 10 } });
+    await org.admin.execute(SetAutomaticFallbackDocument, { enabled: false });
+    await org.admin.execute(SetMemberLimitsDocument, { memberId: org.memberId, limits: { daily: 10, monthly: 10 } });
 
     // Daily before monthly; balance before both; cap before balance.
     expect((await authorize(org, "m", 11)).denialReason).toBe("DAILY_LIMIT_REACHED");
@@ -93,11 +105,11 @@ describe("authorizeUsage", () => {
     expect((await authorize(org, "capped", 600_000)).denialReason).toBe("MODEL_CAP_REACHED");
     // Budget before cap; model before budget; suspension before everything.
     await record(org, "m", 1_000_000, 0);
-    await org.operator.execute(SET_PLAN, { id: org.organizationId, plan: "0.50", overage: "0.25" });
-    await org.admin.request(`mutation { acceptOverage { id } }`); // a higher overage applies once an admin accepts it
+    await org.operator.execute(SetPlanDocument, { organizationId: org.organizationId, planBudget: "0.50", overageLimit: "0.25" });
+    await org.admin.request(AcceptOverageDocument); // a higher overage applies once an admin accepts it
     expect((await authorize(org, "capped", 600_000)).denialReason).toBe("BUDGET_EXHAUSTED");
     expect((await authorize(org, "off", 600_000)).denialReason).toBe("MODEL_DISABLED");
-    await org.admin.execute(SUSPEND, { id: org.memberId, suspended: true });
+    await org.admin.execute(SetMemberSuspendedDocument, { memberId: org.memberId, suspended: true });
     expect((await authorize(org, "off", 600_000)).denialReason).toBe("MEMBER_SUSPENDED");
   });
 
@@ -106,8 +118,8 @@ describe("authorizeUsage", () => {
     await org.model("m", { input: "1000", output: "0" });
     await record(org, "m", 1_000, 0); // 1.00 spent, no plan: still allowed
     expect((await authorize(org, "m", 1)).allowed).toBe(true);
-    await org.operator.execute(SET_PLAN, { id: org.organizationId, plan: "0.60", overage: "0.41" });
-    await org.admin.request(`mutation { acceptOverage { id } }`); // a higher overage applies once an admin accepts it
+    await org.operator.execute(SetPlanDocument, { organizationId: org.organizationId, planBudget: "0.60", overageLimit: "0.41" });
+    await org.admin.request(AcceptOverageDocument); // a higher overage applies once an admin accepts it
     expect((await authorize(org, "m", 1)).allowed).toBe(true);
     await record(org, "m", 10, 0); // 1.01 = 0.60 + 0.41
     expect((await authorize(org, "m", 1)).denialReason).toBe("BUDGET_EXHAUSTED");
@@ -133,12 +145,12 @@ describe("authorizeUsage", () => {
     expect(routed.reservation).toMatchObject({ model: { key: "standard" }, tokens: 2_000, estimatedCost: "0.03" });
 
     // A commit is charged at the routed model's prices.
-    const { commitUsage } = await org.service.execute(COMMIT, {
-      input: { reservationId: routed.reservation.id, inputTokens: 1_000, outputTokens: 500, idempotencyKey: key() },
+    const { commitUsage } = await org.service.execute(CommitUsageDocument, {
+      input: { reservationId: routed.reservation!.id, inputTokens: 1_000, outputTokens: 500, idempotencyKey: key() },
     });
     expect(commitUsage).toMatchObject({ model: { key: "standard" }, tokens: 1_500, cost: "0.0105" });
 
-    await org.admin.execute(FALLBACK, { enabled: false });
+    await org.admin.execute(SetAutomaticFallbackDocument, { enabled: false });
     expect(await authorize(org, "premium", 1)).toMatchObject({ allowed: false, denialReason: "MODEL_CAP_REACHED", fellBack: false });
   });
 
@@ -176,9 +188,9 @@ describe("commitUsage and releaseReservation", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "0.15", output: "0.60" });
     const { reservation } = await authorize(org, "m", 5_000);
-    const { commitUsage } = await org.service.execute(COMMIT, {
+    const { commitUsage } = await org.service.execute(CommitUsageDocument, {
       input: {
-        reservationId: reservation.id,
+        reservationId: reservation!.id,
         inputTokens: 1_234,
         outputTokens: 567,
         app: "Chat",
@@ -197,7 +209,7 @@ describe("commitUsage and releaseReservation", () => {
     expect(commitUsage.id).toBeTruthy();
     expect(await org.balance()).toMatchObject({ used: 1_801, reserved: 0 });
     // Already committed: releasing it changes nothing.
-    expect((await org.service.execute(RELEASE, { id: reservation.id })).releaseReservation).toBe(false);
+    expect((await org.service.execute(ReleaseReservationDocument, { id: reservation!.id })).releaseReservation).toBe(false);
     expect(await org.balance()).toMatchObject({ used: 1_801, reserved: 0 });
   });
 
@@ -206,9 +218,9 @@ describe("commitUsage and releaseReservation", () => {
     await org.model("m", { input: "1", output: "1" });
     const { reservation } = await authorize(org, "m", 7_000);
     expect(await org.balance()).toMatchObject({ reserved: 7_000 });
-    expect((await org.service.execute(RELEASE, { id: reservation.id })).releaseReservation).toBe(true);
+    expect((await org.service.execute(ReleaseReservationDocument, { id: reservation!.id })).releaseReservation).toBe(true);
     expect(await org.balance()).toMatchObject({ reserved: 0, used: 0 });
-    expect((await org.service.execute(RELEASE, { id: reservation.id })).releaseReservation).toBe(false);
+    expect((await org.service.execute(ReleaseReservationDocument, { id: reservation!.id })).releaseReservation).toBe(false);
     expect(await org.balance()).toMatchObject({ reserved: 0 });
   });
 
@@ -217,9 +229,9 @@ describe("commitUsage and releaseReservation", () => {
     await org.model("m", { input: "1", output: "1" });
     const { reservation } = await authorize(org, "m", 1_000);
     await authorize(org, "m", 2_000); // another open reservation
-    await org.service.execute(RELEASE, { id: reservation.id });
-    const { commitUsage } = await org.service.execute(COMMIT, {
-      input: { reservationId: reservation.id, inputTokens: 400, outputTokens: 100, idempotencyKey: key() },
+    await org.service.execute(ReleaseReservationDocument, { id: reservation!.id });
+    const { commitUsage } = await org.service.execute(CommitUsageDocument, {
+      input: { reservationId: reservation!.id, inputTokens: 400, outputTokens: 100, idempotencyKey: key() },
     });
     expect(commitUsage.balance).toMatchObject({ used: 500, reserved: 2_000 });
     expect(await org.balance()).toMatchObject({ used: 500, reserved: 2_000 });
@@ -229,11 +241,11 @@ describe("commitUsage and releaseReservation", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
     const { reservation } = await authorize(org, "m", 1_000);
-    await org.service.execute(COMMIT, {
-      input: { reservationId: reservation.id, inputTokens: 100, outputTokens: 0, idempotencyKey: key() },
+    await org.service.execute(CommitUsageDocument, {
+      input: { reservationId: reservation!.id, inputTokens: 100, outputTokens: 0, idempotencyKey: key() },
     });
-    const { commitUsage } = await org.service.execute(COMMIT, {
-      input: { reservationId: reservation.id, inputTokens: 50, outputTokens: 0, idempotencyKey: key() },
+    const { commitUsage } = await org.service.execute(CommitUsageDocument, {
+      input: { reservationId: reservation!.id, inputTokens: 50, outputTokens: 0, idempotencyKey: key() },
     });
     expect(commitUsage.balance).toMatchObject({ used: 150, reserved: 0 });
   });
@@ -246,7 +258,9 @@ describe("racing commits of one reservation", () => {
     const { reservation } = await authorize(org, "m", 1_000);
     const receipts = await Promise.all(
       [10, 20, 30, 40, 50].map((inputTokens) =>
-        org.service.execute(COMMIT, { input: { reservationId: reservation.id, inputTokens, outputTokens: 0, idempotencyKey: key() } }),
+        org.service.execute(CommitUsageDocument, {
+          input: { reservationId: reservation!.id, inputTokens, outputTokens: 0, idempotencyKey: key() },
+        }),
       ),
     );
     expect(new Set(receipts.map((receipt) => receipt.commitUsage.id)).size).toBe(5);
@@ -259,9 +273,9 @@ describe("idempotency", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "2" });
     const { reservation } = await authorize(org, "m", 1_000);
-    const input = { reservationId: reservation.id, inputTokens: 300, outputTokens: 200, idempotencyKey: key() };
-    const first = (await org.service.execute(COMMIT, { input })).commitUsage;
-    const retries = await Promise.all([1, 2, 3].map(() => org.service.execute(COMMIT, { input })));
+    const input = { reservationId: reservation!.id, inputTokens: 300, outputTokens: 200, idempotencyKey: key() };
+    const first = (await org.service.execute(CommitUsageDocument, { input })).commitUsage;
+    const retries = await Promise.all([1, 2, 3].map(() => org.service.execute(CommitUsageDocument, { input })));
     for (const retry of retries) expect(retry.commitUsage).toMatchObject({ id: first.id, tokens: 500, cost: first.cost });
     expect(await org.balance()).toMatchObject({ used: 500, reserved: 0 });
   });
@@ -270,7 +284,7 @@ describe("idempotency", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
     const input = { memberId: org.memberId, modelKey: "m", inputTokens: 10, outputTokens: 5, idempotencyKey: key() };
-    const results = await Promise.all(Array.from({ length: 10 }, () => org.service.execute(RECORD, { input })));
+    const results = await Promise.all(Array.from({ length: 10 }, () => org.service.execute(RecordUsageDocument, { input })));
     expect(new Set(results.map((result) => result.recordUsage.id)).size).toBe(1);
     expect(await org.balance()).toMatchObject({ used: 15 });
   });
@@ -279,16 +293,16 @@ describe("idempotency", () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
     const idempotencyKey = key();
-    await org.service.execute(RECORD, {
+    await org.service.execute(RecordUsageDocument, {
       input: { memberId: org.memberId, modelKey: "m", inputTokens: 10, outputTokens: 5, idempotencyKey },
     });
-    const error = await org.service.errorOf(RECORD, {
+    const error = await org.service.errorOf(RecordUsageDocument, {
       input: { memberId: org.memberId, modelKey: "m", inputTokens: 11, outputTokens: 5, idempotencyKey },
     });
     expect(error.extensions?.code).toBe("CONFLICT");
     const { reservation } = await authorize(org, "m", 100);
-    const commitError = await org.service.errorOf(COMMIT, {
-      input: { reservationId: reservation.id, inputTokens: 10, outputTokens: 5, idempotencyKey },
+    const commitError = await org.service.errorOf(CommitUsageDocument, {
+      input: { reservationId: reservation!.id, inputTokens: 10, outputTokens: 5, idempotencyKey },
     });
     expect(commitError.extensions?.code).toBe("CONFLICT");
     expect(await org.balance()).toMatchObject({ used: 15, reserved: 100 });
@@ -300,10 +314,10 @@ describe("idempotency", () => {
     await a.model("m", { input: "1", output: "1" });
     await b.model("m", { input: "1", output: "1" });
     const idempotencyKey = key();
-    const first = await a.service.execute(RECORD, {
+    const first = await a.service.execute(RecordUsageDocument, {
       input: { memberId: a.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey },
     });
-    const second = await b.service.execute(RECORD, {
+    const second = await b.service.execute(RecordUsageDocument, {
       input: { memberId: b.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey },
     });
     expect(second.recordUsage.id).not.toBe(first.recordUsage.id);
@@ -315,7 +329,7 @@ describe("recordUsage", () => {
   it("records usage already done even for a disabled model or a suspended member", async () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1", enabled: false });
-    await org.admin.execute(SUSPEND, { id: org.memberId, suspended: true });
+    await org.admin.execute(SetMemberSuspendedDocument, { memberId: org.memberId, suspended: true });
     const receipt = await record(org, "m", 20, 10);
     expect(receipt).toMatchObject({ tokens: 30, cost: "0.00003", balance: { used: 30 } });
   });
@@ -323,7 +337,7 @@ describe("recordUsage", () => {
   it("charges the training balance when asked", async () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
-    const { recordUsage } = await org.service.execute(RECORD, {
+    const { recordUsage } = await org.service.execute(RecordUsageDocument, {
       input: { memberId: org.memberId, modelKey: "m", kind: "TRAINING", inputTokens: 70, outputTokens: 0, idempotencyKey: key() },
     });
     expect(recordUsage.balance).toMatchObject({ kind: "TRAINING", used: 70 });
@@ -338,8 +352,8 @@ describe("recordUsage", () => {
     expect(await org.balance()).toMatchObject({ reserved: 20_000 });
     const receipts = await Promise.all(
       reservations.map((result, i) =>
-        org.service.execute(COMMIT, {
-          input: { reservationId: result.reservation.id, inputTokens: i % 7, outputTokens: 3, idempotencyKey: key() },
+        org.service.execute(CommitUsageDocument, {
+          input: { reservationId: result.reservation!.id, inputTokens: i % 7, outputTokens: 3, idempotencyKey: key() },
         }),
       ),
     );
@@ -358,27 +372,28 @@ describe("access", () => {
     const [otherId] = await org.addMembers([{}]);
     const own = await authorize(org, "m", 100, org.member);
     expect(own.allowed).toBe(true);
-    const { commitUsage } = await org.member.execute(COMMIT, {
-      input: { reservationId: own.reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+    const { commitUsage } = await org.member.execute(CommitUsageDocument, {
+      input: { reservationId: own.reservation!.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
     });
     expect(commitUsage.balance.used).toBe(2);
 
     const other = await authorize(org, "m", 100, org.service, otherId);
     expect(
-      (await org.member.errorOf(AUTHORIZE, { input: { memberId: otherId, modelKey: "m", estimatedTokens: 1 } })).extensions?.code,
+      (await org.member.errorOf(AuthorizeUsageDocument, { input: { memberId: otherId!, modelKey: "m", estimatedTokens: 1 } })).extensions
+        ?.code,
     ).toBe("NOT_FOUND");
-    expect((await org.member.errorOf(RELEASE, { id: other.reservation.id })).extensions?.code).toBe("NOT_FOUND");
+    expect((await org.member.errorOf(ReleaseReservationDocument, { id: other.reservation!.id })).extensions?.code).toBe("NOT_FOUND");
     expect(
       (
-        await org.member.errorOf(COMMIT, {
-          input: { reservationId: other.reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+        await org.member.errorOf(CommitUsageDocument, {
+          input: { reservationId: other.reservation!.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
         })
       ).extensions?.code,
     ).toBe("NOT_FOUND");
     expect(
       (
-        await org.member.errorOf(RECORD, {
-          input: { memberId: otherId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+        await org.member.errorOf(RecordUsageDocument, {
+          input: { memberId: otherId!, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
         })
       ).extensions?.code,
     ).toBe("NOT_FOUND");
@@ -395,32 +410,34 @@ describe("access", () => {
     await org.model("m", { input: "1", output: "1" });
     const { reservation } = await authorize(org, "m", 100);
     expect(
-      (await stranger.service.errorOf(AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1 } })).extensions
-        ?.code,
+      (await stranger.service.errorOf(AuthorizeUsageDocument, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: 1 } }))
+        .extensions?.code,
     ).toBe("NOT_FOUND");
-    expect((await stranger.service.errorOf(RELEASE, { id: reservation.id })).extensions?.code).toBe("NOT_FOUND");
+    expect((await stranger.service.errorOf(ReleaseReservationDocument, { id: reservation!.id })).extensions?.code).toBe("NOT_FOUND");
     expect(
       (
-        await stranger.service.errorOf(COMMIT, {
-          input: { reservationId: reservation.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
+        await stranger.service.errorOf(CommitUsageDocument, {
+          input: { reservationId: reservation!.id, inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
         })
       ).extensions?.code,
     ).toBe("NOT_FOUND");
     expect(
       (
-        await stranger.service.errorOf(RECORD, {
+        await stranger.service.errorOf(RecordUsageDocument, {
           input: { memberId: org.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
         })
       ).extensions?.code,
     ).toBe("NOT_FOUND");
-    expect((await new Api(server.url).errorOf(RELEASE, { id: reservation.id })).extensions?.code).toBe("UNAUTHENTICATED");
-    expect((await org.operator.errorOf(RELEASE, { id: reservation.id })).extensions?.code).toBe("FORBIDDEN");
+    expect((await new Api(server.url).errorOf(ReleaseReservationDocument, { id: reservation!.id })).extensions?.code).toBe(
+      "UNAUTHENTICATED",
+    );
+    expect((await org.operator.errorOf(ReleaseReservationDocument, { id: reservation!.id })).extensions?.code).toBe("FORBIDDEN");
     expect(await org.balance()).toMatchObject({ used: 0, reserved: 100 });
   });
 
   it("answers NOT_FOUND for a model the organisation does not have on recordUsage", async () => {
     const org = await usageOrganization(server);
-    const error = await org.service.errorOf(RECORD, {
+    const error = await org.service.errorOf(RecordUsageDocument, {
       input: { memberId: org.memberId, modelKey: "nope", inputTokens: 1, outputTokens: 1, idempotencyKey: key() },
     });
     expect(error).toMatchObject({ extensions: { code: "NOT_FOUND" }, message: "Model not found." });
@@ -433,24 +450,24 @@ describe("bad input", () => {
     await org.model("m", { input: "1", output: "1" });
     const { reservation } = await authorize(org, "m", 100);
     const base = { memberId: org.memberId, modelKey: "m", inputTokens: 1, outputTokens: 1, idempotencyKey: key() };
-    const cases: [string, Record<string, unknown>][] = [
-      [RECORD, { input: { ...base, inputTokens: -1 } }],
-      [RECORD, { input: { ...base, outputTokens: 1.5 } }],
-      [RECORD, { input: { ...base, inputTokens: 2 ** 53 } }],
-      [RECORD, { input: { ...base, memberId: "not-an-id" } }],
-      [RECORD, { input: { ...base, idempotencyKey: "  " } }],
-      [RECORD, { input: { ...base, app: "x".repeat(201) } }],
-      [AUTHORIZE, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: -5 } }],
-      [AUTHORIZE, { input: { memberId: org.memberId, modelKey: "", estimatedTokens: 5 } }],
-      [COMMIT, { input: { reservationId: reservation.id, inputTokens: -1, outputTokens: 0, idempotencyKey: key() } }],
-      [COMMIT, { input: { reservationId: org.memberId, inputTokens: 1, outputTokens: 0, idempotencyKey: key() } }],
-      [RELEASE, { id: "garbage" }],
+    const cases: [DocumentNode, Record<string, unknown>][] = [
+      [RecordUsageDocument, { input: { ...base, inputTokens: -1 } }],
+      [RecordUsageDocument, { input: { ...base, outputTokens: 1.5 } }],
+      [RecordUsageDocument, { input: { ...base, inputTokens: 2 ** 53 } }],
+      [RecordUsageDocument, { input: { ...base, memberId: "not-an-id" } }],
+      [RecordUsageDocument, { input: { ...base, idempotencyKey: "  " } }],
+      [RecordUsageDocument, { input: { ...base, app: "x".repeat(201) } }],
+      [AuthorizeUsageDocument, { input: { memberId: org.memberId, modelKey: "m", estimatedTokens: -5 } }],
+      [AuthorizeUsageDocument, { input: { memberId: org.memberId, modelKey: "", estimatedTokens: 5 } }],
+      [CommitUsageDocument, { input: { reservationId: reservation!.id, inputTokens: -1, outputTokens: 0, idempotencyKey: key() } }],
+      [CommitUsageDocument, { input: { reservationId: org.memberId, inputTokens: 1, outputTokens: 0, idempotencyKey: key() } }],
+      [ReleaseReservationDocument, { id: "garbage" }],
     ];
     for (const [document, variables] of cases) {
       const error = await org.service.errorOf(document, variables);
       expect(error.extensions?.code, JSON.stringify(variables)).toBe("BAD_USER_INPUT");
     }
-    const fieldError = await org.service.errorOf(RECORD, { input: { ...base, memberId: "not-an-id" } });
+    const fieldError = await org.service.errorOf(RecordUsageDocument, { input: { ...base, memberId: "not-an-id" } });
     expect(fieldError.extensions?.field).toBe("input.memberId");
     expect(await org.balance()).toMatchObject({ used: 0, reserved: 100 });
   });
@@ -460,21 +477,18 @@ describe("live balance", () => {
   it("sends the member the balance a commit leaves", async () => {
     const org = await usageOrganization(server);
     await org.model("m", { input: "1", output: "1" });
-    const { subscription, client } = subscribe(
-      org.member,
-      `subscription { balanceChanged(kind: INFERENCE) { kind used reserved remaining } }`,
-    );
+    const { subscription, client } = subscribe(org.member, BalanceChangedDocument, { kind: "INFERENCE" });
     try {
       // The subscription is live once an authorization's change arrives; extra holds are released.
       const { reservation } = await authorize(org, "m", 1_000);
       for (let attempt = 0; subscription.events.length === 0 && attempt < 50; attempt++) {
         const extra = await authorize(org, "m", 1);
-        await org.service.execute(RELEASE, { id: extra.reservation.id });
+        await org.service.execute(ReleaseReservationDocument, { id: extra.reservation!.id });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(subscription.events.length).toBeGreaterThan(0);
-      await org.service.execute(COMMIT, {
-        input: { reservationId: reservation.id, inputTokens: 600, outputTokens: 150, idempotencyKey: key() },
+      await org.service.execute(CommitUsageDocument, {
+        input: { reservationId: reservation!.id, inputTokens: 600, outputTokens: 150, idempotencyKey: key() },
       });
       const event = await subscription.next((e) => e.balanceChanged.used === 750);
       expect(event.balanceChanged).toMatchObject({ kind: "INFERENCE", used: 750, reserved: 0, remaining: 499_250 });
@@ -491,17 +505,19 @@ describe("models", () => {
     await org.model("b-model", { input: "1", output: "3" });
     await org.model("a-model", { input: "2", output: "4", cap: "10" });
     await record(org, "a-model", 1_000, 500);
-    const MODELS = `{ models { key cap cycleSpend enabled } }`;
-    expect((await org.admin.execute(MODELS)).models).toEqual([
+    const models = async (api: Api) =>
+      (await api.execute(ModelCapsDocument)).models.map(({ key, cap, cycleSpend, enabled }) => ({ key, cap, cycleSpend, enabled }));
+    expect(await models(org.admin)).toEqual([
       { key: "a-model", cap: "10.00", cycleSpend: "0.004", enabled: true },
       { key: "b-model", cap: null, cycleSpend: "0.00", enabled: true },
     ]);
     for (const api of [org.member, org.service]) {
-      expect((await api.execute(`{ models { key enabled } }`)).models).toEqual([
+      expect((await api.execute(ModelsDocument)).models.map(({ key, enabled }) => ({ key, enabled }))).toEqual([
         { key: "a-model", enabled: true },
         { key: "b-model", enabled: true },
       ]);
       for (const field of ["cap", "cycleSpend"]) {
+        // An authorisation probe per field, so written out rather than a client operation.
         const response = await api.request(`{ models { key ${field} } }`);
         // Refused: null (cap), or the null of a non-null field (cycleSpend) taking the list with it; never the value.
         const values = ((response.data?.models ?? []) as Record<string, unknown>[]).map((model) => model[field]);
@@ -510,6 +526,6 @@ describe("models", () => {
       }
     }
     const other = await seedOrganization(server);
-    expect((await other.admin.execute(MODELS)).models).toEqual([]);
+    expect(await models(other.admin)).toEqual([]);
   });
 });
