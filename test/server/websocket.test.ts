@@ -98,13 +98,18 @@ describe("subscriptions over graphql-ws", () => {
       }),
     ];
     await new Promise((resolve) => setTimeout(resolve, 200));
-    await seed.admin.execute(SET_ALLOCATION, { id: memberId, inference: 800_000 });
+    await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 800_000 } });
     for (const { subscription } of watchers.slice(0, 3)) {
       expect((await subscription.next((e) => e.balanceChanged.limit === 800_000)).balanceChanged).toEqual({
         kind: "INFERENCE",
         limit: 800_000,
         used: 0,
+        reserved: 0,
         remaining: 800_000,
+        floor: 500_000,
+        ceiling: 5_000_000,
+        lastAutoIncreaseAt: null,
+        version: 2,
       });
     }
     // Its current value on subscribe, then the change's event: each with its own selection, never another's.

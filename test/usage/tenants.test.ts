@@ -80,12 +80,14 @@ describe("charges of one tenant in trouble", () => {
       await org.model("m", { input: "1.00", output: "2.00" });
       const [bob] = await org.addMembers([{ name: "Bob" }]);
       const authorize = async (memberId: string) => {
-        const { authorizeUsage } = await org.service.execute(AUTHORIZE, { input: { memberId, modelKey: "m", estimatedTokens: 10 } });
+        const { authorizeUsage } = await org.service.execute(AuthorizeUsageDocument, {
+          input: { memberId, modelKey: "m", estimatedTokens: 10 },
+        });
         expect(authorizeUsage.allowed).toBe(true);
-        return authorizeUsage.reservation.id as string;
+        return authorizeUsage.reservation!.id;
       };
       const commit = (reservationId: string) =>
-        org.service.execute(COMMIT, { input: { reservationId, inputTokens: 3, outputTokens: 2, idempotencyKey: key() } });
+        org.service.execute(CommitUsageDocument, { input: { reservationId, inputTokens: 3, outputTokens: 2, idempotencyKey: key() } });
       const heldReservation = await authorize(org.memberId);
 
       const holder = new pg.Client({ connectionString: server.databaseUrl! });
