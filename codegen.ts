@@ -1,7 +1,7 @@
 // GraphQL Code Generator: prints the schema built in code to schema/schema.graphql (committed; a test
 // fails when it is stale), turns the client operations (src/client/operations/*.graphql) into typed documents
-// with their persisted-documents manifest (src/client/generated/, committed; a test fails when stale), and the
-// operations written inline in test/**/*.ts into typed documents for the tests.
+// with their persisted-documents manifest (src/client/generated/, committed; a test fails when stale). Tests use
+// those same documents; the operations still written out in tests are probes (malformed, transport, limits).
 import type { CodegenConfig } from "@graphql-codegen/cli";
 import { printSchema } from "graphql";
 import { schema } from "./src/schema/index.ts";
@@ -22,17 +22,6 @@ const config: CodegenConfig = {
       preset: "client",
       presetConfig: { fragmentMasking: false, persistedDocuments: { hashAlgorithm: "sha256" }, skipIndexFile: true },
       config: { useTypeImports: true, importExtension: ".ts", scalars, enumsAsTypes: true, strictScalars: true },
-    },
-    "test/graphql/": {
-      documents: ["test/**/*.ts", "!test/graphql/**"],
-      preset: "client",
-      presetConfig: { fragmentMasking: false },
-      config: {
-        useTypeImports: true,
-        emitLegacyCommonJSImports: false,
-        scalars,
-        enumsAsTypes: true,
-      },
     },
   },
 };
