@@ -11,6 +11,18 @@ const server = await startServer();
 
 const rawId = (globalId: string) => Buffer.from(globalId, "base64").toString().split(":")[1]!;
 
+/** Holds the member's balance rows locked from another connection until the returned release is called. */
+async function holdBalanceLocked(memberId: string): Promise<() => Promise<void>> {
+  const holder = new pg.Client({ connectionString: server.databaseUrl! });
+  await holder.connect();
+  await holder.query("BEGIN");
+  await holder.query(`SELECT 1 FROM "Balance" WHERE "memberId" = $1::uuid FOR UPDATE`, [rawId(memberId)]);
+  return async () => {
+    await holder.query("ROLLBACK");
+    await holder.end();
+  };
+}
+
 function record(org: UsageOrg, memberId: string, idempotencyKey = key()) {
   return org.service.execute(RecordUsageDocument, { input: { memberId, modelKey: "m", inputTokens: 3, outputTokens: 2, idempotencyKey } });
 }
@@ -49,10 +61,7 @@ describe("charges of one tenant in trouble", () => {
       const other = await usageOrganization(server);
       await other.model("m", { input: "1.00", output: "2.00" });
 
-      const holder = new pg.Client({ connectionString: server.databaseUrl! });
-      await holder.connect();
-      await holder.query("BEGIN");
-      await holder.query(`SELECT 1 FROM "Balance" WHERE "memberId" = $1::uuid FOR UPDATE`, [rawId(org.memberId)]);
+      const release = await holdBalanceLocked(org.memberId);
 
       let blockedDone = false;
       const blocked = Promise.all([record(org, org.memberId), record(org, org.memberId)]).finally(() => {
@@ -63,8 +72,7 @@ describe("charges of one tenant in trouble", () => {
         await Promise.all([record(org, bob!), record(other, other.memberId), record(org, bob!)]);
       }
       expect(blockedDone).toBe(false);
-      await holder.query("ROLLBACK");
-      await holder.end();
+      await release();
       await blocked;
 
       expect(await org.balance()).toMatchObject({ used: 2 * 5 });
@@ -90,10 +98,7 @@ describe("charges of one tenant in trouble", () => {
         org.service.execute(CommitUsageDocument, { input: { reservationId, inputTokens: 3, outputTokens: 2, idempotencyKey: key() } });
       const heldReservation = await authorize(org.memberId);
 
-      const holder = new pg.Client({ connectionString: server.databaseUrl! });
-      await holder.connect();
-      await holder.query("BEGIN");
-      await holder.query(`SELECT 1 FROM "Balance" WHERE "memberId" = $1::uuid FOR UPDATE`, [rawId(org.memberId)]);
+      const release = await holdBalanceLocked(org.memberId);
 
       let blockedDone = false;
       const blocked = Promise.all([authorize(org.memberId), commit(heldReservation)]).finally(() => {
@@ -101,8 +106,7 @@ describe("charges of one tenant in trouble", () => {
       });
       for (let round = 0; round < 3; round++) await commit(await authorize(bob!));
       expect(blockedDone).toBe(false);
-      await holder.query("ROLLBACK");
-      await holder.end();
+      await release();
       const [laterReservation] = await blocked;
       await commit(laterReservation);
 
