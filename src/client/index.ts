@@ -199,8 +199,13 @@ export function createTokenwardenClient(options: TokenwardenClientOptions) {
       { kind = "INFERENCE", onError }: { kind?: TokenKind; onError?: (error: unknown) => void } = {},
     ): BalanceWatch {
       let stopped = false;
-      let connection = 0;
-      let eventsOnConnection = 0;
+      // Versions only go up: an older or repeated value (a late event, the re-read after a reconnect) is not shown.
+      let shownVersion = -1;
+      const show = (balance: Balance) => {
+        if (stopped || balance.version <= shownVersion) return;
+        shownVersion = balance.version;
+        onBalance(balance);
+      };
       const client = createClient({
         url: options.url.replace(/^http/, "ws"),
         connectionParams: { authorization },
@@ -209,16 +214,10 @@ export function createTokenwardenClient(options: TokenwardenClientOptions) {
         retryAttempts: Number.POSITIVE_INFINITY,
         shouldRetry: () => !stopped,
         on: {
+          // The subscription restarts with the connection; what changed in between is read once.
           connected: () => {
-            const current = ++connection;
-            eventsOnConnection = 0;
-            // The subscription restarts with the connection; what changed in between is read once. An event that
-            // arrives before this answer is newer than it, so the answer is then dropped.
             execute(MemberBalancesDocument, { memberId }).then(
-              ({ member }) => {
-                if (stopped || !member || current !== connection || eventsOnConnection > 0) return;
-                onBalance(kind === "INFERENCE" ? member.inference : member.training);
-              },
+              ({ member }) => member && show(kind === "INFERENCE" ? member.inference : member.training),
               (error) => onError?.(error),
             );
           },
@@ -236,10 +235,8 @@ export function createTokenwardenClient(options: TokenwardenClientOptions) {
         {
           next: (result) => {
             const balance = (result.data as { balanceChanged?: Balance } | null | undefined)?.balanceChanged;
-            if (balance) {
-              eventsOnConnection++;
-              onBalance(balance);
-            } else if (result.errors?.length)
+            if (balance) show(balance);
+            else if (result.errors?.length)
               onError?.(
                 new TokenwardenError(
                   result.errors[0]!.message,

@@ -127,6 +127,9 @@ describe("tokenwarden/client", () => {
       const resumed = await watched.until((balance) => balance.used === 350);
       expect(resumed.remaining).toBe(resumed.limit - 350);
       expect(watched.seen.at(-1)!.used).toBe(350);
+      // Never a value older than, or the same as, one already shown (the re-read after the reconnect included).
+      const versions = watched.seen.map((balance) => balance.version);
+      expect(versions).toEqual([...new Set(versions)].sort((a, b) => a - b));
     } finally {
       watch.stop();
       await client.close();
