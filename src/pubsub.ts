@@ -51,7 +51,17 @@ export function createAppPubSub(redisUrl: string | null): PubSubHandle {
   for (const client of [publishClient, subscribeClient]) {
     client.on("error", (error) => console.error("Redis error:", error.message));
   }
-  const target = new AppEventTarget(createRedisEventTarget({ publishClient, subscribeClient }) as EventTarget);
+  // The Redis event target leaves a failed publication's promise unhandled (with auto-pipelining, one still queued
+  // when the process closes Redis fails "Connection is closed"): each failure is reported here instead.
+  let closing = false;
+  const publishing = {
+    publish: (channel: string, message: string) =>
+      publishClient.publish(channel, message).catch((error: Error) => {
+        if (!closing) console.error("Redis publish failed:", error.message);
+        return 0;
+      }),
+  } as unknown as Redis;
+  const target = new AppEventTarget(createRedisEventTarget({ publishClient: publishing, subscribeClient }) as EventTarget);
   const pubsub = createPubSub<Events>({ eventTarget: target });
   // Events published while this process was cut off from Redis never reach it. On every reconnect ioredis subscribes
   // again before 'ready' is seen here; the PING's answer comes after those subscriptions took effect, so live values
@@ -71,6 +81,9 @@ export function createAppPubSub(redisUrl: string | null): PubSubHandle {
     pubsub,
     listeners: () => target.count,
     async close() {
+      // Publications queued for the next auto-pipelined write go out before QUIT.
+      await new Promise((resolve) => setImmediate(resolve));
+      closing = true;
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
     },
   };
