@@ -106,7 +106,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
     }),
     standings: new GroupCommit({
       write: (items) => readStandings(runtime, items),
-      skipped: () => false,
     }),
     afterCharge: [autoIncreaseAfterCharge, spendAlertsAfterCharge],
     credentials,

@@ -41,8 +41,11 @@ export interface GroupCommitOptions<Item, Result> {
    * whose row another transaction holds locked is skipped (see `skipped`); with "wait" (an item alone) it waits.
    */
   write(items: Item[], rowLocks: RowLocks): Promise<Result[]>;
-  /** Whether the write skipped this item because a row it needs was locked elsewhere (nothing was done for it). */
-  skipped(result: Result): boolean;
+  /**
+   * Whether the write skipped this item because a row it needs was locked elsewhere (nothing was done for it).
+   * Without it (reads), nothing is ever skipped.
+   */
+  skipped?(result: Result): boolean;
   /**
    * Items with the same key never share a batch (a later one waits for the next), for statements that judge
    * each item against the rows as they were before the batch.
@@ -86,7 +89,7 @@ export class GroupCommit<Item, Result> {
   submit(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
       const waiting = { item, skips: 0, resolve, reject };
-      const lane = this.#options.laneOf && this.#aside.get(this.#options.laneOf(item));
+      const lane = this.#aside.get(this.#laneOf(waiting));
       if (lane) {
         lane.push(waiting);
         return;
@@ -124,7 +127,7 @@ export class GroupCommit<Item, Result> {
         .write([first.item], "wait")
         .then(
           ([result]) => {
-            if (this.#options.skipped(result!)) return BLOCKED_RETRY_MS;
+            if (this.#options.skipped?.(result!)) return BLOCKED_RETRY_MS;
             lane.shift();
             first.resolve(result!);
             return 0;
@@ -210,7 +213,7 @@ export class GroupCommit<Item, Result> {
       const skipped: Waiting<Item, Result>[] = [];
       for (const [index, waiting] of batch.entries()) {
         const result = results[index]!;
-        if (this.#options.skipped(result)) skipped.push(waiting);
+        if (this.#options.skipped?.(result)) skipped.push(waiting);
         else waiting.resolve(result);
       }
       if (skipped.length > 0) this.#retry(skipped);

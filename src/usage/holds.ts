@@ -26,7 +26,7 @@ export interface HoldOutcome {
   skipped: boolean;
 }
 
-type HeldRow = Partial<BalanceRow> & { ord: number; skipped: boolean };
+export type HeldRow = Partial<BalanceRow> & { ord: number; skipped: boolean };
 
 /** holdSql's parameters for `items` at `now`. */
 export function holdParameters(items: HoldItem[], now: Date): [string, string] {
@@ -41,12 +41,14 @@ export async function holdBatch(runtime: Runtime, items: HoldItem[], rowLocks: R
     holdParameters(items, runtime.clock.now()),
   );
   const byOrd = new Map(rows.map((row) => [row.ord, row]));
-  return items.map((_, ord) => {
-    const row = byOrd.get(ord);
-    if (!row) return { balance: undefined, skipped: false };
-    const { ord: _ord, skipped, ...balance } = row;
-    return { balance: balance.memberId ? (balance as BalanceRow) : undefined, skipped };
-  });
+  return items.map((_, ord) => holdOutcome(byOrd.get(ord)));
+}
+
+/** A hold's row as holdSql returns it (none when its balance does not exist), as an outcome. */
+export function holdOutcome(row: HeldRow | undefined): HoldOutcome {
+  if (!row) return { balance: undefined, skipped: false };
+  const { ord: _ord, skipped, ...balance } = row;
+  return { balance: balance.memberId ? (balance as BalanceRow) : undefined, skipped };
 }
 
 /** A capped model's hold, inside the transaction that locked the model: it waits for the balance row. */

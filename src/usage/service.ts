@@ -15,7 +15,7 @@ import type { BalanceView } from "../members/balance.ts";
 import { effectiveBounds } from "../policy/presets.ts";
 import type { Runtime } from "../runtime.ts";
 import type { ChargedRow, ChargeItem } from "./charges.ts";
-import { HOLD_WAITING_SQL, type HoldItem, holdParameters } from "./holds.ts";
+import { type HeldRow, HOLD_WAITING_SQL, type HoldItem, holdOutcome, holdParameters } from "./holds.ts";
 import {
   type AuthorizationDecision,
   decideAuthorization,
@@ -209,8 +209,8 @@ async function holdUnderCap(runtime: Runtime, cap: Decimal, now: Date, hold: Hol
       sqlTimestamp(now),
     );
     if (new Decimal(row?.position.toString() ?? "0").gte(cap)) return "capped" as const;
-    const [held] = await tx.$queryRawUnsafe<Partial<BalanceRow>[]>(HOLD_WAITING_SQL, ...holdParameters([hold], now));
-    return held?.memberId ? (held as BalanceRow) : undefined;
+    const [held] = await tx.$queryRawUnsafe<HeldRow[]>(HOLD_WAITING_SQL, ...holdParameters([hold], now));
+    return holdOutcome(held).balance;
   });
 }
 
