@@ -29,9 +29,9 @@ export interface RawSql {
 }
 
 /**
- * How long a group-committed batch waits for a row another connection holds locked before it gives up. Long enough
- * for another process's batch or a rebalancing run on a busy host (a batch given up has its items written one at a
- * time), short enough that a row held for long costs the batch it stalled only this once.
+ * How long a group-committed write waits for a row another connection holds locked before it gives up: a batch skips
+ * locked reservations and balances, so this bounds its wait on other rows; an item set aside and written alone waits
+ * this long for its own row, then is tried again after a pause (usage/group-commit.ts).
  */
 export const LOCK_WAIT_MS = 500;
 

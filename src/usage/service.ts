@@ -268,7 +268,7 @@ export async function commitUsage(runtime: Runtime, actor: UsageActor, input: Co
     row = await runtime.charges.submit(item(true));
   } catch (error) {
     // A commit of the same reservation under another key, in another process's batch, linked it first: record ours
-    // unlinked (within a batch, CHARGE_SQL links the first alone).
+    // unlinked (within a batch, chargeSql links the first alone).
     if (!isUniqueViolation(error, "UsageRecord_reservationId_key")) throw error;
     row = await runtime.charges.submit(item(false));
   }
