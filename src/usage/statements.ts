@@ -68,9 +68,9 @@ WITH item AS (
 -- The batch's reservations, locked before their balances (release and expiry lock them in this order), as they are
 -- now: a commit that waited for one sees a concurrent close.
 reservation AS MATERIALIZED (
-  SELECT r."id", r."organizationId", r."memberId", r."kind", r."modelId", r."status"
+  SELECT r.ctid AS tid, r."id", r."organizationId", r."memberId", r."kind", r."modelId", r."status"
     FROM "Reservation" r
-   WHERE r."id" IN (SELECT i.reservation_id FROM item i)
+   WHERE r."id" = ANY (ARRAY(SELECT i.reservation_id FROM item i WHERE i.reservation_id IS NOT NULL))
    ORDER BY r."id"
      FOR UPDATE OF r${skipLocked(rowLocks)}
 ),
@@ -83,8 +83,10 @@ sourced AS (
     JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
     JOIN "Organization" o ON o."id" = i.organization_id
     JOIN "Model" md ON md."organizationId" = i.organization_id AND md."key" = i.model_key
-   -- IS TRUE keeps the planner on the balance's primary key (member, kind) rather than the organisation index.
+   -- IS TRUE keeps the planner on the balance's primary key (member, kind) rather than the organisation index, and
+   -- = ANY finds the balances by key however many items the planner expects (it cannot know the batch's size).
    WHERE i.reservation_id IS NULL AND (b."organizationId" = i.organization_id) IS TRUE
+     AND b."memberId" = ANY (ARRAY(SELECT i.member_id FROM item i WHERE i.member_id IS NOT NULL))
   UNION ALL
   SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
          r."memberId", r."kind", r."modelId",
@@ -136,10 +138,13 @@ usage AS (
   ON CONFLICT ("organizationId", "idempotencyKey") DO NOTHING
   RETURNING "id", "organizationId", "memberId", "modelId", "kind", "tokens", "cost", "reservationId", "cycleStart"
 ),
+-- By the row version locked above (a TID lookup): the planner has no by-status path to choose, whose index keeps an
+-- entry for every reservation ever OPEN until VACUUM.
 closed AS (
   UPDATE "Reservation" r SET "status" = 'COMMITTED', "closedAt" = $2::timestamp
     FROM usage u
-   WHERE r."id" = u."reservationId" AND r."status" = 'OPEN'
+    JOIN reservation rv ON rv."id" = u."reservationId" AND rv."status" = 'OPEN'
+   WHERE r.ctid = rv.tid
   RETURNING r."id", r."memberId", r."kind", r."tokens"
 ),
 delta AS (
@@ -190,7 +195,8 @@ SELECT i.ord, EXISTS (SELECT 1 FROM sourced f WHERE f.ord = i.ord) AS found,
        EXISTS (SELECT 1 FROM src s WHERE s.ord = i.ord AND NOT EXISTS (
                  SELECT 1 FROM held h WHERE h."memberId" = s.member_id AND h."kind" = s."kind"))
        OR (i.reservation_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reservation r WHERE r."id" = i.reservation_id)
-           AND EXISTS (SELECT 1 FROM "Reservation" r WHERE r."id" = i.reservation_id AND r."organizationId" = i.organization_id))
+           -- A scalar subquery (looked up by id), which the planner cannot turn into a scan of every reservation.
+           AND (SELECT r."organizationId" FROM "Reservation" r WHERE r."id" = i.reservation_id) = i.organization_id)
          AS "skipped",
        u."id", u."modelId", u."tokens", u."cost", u."cycleStart",
        b."memberId", b."organizationId", b."kind", b."limit", b."lastAutoIncreaseAt",
@@ -213,18 +219,23 @@ WINDOW later AS (PARTITION BY u."memberId", u."kind" ORDER BY i.ord DESC ROWS BE
  *   { ord, member_id, organization_id, kind, at }
  * and each comes back as the rows of its `ord`: member `member_id` of organisation `organization_id` with its
  * balance of `kind`, and on the same rows each of the organisation's models (prices, switch, cap, spend in the cycle
- * containing `at`, the estimated cost of its open reservations). One row per model; one row with no model columns
- * when there is none; no row when the member is not in the organisation.
+ * containing `at`, and for a capped model the estimated cost of its open reservations: only a cap counts them, see
+ * rules.ts isCapped). One row per model; one row with no model columns when there is none; no row when the member is
+ * not in the organisation.
+ *
+ * Open reservations are read only for capped models: a reservation's status change leaves its old index entry
+ * (status OPEN) behind until VACUUM, so reading "every open reservation" costs more with every authorization since
+ * the last one, on the hot path of every organisation.
  */
 export const AUTHORIZE_STANDINGS_SQL = `
 WITH item AS (
   SELECT * FROM json_to_recordset($1::json) AS i(ord int, member_id uuid, organization_id uuid, kind text, at timestamp)
 ),
-open_cost AS (
-  SELECT r."organizationId", r."modelId", sum(r."estimatedCost") AS cost
-    FROM "Reservation" r
-   WHERE r."organizationId" IN (SELECT i.organization_id FROM item i) AND r."status" = 'OPEN'
-   GROUP BY r."organizationId", r."modelId"
+-- By id (= ANY): a plan that joins the batch to the members cannot scan them all, however many the planner expects.
+member AS MATERIALIZED (
+  SELECT m."id", m."organizationId", m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit"
+    FROM "Member" m
+   WHERE m."id" = ANY (ARRAY(SELECT i.member_id FROM item i))
 )
 SELECT i.ord, m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
        o."planBudget", o."overageLimit", o."automaticFallback", o."defaultDailyLimit", o."defaultMonthlyLimit",
@@ -233,12 +244,16 @@ SELECT i.ord, m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLi
        md."enabled", md."cap", md."createdAt", md."updatedAt",
        COALESCE(s."spend", 0) AS "cycleSpend", COALESCE(oc.cost, 0) AS "openReservationCost"
   FROM item i
-  JOIN "Member" m ON m."id" = i.member_id AND m."organizationId" = i.organization_id
+  JOIN member m ON m."id" = i.member_id AND m."organizationId" = i.organization_id
   JOIN "Organization" o ON o."id" = m."organizationId"
   LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = i.kind::"TokenKind"
   LEFT JOIN "Model" md ON md."organizationId" = o."id"
   LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = o."id" AND s."modelId" = md."id" AND s."cycleStart" = ${cycleStartOf("i.at")}
-  LEFT JOIN open_cost oc ON oc."organizationId" = o."id" AND oc."modelId" = md."id"
+  LEFT JOIN LATERAL (
+    SELECT sum(r."estimatedCost") AS cost
+      FROM "Reservation" r
+     WHERE md."cap" IS NOT NULL AND r."organizationId" = o."id" AND r."modelId" = md."id" AND r."status" = 'OPEN'
+  ) oc ON true
  ORDER BY i.ord`;
 
 /**
@@ -260,7 +275,8 @@ found AS (
   SELECT i.ord, b."memberId", b."kind", i.tokens
     FROM item i
     JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
-   WHERE (b."organizationId" = i.organization_id) IS TRUE
+   -- = ANY: the balances are found by key however many items the planner expects (it cannot know the batch's size).
+   WHERE b."memberId" = ANY (ARRAY(SELECT i.member_id FROM item i)) AND (b."organizationId" = i.organization_id) IS TRUE
 ),
 locked AS MATERIALIZED (
   SELECT b."memberId", b."kind"
