@@ -1,6 +1,6 @@
 // The group-commit queue on its own, with a recording writer in place of the database.
-import { describe, expect, it } from "vitest";
-import { GroupCommit } from "../../src/usage/group-commit.ts";
+import { describe, expect, it, vi } from "vitest";
+import { GroupCommit, SECOND_BATCH_AFTER_MS, SKIPS_BEFORE_ASIDE } from "../../src/usage/group-commit.ts";
 
 interface Item {
   key: string;
@@ -67,6 +67,32 @@ describe("group commit", () => {
 });
 
 describe("group commit, a slow batch", () => {
+  it("starts a second batch beside the first only once the first is slow; until then arrivals wait and go together", async () => {
+    const releases: (() => void)[] = [];
+    const batches: { items: number[]; startedAfterMs: number }[] = [];
+    let firstStarted = 0;
+    const queue = new GroupCommit<Item, number>({
+      async write(items) {
+        const now = performance.now();
+        firstStarted ||= now;
+        batches.push({ items: items.map((item) => item.n), startedAfterMs: now - firstStarted });
+        await new Promise<void>((resolve) => releases.push(resolve));
+        return items.map((item) => item.n);
+      },
+      laneOf: (item) => item.key,
+    });
+    const first = queue.submit({ key: "a", n: 0 });
+    const arrivals = ["b", "c", "d"].map((key, i) => queue.submit({ key, n: i + 1 }));
+    // The first batch has only just started: the arrivals wait for it rather than going in a batch of their own.
+    expect(batches.map((batch) => batch.items)).toEqual([[0]]);
+    // It stays in flight: after SECOND_BATCH_AFTER_MS, the arrivals go, together, beside it.
+    await vi.waitFor(() => expect(batches).toHaveLength(2), { timeout: 60_000 });
+    expect(batches[1]!.items).toEqual([1, 2, 3]);
+    expect(batches[1]!.startedAfterMs).toBeGreaterThanOrEqual(SECOND_BATCH_AFTER_MS - 1);
+    for (const release of releases) release();
+    expect(await Promise.all([first, ...arrivals])).toEqual([0, 1, 2, 3]);
+  });
+
   it("holds up only its own lanes: other lanes' items are written beside it, the slow lane's in order after it", async () => {
     let releaseSlow = () => {};
     const slow = new Promise<void>((resolve) => {
@@ -121,6 +147,8 @@ describe("group commit, a row locked elsewhere", () => {
     const later = ["c", "locked", "d"].map((key, i) => track({ key, n: 4 + i }));
     await Promise.all([later[0], later[2]]);
     expect(done).toEqual([0, 2, 4, 6]);
+    // Skipped SKIPS_BEFORE_ASIDE times, the locked lane is set aside: its first item waits alone for the row.
+    await vi.waitFor(() => expect(writes.some((write) => write.rowLocks === "wait")).toBe(true), { timeout: 60_000 });
     held = false;
     releaseRow();
     await Promise.all([...first, ...later]);
@@ -128,7 +156,7 @@ describe("group commit, a row locked elsewhere", () => {
     // Skipped a few times in batches, then written alone, waiting, in order.
     const alone = writes.filter((write) => write.rowLocks === "wait").map((write) => write.items);
     expect(alone).toEqual([[1], [3], [5]]);
-    expect(writes.filter((write) => write.rowLocks === "skip" && write.items.includes(1))).toHaveLength(3);
+    expect(writes.filter((write) => write.rowLocks === "skip" && write.items.includes(1))).toHaveLength(SKIPS_BEFORE_ASIDE);
   });
 });
 
