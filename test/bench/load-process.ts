@@ -65,10 +65,17 @@ process.on("message", async (message: LoadRequest) => {
     message.streams.map((stream): Promise<LoadResult> => {
       const client = new BenchClient(message.url, stream.credential, stream.sockets);
       const call = script(stream, client);
+      const cpuBefore = process.cpuUsage();
       const load = stream.rate
         ? runRate(stream.count, stream.rate, call)
         : runLoad(stream.count, stream.concurrency ?? 32, stream.maxMs ?? 25_000, call);
-      return load.finally(() => client.close());
+      return load
+        .then((result) => {
+          const { user, system } = process.cpuUsage(cpuBefore);
+          // With several streams at once, each is charged the process's whole CPU: read it only for single streams.
+          return { ...result, clientCpuPerOp: Math.round((user + system) / Math.max(result.ops, 1)) };
+        })
+        .finally(() => client.close());
     }),
   );
   process.send!(results, () => process.exit(0));

@@ -174,6 +174,8 @@ export interface LoadResult {
   p95: number;
   p99: number;
   firstError: string | null;
+  /** CPU the load generator itself used per call (µs): the client shares the machine's cores with the server. */
+  clientCpuPerOp?: number;
 }
 
 /** Runs `op(i)` for i = 0..count-1 with at most `concurrency` in flight, stopping early after `maxMs`. */

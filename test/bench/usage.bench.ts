@@ -39,7 +39,7 @@ const WARMUP_OPS = 1_000;
 const WARMUP_SECONDS = 2;
 /** The bystander case: each organisation's rate. */
 const BYSTANDER_RATE = Number(process.env.BENCH_BYSTANDER_RATE ?? 300);
-/** Which parts to run (all by default): record, pairs, bystander, floor. */
+/** Which parts to run (all by default): record, pairs, bystander, floor; or "rate", the open-loop recordUsage phase alone. */
 const PARTS = new Set((process.env.BENCH_USAGE_PARTS ?? "record,pairs,bystander,floor").split(","));
 const BYSTANDER_SECONDS = 8;
 const INPUT_TOKENS = 3;
@@ -140,6 +140,7 @@ function describe(name: string, load: MeteredLoad, extra: Record<string, string 
       "p95 ms": round(load.p95, 2),
       "p99 ms": round(load.p99, 2),
       ...load.cpu,
+      ...(load.clientCpuPerOp !== undefined && load.cpu ? { "client µs/op": load.clientCpuPerOp } : {}),
       ...extra,
       ...(load.firstError ? { "first error": load.firstError.slice(0, 160) } : {}),
     },
@@ -325,6 +326,20 @@ async function run(): Promise<BenchResult[]> {
       );
     }
 
+    if (PARTS.has("rate")) {
+      await httpRecord("warm-up", url, seeded, pool, seeded.members, WARMUP_OPS, "warm");
+      const atTarget = await httpRecord(
+        `recordUsage at ${TARGET_RATE}/s`,
+        url,
+        seeded,
+        pool,
+        seeded.members,
+        TARGET_RATE * 10,
+        "rate",
+        TARGET_RATE,
+      );
+      results.push(atTarget.result);
+    }
     if (PARTS.has("pairs")) {
       await vacuum(pool);
       const pairs = await drive(url, stream(seeded, seeded.members, "pair", "pair", PAIR_OPS));
