@@ -1,4 +1,5 @@
 // One pubsub for the app: in-process, or through Redis so every server process delivers every event.
+import { randomUUID } from "node:crypto";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { createPubSub, type PubSub } from "graphql-yoga";
 import { Redis } from "ioredis";
@@ -13,36 +14,85 @@ export interface PubSubHandle {
   close(): Promise<void>;
 }
 
+/** The property that names the process a publication came from, added to each payload on its way through Redis. */
+const ORIGIN = "@origin";
+
+/** What a process's own publication parses to when Redis brings it back: dropped unread. */
+const OWN_PUBLICATION = Symbol("own publication");
+
 /**
- * The app's event target: shared topics go to `shared` (in process, or Redis), `deliveryGap` stays in this process
- * (each process notices its own gaps). Counts listeners for the gauge.
+ * The app's event target. Every listener is registered on an in-process target, where a publication reaches this
+ * process's listeners at once, as it does without Redis. Through Redis come the other processes' publications: each
+ * payload names the process it came from, and a process drops its own when Redis brings them back, before parsing
+ * them. Of two processes' events, half skip a Redis round trip and a parse, and a process cut off from Redis still
+ * serves its own. `deliveryGap` never leaves the process. Counts listeners for the gauge.
  */
 class AppEventTarget implements EventTarget {
-  readonly #shared: EventTarget;
   readonly #local = new EventTarget();
+  readonly #redis: EventTarget | null;
+  /** Per topic with listeners: how many, and the one Redis callback that forwards the other processes' publications. */
+  readonly #topics = new Map<string, { listeners: number; forward: (event: Event) => void }>();
   count = 0;
-  constructor(shared: EventTarget) {
-    this.#shared = shared;
-  }
-  #target(type: string): EventTarget {
-    return type === "deliveryGap" ? this.#local : this.#shared;
+  constructor(redis: EventTarget | null) {
+    this.#redis = redis;
   }
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
-    if (listener) this.count++;
-    this.#target(type).addEventListener(type, listener, options);
+    if (!listener) return;
+    this.count++;
+    this.#local.addEventListener(type, listener, options);
+    if (!this.#redis || type === "deliveryGap") return;
+    const topic = this.#topics.get(type);
+    if (topic) {
+      topic.listeners++;
+      return;
+    }
+    const forward = (event: Event) => {
+      const { detail } = event as CustomEvent;
+      if (detail !== OWN_PUBLICATION) this.#local.dispatchEvent(new CustomEvent(type, { detail }));
+    };
+    this.#topics.set(type, { listeners: 1, forward });
+    this.#redis.addEventListener(type, forward);
   }
   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
-    if (listener) this.count--;
-    this.#target(type).removeEventListener(type, listener, options);
+    if (!listener) return;
+    this.count--;
+    this.#local.removeEventListener(type, listener, options);
+    const topic = this.#topics.get(type);
+    if (!topic || --topic.listeners > 0) return;
+    this.#topics.delete(type);
+    this.#redis?.removeEventListener(type, topic.forward);
   }
   dispatchEvent(event: Event): boolean {
-    return this.#target(event.type).dispatchEvent(event);
+    this.#local.dispatchEvent(event);
+    if (this.#redis && event.type !== "deliveryGap") this.#redis.dispatchEvent(event);
+    return true;
   }
+}
+
+/**
+ * Payloads (JSON objects, events.ts) as they travel through Redis: ORIGIN first, so that the process that sent one
+ * knows it by its first characters.
+ */
+function originSerializer(origin: string) {
+  const prefix = `{"${ORIGIN}":${JSON.stringify(origin)}`;
+  return {
+    stringify(detail: unknown): string {
+      const json = JSON.stringify(detail);
+      if (!json.startsWith("{")) throw new TypeError("Event payloads are JSON objects (events.ts).");
+      return json === "{}" ? `${prefix}}` : `${prefix},${json.slice(1)}`;
+    },
+    parse(message: string): unknown {
+      if (message.startsWith(prefix)) return OWN_PUBLICATION;
+      const detail = JSON.parse(message) as Record<string, unknown>;
+      delete detail[ORIGIN];
+      return detail;
+    },
+  };
 }
 
 export function createAppPubSub(redisUrl: string | null): PubSubHandle {
   if (!redisUrl) {
-    const target = new AppEventTarget(new EventTarget());
+    const target = new AppEventTarget(null);
     return { pubsub: createPubSub<Events>({ eventTarget: target }), listeners: () => target.count, close: async () => {} };
   }
   // Auto-pipelining writes the publications of one tick (a charge batch's balances) in one write to Redis.
@@ -61,7 +111,9 @@ export function createAppPubSub(redisUrl: string | null): PubSubHandle {
         return 0;
       }),
   } as unknown as Redis;
-  const target = new AppEventTarget(createRedisEventTarget({ publishClient: publishing, subscribeClient }) as EventTarget);
+  const target = new AppEventTarget(
+    createRedisEventTarget({ publishClient: publishing, subscribeClient, serializer: originSerializer(randomUUID()) }) as EventTarget,
+  );
   const pubsub = createPubSub<Events>({ eventTarget: target });
   // Events published while this process was cut off from Redis never reach it. On every reconnect ioredis subscribes
   // again before 'ready' is seen here; the PING's answer comes after those subscriptions took effect, so live values
