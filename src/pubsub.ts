@@ -1,5 +1,6 @@
 // One pubsub for the app: in-process, or through Redis so every server process delivers every event.
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { createPubSub, type PubSub } from "graphql-yoga";
 import { Redis } from "ioredis";
@@ -35,6 +36,9 @@ class AppEventTarget implements EventTarget {
   count = 0;
   constructor(redis: EventTarget | null) {
     this.#redis = redis;
+    // Thousands of subscriptions listen to one topic (deliveryGap, a popular member's balance): Node's warning past 10
+    // listeners would be noise; the gauge (count) is what shows a leak.
+    setMaxListeners(0, this.#local);
   }
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
     if (!listener) return;
