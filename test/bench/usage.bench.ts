@@ -260,6 +260,18 @@ async function run(): Promise<BenchResult[]> {
     const seeded = await seed(server.url);
     const one = [seeded.members[0]!];
     const url = server.url;
+    /** recordUsage offered open-loop at the target rate over every member. */
+    const recordAtTarget = () =>
+      httpRecord(
+        `recordUsage HTTP, ${MEMBERS} members, offered at a fixed ${TARGET_RATE}/s (open loop, ${WARMUP_SECONDS} s warm-up)`,
+        url,
+        seeded,
+        pool,
+        seeded.members,
+        TARGET_RATE * 10,
+        "rate",
+        TARGET_RATE,
+      );
     if (PARTS.has("record")) {
       await httpRecord("warm-up", url, seeded, pool, seeded.members, WARMUP_OPS, "warm");
 
@@ -272,16 +284,7 @@ async function run(): Promise<BenchResult[]> {
         SPREAD_OPS,
         "spread",
       );
-      const atTarget = await httpRecord(
-        `recordUsage HTTP, ${MEMBERS} members, offered at a fixed ${TARGET_RATE}/s (open loop, ${WARMUP_SECONDS} s warm-up)`,
-        url,
-        seeded,
-        pool,
-        seeded.members,
-        TARGET_RATE * 10,
-        "rate",
-        TARGET_RATE,
-      );
+      const atTarget = await recordAtTarget();
       const rawSpread = await rawRecord(
         `same statement via pg, ${MEMBERS} members`,
         seeded,
@@ -328,17 +331,7 @@ async function run(): Promise<BenchResult[]> {
 
     if (PARTS.has("rate")) {
       await httpRecord("warm-up", url, seeded, pool, seeded.members, WARMUP_OPS, "warm");
-      const atTarget = await httpRecord(
-        `recordUsage at ${TARGET_RATE}/s`,
-        url,
-        seeded,
-        pool,
-        seeded.members,
-        TARGET_RATE * 10,
-        "rate",
-        TARGET_RATE,
-      );
-      results.push(atTarget.result);
+      results.push((await recordAtTarget()).result);
     }
     if (PARTS.has("pairs")) {
       await vacuum(pool);
