@@ -13,6 +13,13 @@ import { MAX_COST_TOTAL, MAX_TOKEN_TOTAL } from "./rules.ts";
 export type RowLocks = "skip" | "wait";
 const skipLocked = (rowLocks: RowLocks) => (rowLocks === "skip" ? " SKIP LOCKED" : "");
 
+/**
+ * `= ANY` the batch's values of an item column: how the hot statements reach a table's rows by key. A prepared
+ * statement's generic plan assumes a batch of 100 items (it cannot know the size), so a plain join of the items to a
+ * table could scan the whole table; an array of keys makes it an index lookup whatever the guess.
+ */
+const inBatch = (column: string) => `= ANY (ARRAY(SELECT i.${column} FROM item i WHERE i.${column} IS NOT NULL))`;
+
 /** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
 export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
@@ -70,7 +77,7 @@ WITH item AS (
 reservation AS MATERIALIZED (
   SELECT r.ctid AS tid, r."id", r."organizationId", r."memberId", r."kind", r."modelId", r."status"
     FROM "Reservation" r
-   WHERE r."id" = ANY (ARRAY(SELECT i.reservation_id FROM item i WHERE i.reservation_id IS NOT NULL))
+   WHERE r."id" ${inBatch("reservation_id")}
    ORDER BY r."id"
      FOR UPDATE OF r${skipLocked(rowLocks)}
 ),
@@ -83,10 +90,8 @@ sourced AS (
     JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
     JOIN "Organization" o ON o."id" = i.organization_id
     JOIN "Model" md ON md."organizationId" = i.organization_id AND md."key" = i.model_key
-   -- IS TRUE keeps the planner on the balance's primary key (member, kind) rather than the organisation index, and
-   -- = ANY finds the balances by key however many items the planner expects (it cannot know the batch's size).
-   WHERE i.reservation_id IS NULL AND (b."organizationId" = i.organization_id) IS TRUE
-     AND b."memberId" = ANY (ARRAY(SELECT i.member_id FROM item i WHERE i.member_id IS NOT NULL))
+   -- IS TRUE keeps the planner on the balance's primary key (member, kind) rather than the organisation index.
+   WHERE i.reservation_id IS NULL AND (b."organizationId" = i.organization_id) IS TRUE AND b."memberId" ${inBatch("member_id")}
   UNION ALL
   SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
          r."memberId", r."kind", r."modelId",
@@ -231,11 +236,10 @@ export const AUTHORIZE_STANDINGS_SQL = `
 WITH item AS (
   SELECT * FROM json_to_recordset($1::json) AS i(ord int, member_id uuid, organization_id uuid, kind text, at timestamp)
 ),
--- By id (= ANY): a plan that joins the batch to the members cannot scan them all, however many the planner expects.
 member AS MATERIALIZED (
   SELECT m."id", m."organizationId", m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit"
     FROM "Member" m
-   WHERE m."id" = ANY (ARRAY(SELECT i.member_id FROM item i))
+   WHERE m."id" ${inBatch("member_id")}
 )
 SELECT i.ord, m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLimit",
        o."planBudget", o."overageLimit", o."automaticFallback", o."defaultDailyLimit", o."defaultMonthlyLimit",
@@ -275,8 +279,7 @@ found AS (
   SELECT i.ord, b."memberId", b."kind", i.tokens
     FROM item i
     JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
-   -- = ANY: the balances are found by key however many items the planner expects (it cannot know the batch's size).
-   WHERE b."memberId" = ANY (ARRAY(SELECT i.member_id FROM item i)) AND (b."organizationId" = i.organization_id) IS TRUE
+   WHERE b."memberId" ${inBatch("member_id")} AND (b."organizationId" = i.organization_id) IS TRUE
 ),
 locked AS MATERIALIZED (
   SELECT b."memberId", b."kind"

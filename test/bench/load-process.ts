@@ -69,10 +69,12 @@ process.on("message", async (message: LoadRequest) => {
       const load = stream.rate
         ? runRate(stream.count, stream.rate, call)
         : runLoad(stream.count, stream.concurrency ?? 32, stream.maxMs ?? 25_000, call);
+      // The process's CPU is the stream's own only when it runs alone.
+      const alone = message.streams.length === 1;
       return load
         .then((result) => {
+          if (!alone) return result;
           const { user, system } = process.cpuUsage(cpuBefore);
-          // With several streams at once, each is charged the process's whole CPU: read it only for single streams.
           return { ...result, clientCpuPerOp: Math.round((user + system) / Math.max(result.ops, 1)) };
         })
         .finally(() => client.close());

@@ -174,7 +174,10 @@ export interface LoadResult {
   p95: number;
   p99: number;
   firstError: string | null;
-  /** CPU the load generator itself used per call (µs): the client shares the machine's cores with the server. */
+  /**
+   * CPU the load generator itself used per call (µs), when the stream ran alone in it: the client shares the
+   * machine's cores with the server.
+   */
   clientCpuPerOp?: number;
 }
 

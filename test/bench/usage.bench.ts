@@ -140,7 +140,7 @@ function describe(name: string, load: MeteredLoad, extra: Record<string, string 
       "p95 ms": round(load.p95, 2),
       "p99 ms": round(load.p99, 2),
       ...load.cpu,
-      ...(load.clientCpuPerOp !== undefined && load.cpu ? { "client µs/op": load.clientCpuPerOp } : {}),
+      ...(load.clientCpuPerOp !== undefined ? { "client µs/op": load.clientCpuPerOp } : {}),
       ...extra,
       ...(load.firstError ? { "first error": load.firstError.slice(0, 160) } : {}),
     },
