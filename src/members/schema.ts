@@ -181,7 +181,7 @@ builder.subscriptionFields((t) => ({
     args: { memberId: t.arg.id(), kind: t.arg({ type: TokenKindEnum }) },
     authScopes: { member: true, service: true },
     // A Balance's fields depend only on the event and the caller: the member's subscribers share one execution per
-    // event (server/shared-execution.ts).
+    // event (server/subscription-events.ts).
     extensions: { sharedExecution: true },
     subscribe: async (_root, args, context) => {
       const { principal } = context;

@@ -17,7 +17,7 @@ import { graphiqlOptions, renderGraphiQLPage } from "./graphiql.ts";
 import type { Metrics } from "./metrics.ts";
 import { persistedOperationsPlugin } from "./persisted-operations.ts";
 import { schemaExposurePlugins } from "./posture.ts";
-import { sharedExecutionPlugin } from "./shared-execution.ts";
+import { subscriptionEventsPlugin } from "./subscription-events.ts";
 import { subscriptionLimitPlugin } from "./subscription-limit.ts";
 
 /** What yoga passes to the context factory: an HTTP request, or a graphql-ws connection authenticated at connect. */
@@ -277,7 +277,7 @@ function ourPlugins(runtime: Runtime, metrics: Metrics): Plugin[] {
     inputGuardPlugin(),
     metricsPlugin(metrics),
     endWithCredentialPlugin(runtime.credentials),
-    sharedExecutionPlugin() as Plugin,
+    subscriptionEventsPlugin() as Plugin,
     // graphql-sse's protocol on /graphql/stream, both its modes (single connection: PUT reservation, GET stream).
     useGraphQLSSE(),
   ];

@@ -166,6 +166,8 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
     // The peak of each server's resident memory over its life (sockets open, the load, the events' delivery).
     const rssPeak = servers.map((server) => statusMb(server.pid, "VmHWM"));
     const heldAfter = await Promise.all(servers.map((server) => server.memory()));
+    if (process.env.BENCH_FANOUT_HEAP_SNAPSHOT)
+      console.log(`  heap snapshot after the events were delivered: ${await servers[0]!.heapSnapshot()}`);
     // And once the sockets are gone: their subscriptions must leave nothing behind.
     await Promise.all(
       clients.map((client) => {

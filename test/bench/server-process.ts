@@ -32,7 +32,7 @@ process.on("message", async (message) => {
   // BENCH_FANOUT_HEAP_SNAPSHOT: what the fan-out bench's sockets hold, object by object.
   if (message === "heap-snapshot") {
     const { writeHeapSnapshot } = await import("node:v8");
-    process.send?.({ heapSnapshot: writeHeapSnapshot(join(tmpdir(), `fanout-${process.pid}.heapsnapshot`)) });
+    process.send?.({ heapSnapshot: writeHeapSnapshot(join(tmpdir(), `fanout-${process.pid}-${Date.now()}.heapsnapshot`)) });
     return;
   }
   if (message !== "stop") return;
