@@ -6,7 +6,14 @@ import { createPubSub, type PubSub } from "graphql-yoga";
 import { Redis } from "ioredis";
 import type { Events } from "./events.ts";
 
-export type AppPubSub = PubSub<Events>;
+export type AppPubSub = PubSub<Events> & {
+  /**
+   * Calls `handle` with each payload of `topic` as it is dispatched, until the returned function is called: for a
+   * listener of the process's own (a live feed) that needs no stream. `subscribe` puts a Repeater between (some eight
+   * promises a publication), which a feed delivering every charge's balance does not need. Use listen or listenTo.
+   */
+  on(topic: string, handle: (payload: unknown) => void): () => void;
+};
 
 export interface PubSubHandle {
   pubsub: AppPubSub;
@@ -97,7 +104,7 @@ function originSerializer(origin: string) {
 export function createAppPubSub(redisUrl: string | null): PubSubHandle {
   if (!redisUrl) {
     const target = new AppEventTarget(null);
-    return { pubsub: createPubSub<Events>({ eventTarget: target }), listeners: () => target.count, close: async () => {} };
+    return { pubsub: appPubSub(target), listeners: () => target.count, close: async () => {} };
   }
   // Auto-pipelining writes the publications of one tick (a charge batch's balances) in one write to Redis.
   const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
@@ -118,7 +125,7 @@ export function createAppPubSub(redisUrl: string | null): PubSubHandle {
   const target = new AppEventTarget(
     createRedisEventTarget({ publishClient: publishing, subscribeClient, serializer: originSerializer(randomUUID()) }) as EventTarget,
   );
-  const pubsub = createPubSub<Events>({ eventTarget: target });
+  const pubsub = appPubSub(target);
   // Events published while this process was cut off from Redis never reach it. On every reconnect ioredis subscribes
   // again before 'ready' is seen here; the PING's answer comes after those subscriptions took effect, so live values
   // read after it miss nothing.
@@ -145,32 +152,46 @@ export function createAppPubSub(redisUrl: string | null): PubSubHandle {
   };
 }
 
+function appPubSub(target: EventTarget): AppPubSub {
+  return Object.assign(createPubSub<Events>({ eventTarget: target }), {
+    on(topic: string, handle: (payload: unknown) => void) {
+      // An exception thrown by an EventTarget's listener would be rethrown as uncaught: reported here instead.
+      const listener = (event: Event) => {
+        try {
+          handle((event as CustomEvent).detail);
+        } catch (error) {
+          console.error(`Listener of ${topic} failed:`, error);
+        }
+      };
+      target.addEventListener(topic, listener);
+      return () => target.removeEventListener(topic, listener);
+    },
+  });
+}
+
+/** Channels with a topic id (a member, an organisation): a payload goes to the listeners of its id. */
+type TopicEvent = { [K in keyof Events]: Events[K] extends [string, unknown] ? K : never }[keyof Events];
+
+/** Calls `handle` with each payload published on `name` for `id` (of every process) until the returned function is called. */
+export function listenTo<K extends TopicEvent>(
+  pubsub: AppPubSub,
+  name: K,
+  id: string,
+  handle: (payload: Events[K][1]) => void,
+): () => void {
+  // The topic as yoga's createPubSub names it for publish(name, id, payload).
+  return pubsub.on(`${name}:${id}`, handle as (payload: unknown) => void);
+}
+
 /** Channels without a topic id: their one payload goes to every listener. */
 type ProcessWideEvent = { [K in keyof Events]: Events[K] extends [unknown] ? K : never }[keyof Events];
 
 /**
- * Calls `handle` for every event on `name` (of every process, through Redis when configured) until the returned
+ * Calls `handle` with every payload on `name` (of every process, through Redis when configured) until the returned
  * function is called; for the caches and loops that buildApp starts and stop() ends.
  */
-export function listen<K extends ProcessWideEvent>(
-  pubsub: AppPubSub,
-  name: K,
-  handle: (payload: Events[K][0]) => void,
-): () => Promise<void> {
-  const events = (pubsub.subscribe as (name: K) => AsyncIterable<Events[K][0]>)(name)[Symbol.asyncIterator]();
-  const loop = (async () => {
-    for (let next = await events.next(); !next.done; next = await events.next()) {
-      try {
-        handle(next.value);
-      } catch (error) {
-        console.error(`Listener of ${String(name)} failed:`, error);
-      }
-    }
-  })().catch((error: unknown) => console.error(`Listening to ${String(name)} stopped:`, error));
-  return async () => {
-    await events.return?.();
-    await loop;
-  };
+export function listen<K extends ProcessWideEvent>(pubsub: AppPubSub, name: K, handle: (payload: Events[K][0]) => void): () => void {
+  return pubsub.on(name, handle as (payload: unknown) => void);
 }
 
 type Publication = { [K in keyof Events]: [K, ...Events[K]] }[keyof Events];

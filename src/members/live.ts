@@ -9,7 +9,7 @@ import type { BalanceSnapshot } from "../events.ts";
 import { BALANCE_COLUMNS_OF_B, type BalanceRow } from "../ledger/balances.ts";
 import type { PolicyCache } from "../policy/cache.ts";
 import { effectiveBounds, type MemberOverride } from "../policy/presets.ts";
-import { type AppPubSub, listen } from "../pubsub.ts";
+import { type AppPubSub, listen, listenTo } from "../pubsub.ts";
 import { type BalanceView, fromSnapshot } from "./balance.ts";
 
 /** A subscriber this far behind gets only the newest balance of each kind, not the whole backlog. */
@@ -123,7 +123,7 @@ export class LiveBalances {
   readonly #feeds = new Map<string, MemberFeed>();
   /** The current balances and override of members, read in one statement for all asked in the same tick. */
   readonly #current: DataLoader<string, Current>;
-  readonly #stopListening: () => Promise<void>;
+  readonly #stopListening: () => void;
 
   constructor(prisma: PrismaClient, pubsub: AppPubSub, policies: PolicyCache) {
     this.#prisma = prisma;
@@ -137,10 +137,10 @@ export class LiveBalances {
     });
   }
 
-  async close(): Promise<void> {
+  close(): void {
     for (const feed of this.#feeds.values()) feed.stop();
     this.#feeds.clear();
-    await this.#stopListening();
+    this.#stopListening();
   }
 
   /** Balances of one member (one kind, or both) for one subscriber, until the subscriber stops. */
@@ -165,15 +165,9 @@ export class LiveBalances {
       const created = new MemberFeed();
       feed = created;
       this.#feeds.set(memberId, created);
-      const events = this.#pubsub.subscribe("balanceChanged", memberId)[Symbol.asyncIterator]();
-      created.stop = () => void events.return?.();
-      void (async () => {
-        for (;;) {
-          const next = await events.next();
-          if (next.done) return;
-          void this.#deliver(created, next.value).catch((error: unknown) => console.error("Live balance event failed:", error));
-        }
-      })();
+      created.stop = listenTo(this.#pubsub, "balanceChanged", memberId, (snapshot) => {
+        this.#deliver(created, snapshot).catch((error: unknown) => console.error("Live balance event failed:", error));
+      });
     }
     feed.subscribers.add(subscriber);
     return feed;

@@ -40,7 +40,7 @@ export class PolicyCache {
   readonly #entries = new Map<string, CachedPolicy>();
   /** Bumped on every eviction so a load that raced with it is not stored. */
   #generation = 0;
-  readonly #stopListening: () => Promise<void>;
+  readonly #stopListening: () => void;
 
   constructor(prisma: PrismaClient, pubsub: AppPubSub) {
     this.#prisma = prisma;
@@ -70,8 +70,8 @@ export class PolicyCache {
     this.#pubsub.publish("policyChanged", { organizationId });
   }
 
-  close(): Promise<void> {
-    return this.#stopListening();
+  close(): void {
+    this.#stopListening();
   }
 
   #evict(organizationId: string): void {

@@ -217,12 +217,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
       });
     }
     await yoga.dispose();
-    await Promise.all([
-      ...stopFollowingRevocations.map((stop) => stop()),
-      runtime.policies.close(),
-      runtime.spendThresholds.close(),
-      runtime.liveBalances.close(),
-    ]);
+    for (const stop of stopFollowingRevocations) stop();
+    runtime.policies.close();
+    runtime.spendThresholds.close();
+    runtime.liveBalances.close();
     await pubsubHandle.close();
     await db.close();
   };

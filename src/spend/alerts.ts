@@ -25,7 +25,7 @@ export class ThresholdCache {
   readonly #entries = new Map<string, CachedThresholds>();
   /** Bumped by every eviction, so a load that raced with a change does not store the old thresholds. */
   readonly #generations = new Map<string, number>();
-  readonly #stopListening: () => Promise<void>;
+  readonly #stopListening: () => void;
 
   constructor(prisma: PrismaClient, pubsub: AppPubSub) {
     this.#prisma = prisma;
@@ -54,8 +54,8 @@ export class ThresholdCache {
     this.#generations.set(organizationId, (this.#generations.get(organizationId) ?? 0) + 1);
   }
 
-  close(): Promise<void> {
-    return this.#stopListening();
+  close(): void {
+    this.#stopListening();
   }
 }
 

@@ -51,11 +51,13 @@ export async function startBenchServer(env: Record<string, string>): Promise<Ben
       ...env,
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    // BENCH_PROFILE=<dir> writes a CPU profile of the server process there.
+    // BENCH_PROFILE=<dir> writes a CPU profile of the server process there; BENCH_SERVER_FLAGS adds Node flags (e.g.
+    // "--trace-gc --max-semi-space-size=64") to the server processes only.
     execArgv: [
       ...process.execArgv,
       "--expose-gc",
       ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+      ...(process.env.BENCH_SERVER_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
     ],
   });
   const url = await new Promise<string>((resolve, reject) => {
