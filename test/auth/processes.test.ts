@@ -22,6 +22,7 @@ describe.skipIf(!enabled)("revocation on two server processes", async () => {
     // The second process caches the member's standing now.
     expect((await onSecond.execute(ViewerDocument)).viewer.principal).toBe("MEMBER");
     const { subscription, client } = subscribe(onSecond, BalanceChangedDocument, { kind: "INFERENCE" });
+    await subscription.next();
     await new Promise((resolve) => setTimeout(resolve, 500));
 
     await seed.admin.execute(RevokeAccessTokensDocument, { memberId: memberId! });

@@ -19,7 +19,8 @@ describe.skipIf(!enabled)("two server processes on one PostgreSQL and Redis", as
     const [memberId] = await seed.addMembers([{ name: "Ada" }]);
     const member = await seed.as(memberId!);
     const { subscription, client } = subscribe(member, BalanceChangedDocument, { kind: "INFERENCE" });
-    // The subscription is registered once the server acknowledged it; give Redis a moment to subscribe.
+    // The current balance comes once the server listens; give Redis a moment more to confirm its SUBSCRIBE.
+    await subscription.next();
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     const adminOnSecond = new Api(second!.url, seed.admin.credential);

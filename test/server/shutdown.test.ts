@@ -1,12 +1,23 @@
 // Graceful stop: requests already in flight finish and commit; subscribers are told the server is going away.
 
+import type { Plugin } from "graphql-yoga";
 import { describe, it } from "vitest";
 import { BalanceChangedDocument, PurchaseTokensDocument } from "../../src/client/generated/graphql.ts";
 import { subscribe } from "../support/client.ts";
 import { seedOrganization } from "../support/factories.ts";
 import { startServer } from "../support/server.ts";
 
-const server = await startServer();
+// Resolves once the server executes its first operation after `watching` is set: the stop below begins with
+// requests in flight, however slow the machine.
+let watching = false;
+let executing = () => {};
+const firstExecuted = new Promise<void>((resolve) => (executing = resolve));
+const observer: Plugin = {
+  onExecute: () => {
+    if (watching) executing();
+  },
+};
+const server = await startServer({ yogaPlugins: [observer] });
 
 describe("graceful shutdown", () => {
   it("finishes in-flight mutations and closes WebSockets with 1001", async ({ expect }) => {
@@ -17,10 +28,11 @@ describe("graceful shutdown", () => {
     })();
     const member = await seed.as(memberId!);
     const { subscription, client } = subscribe(member, BalanceChangedDocument);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await subscription.next();
 
+    watching = true;
     const inFlight = Array.from({ length: 20 }, () => seed.admin.request(PurchaseTokensDocument, { tokens: 1_000_000 }));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await firstExecuted;
     const stopped = server.app.stop();
     const results = await Promise.allSettled(inFlight);
     await stopped;

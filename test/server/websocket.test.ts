@@ -69,7 +69,8 @@ describe("subscriptions over graphql-ws", () => {
     const [memberId] = await seed.addMembers([{ name: "Grace" }]);
     const member = await seed.as(memberId!);
     const { subscription, client } = subscribe(member, BalanceChangedDocument, { kind: "INFERENCE" });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The current balance, sent once the subscription listens: what changes after it arrives as an event.
+    await subscription.next();
     await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 750_000 } });
     const event = await subscription.next((e) => e.balanceChanged.limit === 750_000);
     expect(pick(event.balanceChanged, "kind", "limit", "used", "remaining")).toEqual({
@@ -97,7 +98,8 @@ describe("subscriptions over graphql-ws", () => {
         memberId,
       }),
     ];
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Each has its current balance, sent once it listens: the change below reaches all four as an event.
+    for (const { subscription } of watchers) await subscription.next();
     await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 800_000 } });
     for (const { subscription } of watchers.slice(0, 3)) {
       expect((await subscription.next((e) => e.balanceChanged.limit === 800_000)).balanceChanged).toEqual({
@@ -131,7 +133,7 @@ describe("subscriptions over graphql-ws", () => {
     const member = await seed.as(memberId!);
     const { subscription, client } = subscribe(member, BalanceChangedDocument, { kind: "INFERENCE" });
     const limits = (event: BalanceChangedSubscription) => pick(event.balanceChanged, "limit", "floor", "ceiling");
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await subscription.next();
     await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 600_000 } });
     expect(limits(await subscription.next((e) => e.balanceChanged.limit === 600_000))).toEqual({
       limit: 600_000,
