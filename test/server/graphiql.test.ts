@@ -75,19 +75,12 @@ describe.skipIf(!CHROMIUM).sequential(`GraphiQL in headless Chromium${CHROMIUM ?
     const { page } = await open("subscription Mine { balanceChanged { kind limit used } }", member.credential!);
     try {
       await page.locator(".graphiql-execute-button").click();
-      // The stream is open when the button turns into a stop button; then the admin changes the member's limit.
+      // The stream sends the current balance of each kind (TRAINING last) once it listens; then the admin changes the
+      // member's limit, and the change arrives as an event.
       await page.locator(".graphiql-execute-button[aria-label*='Stop' i]").waitFor({ timeout: 30_000 });
-      await expect
-        .poll(
-          async () => {
-            await seed.admin.execute(SetAllocationDocument, {
-              input: { memberId: memberId!, inference: 777_777 },
-            });
-            return resultText(page);
-          },
-          { timeout: 30_000, interval: 1000 },
-        )
-        .toContain('"limit": 777777');
+      await expect.poll(() => resultText(page), { timeout: 30_000 }).toContain('"kind": "TRAINING"');
+      await seed.admin.execute(SetAllocationDocument, { input: { memberId: memberId!, inference: 777_777 } });
+      await expect.poll(() => resultText(page), { timeout: 30_000 }).toContain('"limit": 777777');
       expect(await resultText(page)).not.toContain("errors");
     } finally {
       await page.close();
