@@ -97,8 +97,10 @@ export function subscriptionEventsPlugin(): Plugin<Context> {
         // Refused before it streamed (variables, authorisation, not found): the engine's own answer, as for any other
         // operation (its errors carry the HTTP status and codes the engine gives them).
         if (!(Symbol.asyncIterator in source)) return subscribeFn(subscribeArgs);
-        return mapAsyncIterator(source, (event: unknown) =>
-          key === null ? executeEvent(subscribeArgs as ExecutionArgs, event) : executeShared(subscribeArgs as ExecutionArgs, key, event),
+        const eventArgs = subscribeArgs as ExecutionArgs;
+        return mapAsyncIterator(
+          source,
+          key === null ? (event: unknown) => executeEvent(eventArgs, event) : (event: unknown) => executeShared(eventArgs, key, event),
         );
       });
     },
