@@ -4,6 +4,7 @@ import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Principal } from "../auth/principal.ts";
 import type { Context } from "../context.ts";
 import { rateLimited } from "../errors.ts";
+import { eventStreamOf } from "./subscription-events.ts";
 
 function holderOf(principal: Principal): string | null {
   switch (principal.kind) {
@@ -38,13 +39,10 @@ export function subscriptionLimitPlugin(limit: number): Plugin<Context> {
       }
       open.set(holder, held + 1);
       return {
-        onSubscribeResult({ result }) {
+        onSubscribeResult({ result, setResult }) {
           // An operation refused before it streamed (bad arguments, not found) holds nothing.
-          if (!isAsyncIterable(result)) {
-            release(holder);
-            return;
-          }
-          return { onEnd: () => release(holder) };
+          if (!isAsyncIterable(result)) release(holder);
+          else eventStreamOf(result, setResult).onEnd(() => release(holder));
         },
       };
     },
