@@ -23,9 +23,11 @@ export class CredentialWatch {
     const key = credentialKey(principal);
     if (!key) return () => {};
     let timer: NodeJS.Timeout | undefined;
+    let ended = false;
     const watcher = {
       principal,
       end: (reason: AppError) => {
+        ended = true;
         dispose();
         end(reason);
       },
@@ -43,6 +45,8 @@ export class CredentialWatch {
         else timer = setTimeout(expire, Math.min(left, MAX_TIMER_MS)).unref();
       };
       expire();
+      // Expired already: ended at once, and not kept with the others.
+      if (ended) return dispose;
     }
     const watchers = this.#byCredential.get(key) ?? new Set();
     this.#byCredential.set(key, watchers);

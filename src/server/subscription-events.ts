@@ -71,17 +71,18 @@ export class EventStream implements AsyncIterableIterator<ExecutionResult> {
   /** Ends the stream when `watch` calls its `end`, with that error as the last event; `watch` returns its own stop. */
   endWhen(watch: (end: (error: GraphQLError) => void) => () => void): void {
     if (this.#ended) return;
-    this.#unwatch.push(
-      watch((error) => {
-        if (this.#ended || this.#final) return;
-        this.#final = { errors: [error] };
-        const waiting = this.#waiting;
-        if (waiting) {
-          this.#waiting = null;
-          waiting.resolve(this.#finalStep());
-        }
-      }),
-    );
+    const unwatch = watch((error) => {
+      if (this.#ended || this.#final) return;
+      this.#final = { errors: [error] };
+      const waiting = this.#waiting;
+      if (waiting) {
+        this.#waiting = null;
+        waiting.resolve(this.#finalStep());
+      }
+    });
+    // Ended while the watch was being set up (it can fire at once): nothing will call it later.
+    if (this.#ended) unwatch();
+    else this.#unwatch.push(unwatch);
   }
 
   next(): Promise<Step> {

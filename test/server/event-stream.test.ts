@@ -121,6 +121,25 @@ describe("event stream", () => {
     }
   });
 
+  it("ends with a watch that fires while it is being set up (a token expired already)", async () => {
+    const events = source();
+    const stream = new EventStream(events.iterator, asResult);
+    const ends = counted(stream);
+    const expired = new GraphQLError("The access token expired.", { extensions: { code: "UNAUTHENTICATED" } });
+    let unwatched = 0;
+    const waiting = stream.next();
+    stream.endWhen((end) => {
+      end(expired);
+      return () => {
+        unwatched += 1;
+      };
+    });
+    expect(await waiting).toEqual({ value: { errors: [expired] }, done: false });
+    expect(await stream.next()).toEqual({ value: undefined, done: true });
+    expect(ends.count).toBe(1);
+    expect(unwatched).toBe(1);
+  });
+
   it("takes in a stream from elsewhere once, so what is attached still ends with it", async () => {
     const events = source();
     const foreign: AsyncIterable<unknown> = { [Symbol.asyncIterator]: () => events.iterator };
