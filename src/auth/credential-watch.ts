@@ -23,11 +23,9 @@ export class CredentialWatch {
     const key = credentialKey(principal);
     if (!key) return () => {};
     let timer: NodeJS.Timeout | undefined;
-    let ended = false;
     const watcher = {
       principal,
       end: (reason: AppError) => {
-        ended = true;
         dispose();
         end(reason);
       },
@@ -38,19 +36,18 @@ export class CredentialWatch {
       watchers?.delete(watcher);
       if (watchers?.size === 0) this.#byCredential.delete(key);
     };
+    const watchers = this.#byCredential.get(key) ?? new Set();
+    this.#byCredential.set(key, watchers);
+    watchers.add(watcher);
     if (principal.kind === "MEMBER") {
       const expire = () => {
         const left = principal.tokenExpiresAt - Date.now();
         if (left <= 0) watcher.end(unauthenticated("The access token expired."));
         else timer = setTimeout(expire, Math.min(left, MAX_TIMER_MS)).unref();
       };
+      // Kept with the others first: a token that expired already is ended, and taken out, at once.
       expire();
-      // Expired already: ended at once, and not kept with the others.
-      if (ended) return dispose;
     }
-    const watchers = this.#byCredential.get(key) ?? new Set();
-    this.#byCredential.set(key, watchers);
-    watchers.add(watcher);
     return dispose;
   }
 

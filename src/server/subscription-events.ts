@@ -47,11 +47,11 @@ export class EventStream implements AsyncIterableIterator<ExecutionResult> {
   readonly #source: AsyncIterator<unknown>;
   readonly #execute: (event: unknown) => Result;
   readonly #onEnd: (() => void)[] = [];
-  readonly #unwatch: (() => void)[] = [];
   #ended = false;
   /** The last event, set when the stream is told to end with an error: sent at the next pull. */
   #final: ExecutionResult | null = null;
-  #waiting: { resolve: (step: Step) => void; reject: (error: unknown) => void } | null = null;
+  /** The pull waiting for the source's next event. */
+  #waiting: ((step: Step) => void) | null = null;
 
   constructor(source: AsyncIterator<unknown>, execute: (event: unknown) => Result) {
     this.#source = source;
@@ -71,30 +71,31 @@ export class EventStream implements AsyncIterableIterator<ExecutionResult> {
   /** Ends the stream when `watch` calls its `end`, with that error as the last event; `watch` returns its own stop. */
   endWhen(watch: (end: (error: GraphQLError) => void) => () => void): void {
     if (this.#ended) return;
-    const unwatch = watch((error) => {
-      if (this.#ended || this.#final) return;
-      this.#final = { errors: [error] };
-      const waiting = this.#waiting;
-      if (waiting) {
+    // A watch may fire while it is being set up (a token expired already): its stop is then called at once.
+    this.onEnd(
+      watch((error) => {
+        if (this.#ended || this.#final) return;
+        this.#final = { errors: [error] };
+        const waiting = this.#waiting;
         this.#waiting = null;
-        waiting.resolve(this.#finalStep());
-      }
-    });
-    // Ended while the watch was being set up (it can fire at once): nothing will call it later.
-    if (this.#ended) unwatch();
-    else this.#unwatch.push(unwatch);
+        waiting?.(this.#finalStep());
+      }),
+    );
   }
 
   next(): Promise<Step> {
     if (this.#ended) return Promise.resolve(DONE);
     if (this.#final) return Promise.resolve(this.#finalStep());
     return new Promise<Step>((resolve, reject) => {
-      const waiting = { resolve, reject };
-      this.#waiting = waiting;
+      this.#waiting = resolve;
+      const fail = (error: unknown) => {
+        this.#end();
+        reject(error);
+      };
       this.#source.next().then(
         (step) => {
           // Ended or told to end meanwhile: that answer was given already.
-          if (this.#waiting !== waiting) return;
+          if (this.#waiting !== resolve) return;
           this.#waiting = null;
           if (step.done) {
             this.#end();
@@ -103,25 +104,16 @@ export class EventStream implements AsyncIterableIterator<ExecutionResult> {
           }
           try {
             const result = this.#execute(step.value);
-            if (result instanceof Promise) {
-              result.then(
-                (value) => resolve({ value, done: false }),
-                (error: unknown) => {
-                  this.#end();
-                  reject(error);
-                },
-              );
-            } else resolve({ value: result, done: false });
+            if (result instanceof Promise) result.then((value) => resolve({ value, done: false }), fail);
+            else resolve({ value: result, done: false });
           } catch (error) {
-            this.#end();
-            reject(error);
+            fail(error);
           }
         },
         (error: unknown) => {
-          if (this.#waiting !== waiting) return;
+          if (this.#waiting !== resolve) return;
           this.#waiting = null;
-          this.#end();
-          reject(error);
+          fail(error);
         },
       );
     });
@@ -148,8 +140,7 @@ export class EventStream implements AsyncIterableIterator<ExecutionResult> {
     this.#ended = true;
     const waiting = this.#waiting;
     this.#waiting = null;
-    waiting?.resolve(DONE);
-    for (const unwatch of this.#unwatch.splice(0)) unwatch();
+    waiting?.(DONE);
     void this.#source.return?.()?.catch(() => {});
     for (const handle of this.#onEnd.splice(0)) {
       try {

@@ -1,7 +1,7 @@
 // A subscription's event stream: what is attached to it (the limit's release, the gauge, the credential watch) ends
 // exactly once however the stream ends, and a credential's end is the last event. The server tests reach the common
 // ends (a client leaves, a token expires); these reach the rest: a source that fails, an execution that fails.
-import { GraphQLError } from "graphql";
+import { type ExecutionResult, GraphQLError } from "graphql";
 import { describe, expect, it } from "vitest";
 import { EventStream, eventStreamOf } from "../../src/server/subscription-events.ts";
 
@@ -35,11 +35,16 @@ function counted(stream: EventStream) {
   return ends;
 }
 
+/** A stream over a new source, with its ends counted. */
+function started(execute: (event: unknown) => ExecutionResult | Promise<ExecutionResult> = asResult) {
+  const events = source();
+  const stream = new EventStream(events.iterator, execute);
+  return { events, stream, ends: counted(stream) };
+}
+
 describe("event stream", () => {
   it("executes each event and ends once when the source finishes", async () => {
-    const events = source();
-    const stream = new EventStream(events.iterator, asResult);
-    const ends = counted(stream);
+    const { events, stream, ends } = started();
     const first = stream.next();
     events.push(1);
     expect(await first).toEqual({ value: { data: { event: 1 } }, done: false });
@@ -52,9 +57,7 @@ describe("event stream", () => {
   });
 
   it("answers a waiting pull with done when the client leaves, and stops the source", async () => {
-    const events = source();
-    const stream = new EventStream(events.iterator, asResult);
-    const ends = counted(stream);
+    const { events, stream, ends } = started();
     const waiting = stream.next();
     await stream.return();
     expect(await waiting).toEqual({ value: undefined, done: true });
@@ -66,9 +69,7 @@ describe("event stream", () => {
   });
 
   it("ends once when the source fails, and passes its error on", async () => {
-    const events = source();
-    const stream = new EventStream(events.iterator, asResult);
-    const ends = counted(stream);
+    const { events, stream, ends } = started();
     const waiting = stream.next();
     events.fail(new Error("source broke"));
     await expect(waiting).rejects.toThrow("source broke");
@@ -83,9 +84,7 @@ describe("event stream", () => {
       },
       () => Promise.reject(new Error("execution broke")),
     ]) {
-      const events = source();
-      const stream = new EventStream(events.iterator, execute);
-      const ends = counted(stream);
+      const { events, stream, ends } = started(execute);
       const waiting = stream.next();
       events.push(1);
       await expect(waiting).rejects.toThrow("execution broke");
@@ -96,9 +95,7 @@ describe("event stream", () => {
 
   it("sends the watch's error as the last event, whether a pull waits or comes later", async () => {
     for (const pullFirst of [true, false]) {
-      const events = source();
-      const stream = new EventStream(events.iterator, asResult);
-      const ends = counted(stream);
+      const { events, stream, ends } = started();
       let end: (error: GraphQLError) => void = () => {};
       let unwatched = 0;
       stream.endWhen((stop) => {
@@ -122,9 +119,7 @@ describe("event stream", () => {
   });
 
   it("ends with a watch that fires while it is being set up (a token expired already)", async () => {
-    const events = source();
-    const stream = new EventStream(events.iterator, asResult);
-    const ends = counted(stream);
+    const { stream, ends } = started();
     const expired = new GraphQLError("The access token expired.", { extensions: { code: "UNAUTHENTICATED" } });
     let unwatched = 0;
     const waiting = stream.next();
