@@ -13,7 +13,6 @@
 // What ends with a subscription (its place under the per-member limit, the gauge, the watch on its credential) is
 // attached to its one EventStream, not layered around it.
 
-import { initContextCache } from "@pothos/core";
 import {
   createSourceEventStream,
   type DocumentNode,
@@ -28,6 +27,7 @@ import {
 import type { Plugin } from "graphql-yoga";
 import type { Principal } from "../auth/principal.ts";
 import type { Context } from "../context.ts";
+import { releaseCachesAfter, withOwnCaches } from "./execution-context.ts";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
@@ -186,7 +186,7 @@ function callerKey(principal: Principal): string {
 
 /** The subscription's context for one event: its properties inherited, Pothos's context caches new. */
 function eventContext(context: object): object {
-  return Object.assign(Object.create(context) as object, initContextCache());
+  return withOwnCaches(Object.create(context) as object);
 }
 
 export function subscriptionEventsPlugin(): Plugin<Context> {
@@ -194,8 +194,10 @@ export function subscriptionEventsPlugin(): Plugin<Context> {
   // its event is referenced (by a subscriber's queue), and goes with it.
   const results = new WeakMap<object, WeakMap<DocumentNode, Map<string, Result>>>();
 
-  const executeEvent = (args: ExecutionArgs, event: unknown): Result =>
-    execute({ ...args, rootValue: event, contextValue: eventContext(args.contextValue as object) });
+  const executeEvent = (args: ExecutionArgs, event: unknown): Result => {
+    const contextValue = eventContext(args.contextValue as object);
+    return releaseCachesAfter(contextValue, execute({ ...args, rootValue: event, contextValue }));
+  };
 
   const executeShared = (args: ExecutionArgs, key: string, event: unknown): Result => {
     if (typeof event !== "object" || event === null) return executeEvent(args, event);

@@ -13,6 +13,7 @@ import { AppError, serviceUnavailable, unrepresentableColumn } from "../errors.t
 import type { Runtime } from "../runtime.ts";
 import { checkOperationInputs } from "../schema/input-guard.ts";
 import { errorRewritePlugin } from "./error-rewrite.ts";
+import { executionContextPlugin } from "./execution-context.ts";
 import { graphiqlOptions, renderGraphiQLPage } from "./graphiql.ts";
 import type { Metrics } from "./metrics.ts";
 import { persistedOperationsPlugin } from "./persisted-operations.ts";
@@ -200,6 +201,7 @@ function ourPlugins(runtime: Runtime, metrics: Metrics): Plugin[] {
     metricsPlugin(metrics),
     endWithCredentialPlugin(runtime.credentials),
     subscriptionEventsPlugin() as Plugin,
+    executionContextPlugin() as Plugin,
     // graphql-sse's protocol on /graphql/stream, both its modes (single connection: PUT reservation, GET stream).
     useGraphQLSSE(),
   ];

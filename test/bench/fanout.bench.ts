@@ -222,6 +222,7 @@ async function scenario(processes: 1 | 2): Promise<BenchResult> {
         "event ms req": `after the charge's request was sent: ${percentiles(afterRequest)}`,
         "server CPU": `${round((serverCpu * 1000) / charges.ops, 2)} ms per charge with its ${SOCKETS} events (${round(serverCpu, 1)} s from the first charge to the last event)`,
         "event loop": `servers' event-loop delay from the first charge to the last event: ${loopDelays.map((delay) => `p50 ${round(delay.p50)}, p99 ${round(delay.p99)}, max ${round(delay.max)} ms`).join("; ")}`,
+        "GC pauses": `servers' garbage collection in that time: ${loopDelays.map(({ gc }) => `young ${gc.young.count}, ${round(gc.young.totalMs, 0)} ms in all, longest ${round(gc.young.maxMs)} ms; old ${gc.old.count}, ${round(gc.old.totalMs, 0)} ms, longest ${round(gc.old.maxMs)} ms`).join(" | ")}`,
         "CPU in load": `server${servers.length > 1 ? "s" : ""} ${cpu.servers.join(" + ")}, subscriber process${clients.length > 1 ? "es" : ""} ${cpu.clients.join(" + ")}, charging bench ${cpu.bench} of one core`,
         "load average": `${loadAtStart} at start, ${loadAtOpen} with sockets open, ${loadAfter} after the load (2 cores, shared)`,
       },

@@ -28,12 +28,19 @@ export interface BenchServer {
   pid: number;
   /** The server's memory (MB) as it stands, and after a full garbage collection (what it really holds). */
   memory(): Promise<{ rss: number; heapUsed: number; rssAfterGc: number; heapUsedAfterGc: number; external: number }>;
-  /** Starts a window of event-loop delay measurement; `loopDelay()` reports it (ms). */
+  /** Starts a window of event-loop delay and garbage-collection measurement; `loopDelay()` reports it (ms). */
   resetLoopDelay(): void;
-  loopDelay(): Promise<{ p50: number; p99: number; max: number }>;
+  loopDelay(): Promise<{ p50: number; p99: number; max: number; gc: Record<"young" | "old", GcPauses> }>;
   /** Writes a heap snapshot of the server (in its working directory) and returns its path. */
   heapSnapshot(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** The garbage collector's pauses of one generation in a window: how many, their total and the longest (ms). */
+export interface GcPauses {
+  count: number;
+  totalMs: number;
+  maxMs: number;
 }
 
 export async function startBenchServer(env: Record<string, string>): Promise<BenchServer> {

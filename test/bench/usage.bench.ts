@@ -14,8 +14,10 @@ import {
   BenchClient,
   type BenchModule,
   type BenchResult,
+  type BenchServer,
   cpuMeter,
   createBenchDatabase,
+  type GcPauses,
   type LoadResult,
   OPERATOR_KEY,
   round,
@@ -104,10 +106,10 @@ function stream(
   };
 }
 
-/** The server's process and a pool on its database, for the CPU each measured call costs (cpuMeter). */
-let measured: { serverPid: number; pool: pg.Pool } | null = null;
+/** The server and a pool on its database, for the CPU each measured call costs (cpuMeter) and the server's GC pauses. */
+let measured: { server: BenchServer; pool: pg.Pool } | null = null;
 
-type MeteredLoad = LoadResult & { cpu?: Record<string, number> };
+type MeteredLoad = LoadResult & { cpu?: Record<string, number>; gc?: Record<string, string> };
 
 /**
  * One stream in the client process, after `WARMUP_SECONDS` of the same calls at the same rate when open-loop; with
@@ -115,9 +117,13 @@ type MeteredLoad = LoadResult & { cpu?: Record<string, number> };
  */
 async function drive(url: string, load: Stream): Promise<MeteredLoad> {
   if (load.rate) await generateLoad(url, [{ ...load, prefix: `${load.prefix}-warm`, count: load.rate * WARMUP_SECONDS }]);
-  const cpu = measured && (await cpuMeter(measured.pool, measured.serverPid));
+  const cpu = measured && (await cpuMeter(measured.pool, measured.server.pid));
+  measured?.server.resetLoopDelay();
   const [result] = await generateLoad(url, [load]);
-  return { ...result!, ...(cpu ? { cpu: await cpu(result!.ops) } : {}) };
+  if (!measured) return result!;
+  const { gc } = await measured.server.loopDelay();
+  const pauses = ({ count, totalMs, maxMs }: GcPauses) => `${count}, ${round(totalMs, 0)} ms in all, longest ${round(maxMs)} ms`;
+  return { ...result!, cpu: await cpu!(result!.ops), gc: { "server young GCs": pauses(gc.young), "server old GCs": pauses(gc.old) } };
 }
 
 /** Σ used of the members, straight from the database. */
@@ -140,6 +146,7 @@ function describe(name: string, load: MeteredLoad, extra: Record<string, string 
       "p95 ms": round(load.p95, 2),
       "p99 ms": round(load.p99, 2),
       ...load.cpu,
+      ...load.gc,
       ...(load.clientCpuPerOp !== undefined ? { "client µs/op": load.clientCpuPerOp } : {}),
       ...extra,
       ...(load.firstError ? { "first error": load.firstError.slice(0, 160) } : {}),
@@ -250,7 +257,7 @@ async function run(): Promise<BenchResult[]> {
   const database = await createBenchDatabase();
   const server = await startBenchServer({ DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(POOL_SIZE) });
   const pool = new pg.Pool({ connectionString: database.url, max: POOL_SIZE });
-  measured = { serverPid: server.pid, pool };
+  measured = { server, pool };
   const results: BenchResult[] = [];
   // Interrupted: still stop the server and drop the database.
   const interrupted = () => void server.stop().finally(() => database.drop().finally(() => process.exit(130)));

@@ -1,0 +1,58 @@
+// The contexts operations are executed with, and how long Pothos's caches hold them.
+//
+// Pothos keeps an execution's caches (authorisation results by parent object, scope loaders, plugin data) in
+// module-level WeakMaps keyed by the context, and those caches hold the context. V8's young-generation collector (the
+// scavenger) treats the values of a WeakMap as live whatever becomes of their key, so each execution's caches, and
+// with them its context and everything the context held (yoga's: the Node request and response, the parsed
+// parameters; the results the caches keyed), outlived the request and were promoted to the old generation to wait
+// for a full collection. At 2,000 recordUsage calls a second that was 3–4 MB promoted per scavenge, and scavenges
+// that paused the server 8–20 ms each.
+//
+// So an execution gets a context of its own, with a key object for the Pothos caches (Pothos looks for
+// `contextCacheSymbol` before the context itself), and lets go of that key once it is done: nothing then holds the
+// key, and the next scavenge drops the caches' entries. An HTTP operation's context carries only what resolvers use.
+import { contextCacheSymbol, initContextCache } from "@pothos/core";
+import { isAsyncIterable, type Plugin } from "graphql-yoga";
+import type { Context } from "../context.ts";
+
+/** `context` with Pothos caches of its own. */
+export function withOwnCaches<T extends object>(context: T): T {
+  return Object.assign(context, initContextCache());
+}
+
+/**
+ * `result`, after which `context`'s Pothos caches are let go of (a later use would start caches keyed by the context
+ * itself). A streamed result (@defer, @stream) is still executing: its caches go with its context.
+ */
+export function releaseCachesAfter<R>(context: object, result: R | Promise<R>): R | Promise<R> {
+  const release = () => {
+    (context as Record<symbol, unknown>)[contextCacheSymbol] = undefined;
+  };
+  if (!(result instanceof Promise)) {
+    if (!isAsyncIterable(result)) release();
+    return result;
+  }
+  return result.then(
+    (settled) => {
+      if (!isAsyncIterable(settled)) release();
+      return settled;
+    },
+    (error: unknown) => {
+      release();
+      throw error;
+    },
+  );
+}
+
+/** Queries and mutations are executed with a context of their own (subscriptions' events: subscription-events.ts). */
+export function executionContextPlugin(): Plugin<Context> {
+  return {
+    onExecute({ executeFn, setExecuteFn }) {
+      setExecuteFn((args) => {
+        const { principal, runtime, requestId } = args.contextValue as Context;
+        const contextValue = withOwnCaches<Context>({ principal, runtime, requestId });
+        return releaseCachesAfter(contextValue, executeFn({ ...args, contextValue }));
+      });
+    },
+  };
+}
