@@ -2,9 +2,11 @@
 // request (yoga's request, response and parameters), with Pothos caches keyed apart from it and let go of once the
 // execution is done, so that those caches do not keep the request alive (execution-context.ts says why).
 import { contextCacheSymbol } from "@pothos/core";
+import { RequestCache } from "@pothos/plugin-scope-auth";
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from "graphql";
 import { createYoga } from "graphql-yoga";
 import { describe, expect, it } from "vitest";
+import { builder } from "../../src/builder.ts";
 import type { Context } from "../../src/context.ts";
 import { executionContextPlugin, releaseCachesAfter, withOwnCaches } from "../../src/server/execution-context.ts";
 
@@ -98,6 +100,16 @@ describe("releaseCachesAfter", () => {
     const error = new Error("execution failed");
     await expect(releaseCachesAfter(failing, Promise.reject(error))).rejects.toBe(error);
     expect(keyOf(failing)).toBeUndefined();
+  });
+
+  it("drops the authorisation cache outright, not only its key", () => {
+    const context = withOwnCaches({ principal: { kind: "OPERATOR" } });
+    const key = keyOf(context);
+    const cache = RequestCache.fromContext(context, builder as never);
+    expect(RequestCache.fromContext({ [contextCacheSymbol]: key }, builder as never)).toBe(cache);
+    releaseCachesAfter(context, { data: {} });
+    // Looked up by the same key again, it is gone: the WeakMap no longer holds it for the scavenger to copy.
+    expect(RequestCache.fromContext({ [contextCacheSymbol]: key }, builder as never)).not.toBe(cache);
   });
 
   it("keeps the key of a streamed result, which is still executing", async () => {
