@@ -47,7 +47,7 @@ export async function startBenchServer(env: Record<string, string>): Promise<Ben
   const child: ChildProcess = fork(new URL("./server-process.ts", import.meta.url).pathname, [], {
     env: {
       ...process.env,
-      NODE_ENV: "test",
+      NODE_ENV: "production",
       OPERATOR_API_KEY: OPERATOR_KEY,
       AUTH_JWT_SECRET: JWT_SECRET,
       LOG_LEVEL: "silent",

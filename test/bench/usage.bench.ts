@@ -121,9 +121,17 @@ async function drive(url: string, load: Stream): Promise<MeteredLoad> {
   measured?.server.resetLoopDelay();
   const [result] = await generateLoad(url, [load]);
   if (!measured) return result!;
-  const { gc } = await measured.server.loopDelay();
+  const { gc, ...loop } = await measured.server.loopDelay();
   const pauses = ({ count, totalMs, maxMs }: GcPauses) => `${count}, ${round(totalMs, 0)} ms in all, longest ${round(maxMs)} ms`;
-  return { ...result!, cpu: await cpu!(result!.ops), gc: { "server young GCs": pauses(gc.young), "server old GCs": pauses(gc.old) } };
+  return {
+    ...result!,
+    cpu: await cpu!(result!.ops),
+    gc: {
+      "server loop delay": `p50 ${round(loop.p50)}, p99 ${round(loop.p99)}, max ${round(loop.max)} ms`,
+      "server young GCs": pauses(gc.young),
+      "server old GCs": pauses(gc.old),
+    },
+  };
 }
 
 /** Σ used of the members, straight from the database. */
