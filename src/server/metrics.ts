@@ -1,6 +1,14 @@
 // Prometheus metrics for /metrics; one registry per app so tests can run several apps in one process.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
+/**
+ * Operation names come from clients, and each distinct one is a series of its own that the registry keeps for the
+ * process's life: past this many, further names are counted as OTHER_OPERATIONS, so a client sending random names
+ * cannot grow the server's memory (or the scrape) without bound.
+ */
+export const MAX_OPERATION_NAMES = 500;
+export const OTHER_OPERATIONS = "(other)";
+
 export class Metrics {
   readonly registry = new Registry();
   readonly operations = new Counter({
@@ -40,6 +48,33 @@ export class Metrics {
     labelNames: ["job", "outcome"] as const,
     registers: [this.registry],
   });
+
+  /** Each operation series, looked up once: prom-client works a series out from its labels on every call. */
+  readonly #operationCounts = new Map<string, { inc(): void }>();
+  readonly #operationDurations = new Map<string, { observe(seconds: number): void }>();
+  readonly #operationNames = new Set<string>();
+
+  /** Counts an operation of `type` named `name` that took `seconds`. */
+  recordOperation(type: string, name: string, failed: boolean, seconds: number): void {
+    if (!this.#operationNames.has(name)) {
+      if (this.#operationNames.size >= MAX_OPERATION_NAMES) name = OTHER_OPERATIONS;
+      else this.#operationNames.add(name);
+    }
+    const outcome = failed ? "error" : "ok";
+    const key = `${type}\u0000${name}\u0000${outcome}`;
+    let count = this.#operationCounts.get(key);
+    if (!count) {
+      count = this.operations.labels({ type, name, outcome });
+      this.#operationCounts.set(key, count);
+    }
+    count.inc();
+    let duration = this.#operationDurations.get(type);
+    if (!duration) {
+      duration = this.operationSeconds.labels({ type });
+      this.#operationDurations.set(type, duration);
+    }
+    duration.observe(seconds);
+  }
 
   constructor(withProcessMetrics: boolean) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry });

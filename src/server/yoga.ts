@@ -141,8 +141,7 @@ function metricsPlugin(metrics: Metrics): Plugin {
       return {
         onExecuteDone: ({ result }) => {
           const failed = "errors" in result && Boolean(result.errors?.length);
-          metrics.operations.inc({ type, name, outcome: failed ? "error" : "ok" });
-          metrics.operationSeconds.observe({ type }, (performance.now() - started) / 1000);
+          metrics.recordOperation(type, name, failed, (performance.now() - started) / 1000);
         },
       };
     },
