@@ -7,7 +7,7 @@ import { AppError, unauthenticated } from "../errors.ts";
 import { FailedAuthentications } from "./failures.ts";
 import type { JwtVerifier } from "./jwt.ts";
 import { anonymous, type Principal } from "./principal.ts";
-import { API_KEY_PREFIX, hashSecret, KnownSecret } from "./secrets.ts";
+import { API_KEY_PREFIX, digestOf, KnownSecret } from "./secrets.ts";
 
 /**
  * Lookups are cached per process; every change that ends a credential's right (revocation, suspension, role change)
@@ -92,8 +92,9 @@ export class Authenticator {
   }
 
   async #verify(credential: string): Promise<Principal> {
-    if (this.#operatorKey.matches(credential)) return { kind: "OPERATOR" };
-    if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(credential);
+    const digest = digestOf(credential);
+    if (this.#operatorKey.matchesDigest(digest)) return { kind: "OPERATOR" };
+    if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(digest.toString("hex"));
     const token = await this.#jwt.verify(credential);
     if (!token) throw unauthenticated("The access token is invalid or expired.");
     const memberId = memberIdOfSubject(token.subject);
@@ -124,8 +125,8 @@ export class Authenticator {
     });
   }
 
-  async #apiKey(secret: string): Promise<Principal> {
-    const secretHash = hashSecret(secret);
+  /** The service principal of the API key whose secret hashes to `secretHash` (hashSecret). */
+  async #apiKey(secretHash: string): Promise<Principal> {
     const principal = await cached(this.#apiKeys, secretHash, API_KEY_CACHE_MS, async () => {
       const key = await this.#prisma.apiKey.findUnique({
         where: { secretHash },

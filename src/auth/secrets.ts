@@ -7,8 +7,14 @@ export function newApiKeySecret(): string {
   return `${API_KEY_PREFIX}${randomBytes(32).toString("base64url")}`;
 }
 
+/** What is stored of an API key's secret. */
 export function hashSecret(secret: string): string {
-  return hash("sha256", secret, "hex");
+  return digestOf(secret).toString("hex");
+}
+
+/** A presented credential's SHA-256, taken once: compared with known secrets, and (hex) an API key's stored hash. */
+export function digestOf(presented: string): Buffer {
+  return hash("sha256", presented, "buffer");
 }
 
 /** Compares a presented secret with a known one in constant time (through their hashes, which have equal lengths). */
@@ -16,10 +22,15 @@ export class KnownSecret {
   readonly #hash: Buffer;
 
   constructor(secret: string) {
-    this.#hash = hash("sha256", secret, "buffer");
+    this.#hash = digestOf(secret);
   }
 
   matches(presented: string): boolean {
-    return timingSafeEqual(hash("sha256", presented, "buffer"), this.#hash);
+    return this.matchesDigest(digestOf(presented));
+  }
+
+  /** `matches` for a credential whose digest was already taken (digestOf). */
+  matchesDigest(digest: Buffer): boolean {
+    return timingSafeEqual(digest, this.#hash);
   }
 }
