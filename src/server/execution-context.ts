@@ -33,7 +33,8 @@ export function releaseCachesAfter<R>(context: object, result: R | Promise<R>): 
     RequestCache.clearForContext(context);
     (context as Record<symbol, unknown>)[contextCacheSymbol] = undefined;
   };
-  if (!(result instanceof Promise)) {
+  // Any thenable, not only a native promise: the executor may answer with promise-helpers' own.
+  if (!isThenable(result)) {
     if (!isAsyncIterable(result)) release();
     return result;
   }
@@ -48,6 +49,8 @@ export function releaseCachesAfter<R>(context: object, result: R | Promise<R>): 
     },
   );
 }
+
+const isThenable = <R>(value: R | Promise<R>): value is Promise<R> => typeof (value as { then?: unknown } | null)?.then === "function";
 
 /** Queries and mutations are executed with a context of their own (subscriptions' events: subscription-events.ts). */
 export function executionContextPlugin(): Plugin<Context> {

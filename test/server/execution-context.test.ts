@@ -112,6 +112,22 @@ describe("releaseCachesAfter", () => {
     expect(RequestCache.fromContext({ [contextCacheSymbol]: key }, builder as never)).not.toBe(cache);
   });
 
+  it("waits for any thenable, not only a native promise", async () => {
+    let settle!: (value: { data: object }) => void;
+    const thenable = {
+      // biome-ignore lint/suspicious/noThenProperty: a thenable that is not a native promise is the point.
+      then<T>(onFulfilled: (value: { data: object }) => T) {
+        return new Promise<{ data: object }>((resolve) => (settle = resolve)).then(onFulfilled);
+      },
+    } as unknown as Promise<{ data: object }>;
+    const context = withOwnCaches({});
+    const settled = releaseCachesAfter(context, thenable);
+    expect(keyOf(context)).toBeTypeOf("object");
+    settle({ data: {} });
+    await settled;
+    expect(keyOf(context)).toBeUndefined();
+  });
+
   it("keeps the key of a streamed result, which is still executing", async () => {
     const stream = (async function* () {
       yield { data: {} };
