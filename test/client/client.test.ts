@@ -2,16 +2,14 @@
 // and retries over a network that loses answers, and the token indicator across a dropped connection.
 
 import { type Balance, createTokenwardenClient, type DenialReason, TokenwardenError } from "tokenwarden/client";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RecordUsageDocument } from "../../src/client/generated/graphql.ts";
 import { startServer, type TestServer } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 import { usageOrganization } from "../usage/setup.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
+// At the top level, so that startServer's afterAll (stop the server, drop its database) is registered with the file.
+const server: TestServer = await startServer();
 
 async function chatApp() {
   const org = await usageOrganization(server);

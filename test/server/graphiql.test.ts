@@ -13,11 +13,12 @@ const CHROMIUM = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chro
 if (!CHROMIUM)
   console.warn("SKIPPED test/server/graphiql.test.ts: no chromium installed (apt-get install chromium, or set CHROMIUM_PATH).");
 
+// At the top level, so that startServer's afterAll (stop the server, drop its database) is registered with the file.
+const server = (CHROMIUM ? await startServer() : null) as TestServer;
+
 describe.skipIf(!CHROMIUM).sequential(`GraphiQL in headless Chromium${CHROMIUM ? "" : " (skipped: no chromium installed)"}`, () => {
-  let server: TestServer;
   let browser: Browser;
   beforeAll(async () => {
-    server = await startServer();
     browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox"] });
   });
   afterAll(async () => {

@@ -58,9 +58,14 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     ...(options.yogaPlugins ? { yogaPlugins: options.yogaPlugins } : {}),
   });
   const url = await app.start(0);
+  // Registered with the file or suite being collected: call startServer at a file's or describe's top level, not in a
+  // hook or a test (a hook registered there never runs, and the database would be left behind).
   afterAll(async () => {
-    await app.stop();
-    await drop?.();
+    try {
+      await app.stop();
+    } finally {
+      await drop?.();
+    }
   });
   return { app, url, config, databaseUrl };
 }
