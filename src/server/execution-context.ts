@@ -11,7 +11,7 @@
 // So an execution gets a context of its own, with a key object for the Pothos caches (Pothos looks for
 // `contextCacheSymbol` before the context itself), and lets go of it once it is done. The authorisation cache, which
 // keeps every parent object it judged, is deleted outright (a dead key's entry is still copied once by the next
-// scavenge); the others' entries go at the next scavenge, their key being held by nothing. An HTTP operation's
+// scavenge); the others' entries go at the next scavenge, their key being held by nothing. A query's or mutation's
 // context carries only what resolvers use. Measured at 2,000 recordUsage calls a second: 0.5 MB survived a scavenge
 // instead of 4.5, 0.2 MB was promoted instead of 3–4, and a scavenge paused the server about 2 ms instead of 8–20.
 import { contextCacheSymbol, initContextCache } from "@pothos/core";
