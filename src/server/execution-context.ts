@@ -33,21 +33,16 @@ export function releaseCachesAfter<R>(context: object, result: R | Promise<R>): 
     RequestCache.clearForContext(context);
     (context as Record<symbol, unknown>)[contextCacheSymbol] = undefined;
   };
+  const done = (settled: R): R => {
+    if (!isAsyncIterable(settled)) release();
+    return settled;
+  };
   // Any thenable, not only a native promise: the executor may answer with promise-helpers' own.
-  if (!isThenable(result)) {
-    if (!isAsyncIterable(result)) release();
-    return result;
-  }
-  return result.then(
-    (settled) => {
-      if (!isAsyncIterable(settled)) release();
-      return settled;
-    },
-    (error: unknown) => {
-      release();
-      throw error;
-    },
-  );
+  if (!isThenable(result)) return done(result);
+  return result.then(done, (error: unknown) => {
+    release();
+    throw error;
+  });
 }
 
 const isThenable = <R>(value: R | Promise<R>): value is Promise<R> => typeof (value as { then?: unknown } | null)?.then === "function";

@@ -43,6 +43,10 @@ export interface GcPauses {
   maxMs: number;
 }
 
+/** `pauses` as the benches print them. */
+export const describePauses = ({ count, totalMs, maxMs }: GcPauses): string =>
+  `${count}, ${round(totalMs, 0)} ms in all, longest ${round(maxMs)} ms`;
+
 export async function startBenchServer(env: Record<string, string>): Promise<BenchServer> {
   const child: ChildProcess = fork(new URL("./server-process.ts", import.meta.url).pathname, [], {
     env: {

@@ -17,7 +17,7 @@ import {
   type BenchServer,
   cpuMeter,
   createBenchDatabase,
-  type GcPauses,
+  describePauses,
   type LoadResult,
   OPERATOR_KEY,
   round,
@@ -122,14 +122,13 @@ async function drive(url: string, load: Stream): Promise<MeteredLoad> {
   const [result] = await generateLoad(url, [load]);
   if (!measured) return result!;
   const { gc, ...loop } = await measured.server.loopDelay();
-  const pauses = ({ count, totalMs, maxMs }: GcPauses) => `${count}, ${round(totalMs, 0)} ms in all, longest ${round(maxMs)} ms`;
   return {
     ...result!,
     cpu: await cpu!(result!.ops),
     gc: {
       "server loop delay": `p50 ${round(loop.p50)}, p99 ${round(loop.p99)}, max ${round(loop.max)} ms`,
-      "server young GCs": pauses(gc.young),
-      "server old GCs": pauses(gc.old),
+      "server young GCs": describePauses(gc.young),
+      "server old GCs": describePauses(gc.old),
     },
   };
 }
