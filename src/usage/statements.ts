@@ -20,6 +20,19 @@ const skipLocked = (rowLocks: RowLocks) => (rowLocks === "skip" ? " SKIP LOCKED"
  */
 const inBatch = (column: string) => `= ANY (ARRAY(SELECT i.${column} FROM item i WHERE i.${column} IS NOT NULL))`;
 
+/**
+ * An item's balance row, by its primary key (member, kind), for a LATERAL join. Joined plainly, a generic plan may
+ * instead read the (organisation, kind) index for the kind alone, every balance of that kind for each item; OFFSET 0
+ * keeps the subquery from being merged into the join, so the lookup can only be by the key. Its columns are the
+ * ones the statements read.
+ */
+const balanceByKey = (memberId: string, kind: string) => `(
+    SELECT b."memberId", b."kind", b."organizationId", b."limit", b."used", b."reserved", b."usedOnDay", b."usedDay"
+      FROM "Balance" b
+     WHERE b."memberId" = ${memberId} AND b."kind" = ${kind}::"TokenKind"
+    OFFSET 0
+  )`;
+
 /** Timestamps go to PostgreSQL as UTC text, so the session time zone never matters. */
 export const sqlTimestamp = (at: Date) => at.toISOString().slice(0, 23);
 export const sqlDate = (at: Date) => at.toISOString().slice(0, 10);
@@ -87,11 +100,10 @@ sourced AS (
          md."inputPricePerMillion" AS input_price, md."outputPricePerMillion" AS output_price,
          NULL::uuid AS reservation_id, ${cycleStartOf("$2")} AS cycle_start
     FROM item i
-    JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
+    CROSS JOIN LATERAL ${balanceByKey("i.member_id", "i.kind")} b
     JOIN "Organization" o ON o."id" = i.organization_id
     JOIN "Model" md ON md."organizationId" = i.organization_id AND md."key" = i.model_key
-   -- IS TRUE keeps the planner on the balance's primary key (member, kind) rather than the organisation index.
-   WHERE i.reservation_id IS NULL AND (b."organizationId" = i.organization_id) IS TRUE AND b."memberId" ${inBatch("member_id")}
+   WHERE i.reservation_id IS NULL AND b."organizationId" = i.organization_id
   UNION ALL
   SELECT i.ord, i.usage_id, i.organization_id, i.input_tokens, i.output_tokens, i.app, i.assistant, i.idempotency_key, i.payload_hash,
          r."memberId", r."kind", r."modelId",
@@ -250,7 +262,7 @@ SELECT i.ord, m."suspended", m."hasLimitsOverride", m."dailyLimit", m."monthlyLi
   FROM item i
   JOIN member m ON m."id" = i.member_id AND m."organizationId" = i.organization_id
   JOIN "Organization" o ON o."id" = m."organizationId"
-  LEFT JOIN "Balance" b ON b."memberId" = m."id" AND b."kind" = i.kind::"TokenKind"
+  LEFT JOIN LATERAL ${balanceByKey(`m."id"`, "i.kind")} b ON true
   LEFT JOIN "Model" md ON md."organizationId" = o."id"
   LEFT JOIN "ModelCycleSpend" s ON s."organizationId" = o."id" AND s."modelId" = md."id" AND s."cycleStart" = ${cycleStartOf("i.at")}
   LEFT JOIN LATERAL (
@@ -278,8 +290,8 @@ WITH item AS (
 found AS (
   SELECT i.ord, b."memberId", b."kind", i.tokens
     FROM item i
-    JOIN "Balance" b ON b."memberId" = i.member_id AND b."kind" = i.kind::"TokenKind"
-   WHERE b."memberId" ${inBatch("member_id")} AND (b."organizationId" = i.organization_id) IS TRUE
+    CROSS JOIN LATERAL ${balanceByKey("i.member_id", "i.kind")} b
+   WHERE b."organizationId" = i.organization_id
 ),
 locked AS MATERIALIZED (
   SELECT b."memberId", b."kind"

@@ -4,10 +4,12 @@
 // organisation ever wrote; one that reads open reservations by status reads every reservation that was ever open
 // until VACUUM (a status change leaves the old index entry behind). Seen in the bench: the standings read took
 // 3.8 ms and each commit's batch scanned every reservation. These plans must reach every row by its key.
+// Later seen: with no statistics yet (a new database), the generic plans read a member's balance through the
+// (organisation, kind) index by its kind alone, every balance of that kind for each item.
 
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { AUTHORIZE_STANDINGS_SQL, chargeSql, holdSql } from "../../src/usage/statements.ts";
+import { AUTHORIZE_STANDINGS_SQL, CAP_POSITION_SQL, chargeSql, EXPIRE_SQL, holdSql } from "../../src/usage/statements.ts";
 import { startServer } from "../support/server.ts";
 import { usageOrganization } from "./setup.ts";
 
@@ -23,7 +25,7 @@ async function genericPlan(client: pg.Client, name: string, sql: string, types: 
 }
 
 describe("hot statements' plans", () => {
-  it.skipIf(!server.databaseUrl)("reach reservations, members and balances by key, never by scanning a table or by status", async () => {
+  it.skipIf(!server.databaseUrl)("reach reservations and balances by key, open reservations by the open-only indexes", async () => {
     const org = await usageOrganization(server);
     const model = await org.model("m", { input: "1.00", output: "1.00" });
     const organizationId = rawId(org.organizationId);
@@ -88,6 +90,8 @@ describe("hot statements' plans", () => {
           now,
           now.slice(0, 10),
         ]),
+        capPosition: await genericPlan(client, "cap_position", CAP_POSITION_SQL, "text, text, text", [organizationId, modelId, now]),
+        expire: await genericPlan(client, "expire", EXPIRE_SQL, "text, int", [now, "100"]),
       };
       // No plan scans the reservations or reads them by status (a capped model's open reservations are read by
       // status, only when the model has a cap: here it has none, so that part never runs).
@@ -99,6 +103,18 @@ describe("hot statements' plans", () => {
           .map((line) => `${name}: ${line.trim()}`),
       );
       expect(offending).toEqual([]);
+      // Every balance is read by its primary key (member, kind).
+      const balanceReads = Object.entries(plans).flatMap(([name, plan]) =>
+        plan
+          .split("\n")
+          .filter((line) => /Scan .*on "Balance"/.test(line) && !line.includes("(never executed)"))
+          .map((line) => `${name}: ${line.trim()}`),
+      );
+      expect(balanceReads.length).toBeGreaterThan(0);
+      expect(balanceReads.filter((line) => !/Index Scan using "Balance_pkey"/.test(line))).toEqual([]);
+      // A cap's open cost and the expiry sweep read only open reservations, through the indexes of open ones.
+      expect(plans.capPosition).toMatch(/Reservation_open_organizationId_modelId_idx/);
+      expect(plans.expire).toMatch(/Reservation_open_expiresAt_idx/);
       // The commit closed its reservation through the row it locked.
       expect(plans.commit).toMatch(/Tid Scan on "Reservation"/);
     } finally {
