@@ -291,7 +291,7 @@ export async function cpuMeter(pool: { query(sql: string): Promise<{ rows: { pid
     );
   const sample = async () => {
     const postgres = new Map((await backends()).map((pid) => [pid, cpuMsOf(pid)]));
-    return { server: cpuMsOf(serverPid), postgres };
+    return { server: cpuMsOf(serverPid), postgres, machine: machineTicks() };
   };
   const before = await sample();
   return async (ops: number) => {
@@ -301,6 +301,29 @@ export async function cpuMeter(pool: { query(sql: string): Promise<{ rows: { pid
     return {
       "server µs/op": round(((after.server - before.server) * 1000) / ops, 0),
       "postgres µs/op": round((postgres * 1000) / ops, 0),
+      ...machineUse(before.machine, after.machine),
     };
   };
+}
+
+/** The machine's CPU time so far (all cores, in clock ticks), from /proc/stat's first line. */
+function machineTicks(): { total: number; idle: number; steal: number } {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync("/proc/stat", "utf8")
+    .split("\n")[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return { total: user! + nice! + system! + idle! + iowait! + irq! + softirq! + steal!, idle: idle! + iowait!, steal: steal! };
+}
+
+/**
+ * How busy the whole machine was in the window (every process, all cores), and the time the hypervisor gave to
+ * others (steal): a latency measured on a machine near 100% busy is the queue for its cores, not the server's.
+ */
+function machineUse(before: ReturnType<typeof machineTicks>, after: ReturnType<typeof machineTicks>): Record<string, string> {
+  const total = after.total - before.total;
+  if (total <= 0) return {};
+  const share = (ticks: number) => `${round((100 * ticks) / total, 0)}%`;
+  return { "machine busy": share(total - (after.idle - before.idle)), "machine steal": share(after.steal - before.steal) };
 }
