@@ -98,7 +98,7 @@ describe("hot statements' plans", () => {
       const offending = Object.entries(plans).flatMap(([name, plan]) =>
         plan
           .split("\n")
-          .filter((line) => /Seq Scan on "Reservation"|Reservation_status|Reservation_organizationId_modelId_status/.test(line))
+          .filter((line) => /Seq Scan on "Reservation"|"Reservation_\w*status\w*"/.test(line))
           .filter((line) => !line.includes("(never executed)"))
           .map((line) => `${name}: ${line.trim()}`),
       );
