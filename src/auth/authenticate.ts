@@ -7,7 +7,7 @@ import { AppError, unauthenticated } from "../errors.ts";
 import { FailedAuthentications } from "./failures.ts";
 import type { JwtVerifier } from "./jwt.ts";
 import { anonymous, type Principal } from "./principal.ts";
-import { API_KEY_PREFIX, digestOf, KnownSecret } from "./secrets.ts";
+import { API_KEY_PREFIX, digestOf, KnownSecret, storedHashOf } from "./secrets.ts";
 
 /**
  * Lookups are cached per process; every change that ends a credential's right (revocation, suspension, role change)
@@ -94,7 +94,7 @@ export class Authenticator {
   async #verify(credential: string): Promise<Principal> {
     const digest = digestOf(credential);
     if (this.#operatorKey.matchesDigest(digest)) return { kind: "OPERATOR" };
-    if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(digest.toString("hex"));
+    if (credential.startsWith(API_KEY_PREFIX)) return this.#apiKey(storedHashOf(digest));
     const token = await this.#jwt.verify(credential);
     if (!token) throw unauthenticated("The access token is invalid or expired.");
     const memberId = memberIdOfSubject(token.subject);

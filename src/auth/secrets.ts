@@ -9,7 +9,12 @@ export function newApiKeySecret(): string {
 
 /** What is stored of an API key's secret. */
 export function hashSecret(secret: string): string {
-  return digestOf(secret).toString("hex");
+  return storedHashOf(digestOf(secret));
+}
+
+/** hashSecret of the secret whose digest (digestOf) was already taken. */
+export function storedHashOf(digest: Buffer): string {
+  return digest.toString("hex");
 }
 
 /** A presented credential's SHA-256, taken once: compared with known secrets, and (hex) an API key's stored hash. */

@@ -43,6 +43,10 @@ export interface GcPauses {
   maxMs: number;
 }
 
+/** An event-loop delay window as the benches print it. */
+export const describeLoopDelay = ({ p50, p99, max }: { p50: number; p99: number; max: number }): string =>
+  `p50 ${round(p50)}, p99 ${round(p99)}, max ${round(max)} ms`;
+
 /** `pauses` as the benches print them. */
 export const describePauses = ({ count, totalMs, maxMs }: GcPauses): string =>
   `${count}, ${round(totalMs, 0)} ms in all, longest ${round(maxMs)} ms`;

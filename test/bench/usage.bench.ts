@@ -17,6 +17,7 @@ import {
   type BenchServer,
   cpuMeter,
   createBenchDatabase,
+  describeLoopDelay,
   describePauses,
   type LoadResult,
   OPERATOR_KEY,
@@ -126,7 +127,7 @@ async function drive(url: string, load: Stream): Promise<MeteredLoad> {
     ...result!,
     cpu: await cpu!(result!.ops),
     gc: {
-      "server loop delay": `p50 ${round(loop.p50)}, p99 ${round(loop.p99)}, max ${round(loop.max)} ms`,
+      "server loop delay": describeLoopDelay(loop),
       "server young GCs": describePauses(gc.young),
       "server old GCs": describePauses(gc.old),
     },
