@@ -39,7 +39,16 @@ async function organizationWith(count: number) {
   return seed;
 }
 
-async function measure<T>(work: () => Promise<T>): Promise<{ result: T; count: number }> {
+/**
+ * The statements `work` runs as `seed`'s admin. A review page is read first, uncounted, so that the admin's credential
+ * is freshly cached: on a slow machine, seeding the other organisation can outlast the cache, and the lookup would
+ * count against one side only.
+ */
+async function measure<T>(
+  seed: { admin: { execute(query: string): Promise<unknown> } },
+  work: () => Promise<T>,
+): Promise<{ result: T; count: number }> {
+  await seed.admin.execute(PAGE);
   statements.length = 0;
   counting = true;
   try {
@@ -55,15 +64,15 @@ describe.sequential("token request query counts", () => {
     const small = await organizationWith(5);
     const large = await organizationWith(40);
 
-    const pageSmall = await measure(() => small.admin.execute(PAGE));
-    const pageLarge = await measure(() => large.admin.execute(PAGE));
+    const pageSmall = await measure(small, () => small.admin.execute(PAGE));
+    const pageLarge = await measure(large, () => large.admin.execute(PAGE));
     expect(pageSmall.result.tokenRequests.edges).toHaveLength(5);
     expect(pageLarge.result.tokenRequests.edges).toHaveLength(40);
     expect(pageLarge.count).toBe(pageSmall.count);
     expect(pageSmall.count).toBeLessThanOrEqual(12);
 
-    const approveSmall = await measure(() => small.admin.execute(APPROVE));
-    const approveLarge = await measure(() => large.admin.execute(APPROVE));
+    const approveSmall = await measure(small, () => small.admin.execute(APPROVE));
+    const approveLarge = await measure(large, () => large.admin.execute(APPROVE));
     expect(approveSmall.result.approveTokenRequests.succeeded).toBe(5);
     expect(approveLarge.result.approveTokenRequests.succeeded).toBe(40);
     expect(approveLarge.result.approveTokenRequests.outcomes[0].request.decisions[0].status).toBe("APPROVED");
