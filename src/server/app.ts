@@ -1,7 +1,7 @@
 // buildApp(): the one composition root. Everything that runs for the life of a server process is built here from
 // what the domains export (the runtime with its caches, queues and after-charge hooks; the background jobs in
 // their order; the HTTP routes; yoga and graphql-ws) and disposed by stop(). Domains register nothing themselves.
-import { createServer, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Plugin } from "graphql-yoga";
 import { Authenticator } from "../auth/authenticate.ts";
@@ -46,6 +46,9 @@ const ROUTE_STATUS: Record<string, number> = {
   SERVICE_UNAVAILABLE: 503,
 };
 
+/** Whether the answer to `request` may be a stream (SSE, multipart): one that lasts as long as its subscription. */
+const mayStream = (request: IncomingMessage) => /text\/event-stream|multipart\/mixed/.test(request.headers.accept ?? "");
+
 export interface AppOptions {
   config: Config;
   clock?: Clock;
@@ -78,6 +81,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const pubsubHandle = createAppPubSub(config.redisUrl);
   const jwt = createJwtVerifier(config);
   const clock = options.clock ?? systemClock;
+  const metrics = new Metrics(options.processMetrics ?? false);
   const pubsub = pubsubHandle.pubsub;
   const authenticator = new Authenticator(db.prisma, config, jwt);
   const policies = new PolicyCache(db.prisma, pubsub);
@@ -97,15 +101,18 @@ export async function buildApp(options: AppOptions): Promise<App> {
       write: (items, rowLocks) => chargeBatch(runtime, items, rowLocks),
       skipped: (row) => row.skipped,
       laneOf: chargeLane,
+      observer: metrics.groupCommitObserver("charges"),
     }),
     holds: new GroupCommit({
       write: (items, rowLocks) => holdBatch(runtime, items, rowLocks),
       skipped: (outcome) => outcome.skipped,
       keyOf: holdKey,
       laneOf: holdLane,
+      observer: metrics.groupCommitObserver("holds"),
     }),
     standings: new GroupCommit({
       write: (items) => readStandings(runtime, items),
+      observer: metrics.groupCommitObserver("standings"),
     }),
     afterCharge: [autoIncreaseAfterCharge, spendAlertsAfterCharge],
     credentials,
@@ -134,7 +141,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
     ],
   ]);
 
-  const metrics = new Metrics(options.processMetrics ?? false);
   metrics.eventListenersNow = pubsubHandle.listeners;
   const { yoga, directJsonPath } = createYogaServer(schema, runtime, metrics, options.yogaPlugins);
   const scheduler = new Scheduler(runtime, metrics, jobs);
@@ -146,12 +152,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const inFlight = new Set<ServerResponse>();
   const closeWhenDone = (response: ServerResponse) => {
     if (!response.headersSent) response.setHeader("connection", "close");
-    else if (/text\/event-stream|multipart\/mixed/.test(response.req.headers.accept ?? "")) response.destroy();
+    else if (mayStream(response.req)) response.destroy();
     else response.once("finish", () => server.closeIdleConnections());
   };
 
   const cors = corsPolicy(config);
   const server: Server = createServer(httpServerOptions(config), async (request, response) => {
+    const arrived = performance.now();
+    response.once("finish", () => {
+      if (!mayStream(request)) metrics.recordHttpRequest(request.method, (performance.now() - arrived) / 1000);
+    });
     if (draining) closeWhenDone(response);
     else {
       inFlight.add(response);

@@ -1,5 +1,6 @@
 // Prometheus metrics for /metrics; one registry per app so tests can run several apps in one process.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { GroupCommitObserver } from "../usage/group-commit.ts";
 
 /**
  * Operation names come from clients, and each distinct one is a series of its own that the registry keeps for the
@@ -8,6 +9,18 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
  */
 export const MAX_OPERATION_NAMES = 500;
 export const OTHER_OPERATIONS = "(other)";
+
+/** Seconds, fine where the hot path's targets lie (tens of milliseconds). */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/** A histogram of the group-commit queues, a series per queue. */
+const queueHistogram = (registry: Registry, name: string, help: string, buckets: number[]) =>
+  new Histogram({ name, help, labelNames: ["queue"] as const, buckets, registers: [registry] });
+
+/** A counter of the group-commit queues, a series per queue. */
+const queueCounter = (registry: Registry, name: string, help: string) =>
+  new Counter({ name, help, labelNames: ["queue"] as const, registers: [registry] });
 
 export class Metrics {
   readonly registry = new Registry();
@@ -21,9 +34,44 @@ export class Metrics {
     name: "tokenwarden_graphql_operation_seconds",
     help: "GraphQL operation duration.",
     labelNames: ["type"] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+  readonly httpRequestSeconds = new Histogram({
+    name: "tokenwarden_http_request_seconds",
+    help: "From an HTTP request's headers read to its answer written, by method; streamed answers (subscriptions) are not counted.",
+    labelNames: ["method"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly groupCommitBatchItems = queueHistogram(
+    this.registry,
+    "tokenwarden_group_commit_batch_items",
+    "Items per statement of the hot path's group-commit queues (charges, holds, standings).",
+    BATCH_BUCKETS,
+  );
+  readonly groupCommitWriteSeconds = queueHistogram(
+    this.registry,
+    "tokenwarden_group_commit_write_seconds",
+    "A group-commit queue's statement, from sent to answered (its commit included).",
+    LATENCY_BUCKETS,
+  );
+  readonly groupCommitItemSeconds = queueHistogram(
+    this.registry,
+    "tokenwarden_group_commit_item_seconds",
+    "An item of a group-commit queue, from submitted to answered: its wait for a batch, and the batch.",
+    LATENCY_BUCKETS,
+  );
+  readonly groupCommitSkipped = queueCounter(
+    this.registry,
+    "tokenwarden_group_commit_skipped_total",
+    "Items a batch skipped because their row was locked elsewhere (tried again in a later batch).",
+  );
+  readonly groupCommitSetAside = queueCounter(
+    this.registry,
+    "tokenwarden_group_commit_set_aside_total",
+    "Items set aside to be written alone, waiting for their row (skipped too often, or their batch kept waiting).",
+  );
   readonly websocketConnections = new Gauge({
     name: "tokenwarden_websocket_connections",
     help: "Open graphql-ws connections.",
@@ -74,6 +122,37 @@ export class Metrics {
       this.#operationDurations.set(type, duration);
     }
     duration.observe(seconds);
+  }
+
+  readonly #httpDurations = new Map<string, { observe(seconds: number): void }>();
+
+  /** Counts an HTTP request answered after `seconds`; methods outside the usual few are counted together. */
+  recordHttpRequest(method: string | undefined, seconds: number): void {
+    const label = method === "POST" || method === "GET" || method === "OPTIONS" ? method : "other";
+    let duration = this.#httpDurations.get(label);
+    if (!duration) {
+      duration = this.httpRequestSeconds.labels({ method: label });
+      this.#httpDurations.set(label, duration);
+    }
+    duration.observe(seconds);
+  }
+
+  /** What the group-commit queue `queue` tells, as its series. */
+  groupCommitObserver(queue: string): GroupCommitObserver {
+    const batchItems = this.groupCommitBatchItems.labels({ queue });
+    const writeSeconds = this.groupCommitWriteSeconds.labels({ queue });
+    const itemSeconds = this.groupCommitItemSeconds.labels({ queue });
+    const skipped = this.groupCommitSkipped.labels({ queue });
+    const setAside = this.groupCommitSetAside.labels({ queue });
+    return {
+      batchWritten(items, seconds) {
+        batchItems.observe(items);
+        writeSeconds.observe(seconds);
+      },
+      itemSettled: (seconds) => itemSeconds.observe(seconds),
+      itemsSkipped: (count) => skipped.inc(count),
+      itemsSetAside: (count) => setAside.inc(count),
+    };
   }
 
   constructor(withProcessMetrics: boolean) {

@@ -71,6 +71,20 @@ export interface GroupCommitOptions<Item, Result> {
   laneOf?(item: Item): string;
   /** Whether a write failed because a row lock was held too long (its items did nothing and can be tried again). */
   blocked?(error: unknown): boolean;
+  /** Told how the queue fares (the server's /metrics); nothing is told without it. */
+  observer?: GroupCommitObserver;
+}
+
+/** What a queue tells about itself: where a call's time goes between its submit and its result. */
+export interface GroupCommitObserver {
+  /** A batch's statement answered (or failed) after `seconds`, with `items` items in it. */
+  batchWritten(items: number, seconds: number): void;
+  /** An item's result (or error) came `seconds` after it was submitted: its wait for a batch, and the batch. */
+  itemSettled(seconds: number): void;
+  /** Items of a batch were skipped, their row locked elsewhere, to be tried again. */
+  itemsSkipped(count: number): void;
+  /** Items were set aside, each to be written alone, waiting for its row (a set-aside lane's later items too). */
+  itemsSetAside(count: number): void;
 }
 
 /** One queue per kind of write and server process: buildApp makes them and the runtime carries them. */
@@ -102,11 +116,22 @@ export class GroupCommit<Item, Result> {
 
   /** Resolves with the item's result once the batch it went in has committed. */
   submit(item: Item): Promise<Result> {
+    const { observer } = this.#options;
+    if (!observer) return this.#enqueue(item);
+    const submitted = performance.now();
+    const settled = () => observer.itemSettled((performance.now() - submitted) / 1000);
+    const result = this.#enqueue(item);
+    result.then(settled, settled);
+    return result;
+  }
+
+  #enqueue(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
       const waiting = { item, skips: 0, resolve, reject };
       const lane = this.#aside.get(this.#laneOf(waiting));
       if (lane) {
         lane.push(waiting);
+        this.#options.observer?.itemsSetAside(1);
         return;
       }
       this.#waiting.push(waiting);
@@ -123,11 +148,16 @@ export class GroupCommit<Item, Result> {
       else this.#aside.set(key, [waiting]);
     }
     // Items of those lanes that were waiting for a batch follow them, in order.
+    let followers = 0;
     this.#waiting = this.#waiting.filter((waiting) => {
       const lane = this.#aside.get(this.#laneOf(waiting));
-      if (lane) lane.push(waiting);
+      if (lane) {
+        lane.push(waiting);
+        followers++;
+      }
       return !lane;
     });
+    this.#options.observer?.itemsSetAside(batch.length + followers);
     this.#drainAside();
   }
 
@@ -138,8 +168,7 @@ export class GroupCommit<Item, Result> {
       this.#asideBusy.add(key);
       this.#asideInFlight++;
       const first = lane[0]!;
-      void this.#options
-        .write([first.item], "wait")
+      void this.#timedWrite([first.item], "wait")
         .then(
           ([result]) => {
             if (this.#options.skipped?.(result!)) return BLOCKED_RETRY_MS;
@@ -230,9 +259,21 @@ export class GroupCommit<Item, Result> {
     if (stuckLanes.size > 0) this.#setAside(skipped.filter(stuck));
   }
 
+  /** Writes `items` with one statement, telling the observer how long it took. */
+  async #timedWrite(items: Item[], rowLocks: RowLocks): Promise<Result[]> {
+    const { observer } = this.#options;
+    if (!observer) return this.#options.write(items, rowLocks);
+    const started = performance.now();
+    try {
+      return await this.#options.write(items, rowLocks);
+    } finally {
+      observer.batchWritten(items.length, (performance.now() - started) / 1000);
+    }
+  }
+
   async #write(batch: Waiting<Item, Result>[]): Promise<void> {
     try {
-      const results = await this.#options.write(
+      const results = await this.#timedWrite(
         batch.map((waiting) => waiting.item),
         "skip",
       );
@@ -242,7 +283,10 @@ export class GroupCommit<Item, Result> {
         if (this.#options.skipped?.(result)) skipped.push(waiting);
         else waiting.resolve(result);
       }
-      if (skipped.length > 0) this.#retry(skipped);
+      if (skipped.length > 0) {
+        this.#options.observer?.itemsSkipped(skipped.length);
+        this.#retry(skipped);
+      }
     } catch (error) {
       if (this.#blocked(error)) {
         this.#setAside(batch);

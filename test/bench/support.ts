@@ -331,3 +331,77 @@ function machineUse(before: ReturnType<typeof machineTicks>, after: ReturnType<t
   const share = (ticks: number) => `${round((100 * ticks) / total, 0)}%`;
   return { "machine busy": share(total - (after.idle - before.idle)), "machine steal": share(after.steal - before.steal) };
 }
+
+/** A Prometheus histogram's cumulative bucket counts by upper bound (seconds or items), from one scrape. */
+type Buckets = Map<number, number>;
+
+/** Every histogram series and counter of the server's /metrics, keyed by name and labels. */
+async function scrapeMetrics(url: string): Promise<{ buckets: Map<string, Buckets>; values: Map<string, number> }> {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${OPERATOR_KEY}` } });
+  if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
+  const buckets = new Map<string, Buckets>();
+  const values = new Map<string, number>();
+  for (const line of (await response.text()).split("\n")) {
+    const match = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!match) continue;
+    const [, name, labels, value] = match;
+    const le = /(?:^|,)le="([^"]+)"/.exec(labels!)?.[1];
+    if (name!.endsWith("_bucket") && le !== undefined) {
+      const key = `${name!.slice(0, -"_bucket".length)}{${labels!.replace(/(^|,)le="[^"]+",?/, "$1").replace(/,$/, "")}}`;
+      if (!buckets.has(key)) buckets.set(key, new Map());
+      buckets.get(key)!.set(le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), Number(value));
+    } else values.set(`${name}{${labels}}`, Number(value));
+  }
+  return { buckets, values };
+}
+
+/** The `q` quantile of the observations between two scrapes, interpolated inside its bucket as Prometheus does. */
+function quantileBetween(before: Buckets | undefined, after: Buckets, q: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const counts = bounds.map((bound) => after.get(bound)! - (before?.get(bound) ?? 0));
+  const total = counts.at(-1) ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  const index = counts.findIndex((count) => count >= rank);
+  const upper = bounds[index]!;
+  const lower = index === 0 ? 0 : bounds[index - 1]!;
+  // Past the last finite bound: say that bound (the true value is above it).
+  if (upper === Number.POSITIVE_INFINITY) return lower;
+  const below = index === 0 ? 0 : counts[index - 1]!;
+  return lower + ((upper - lower) * (rank - below)) / Math.max(counts[index]! - below, 1);
+}
+
+/**
+ * The server's own view of a phase, from its /metrics: how long its POSTs took from headers read to answer written,
+ * and each group-commit queue's batches (items, statement time, an item's time from submit to answer, skips). Set
+ * against the client's latencies it shows where a call's time went: in the server, or waiting for a core on either
+ * side (a client and server sharing a machine's cores wait for each other).
+ */
+export async function serverViewMeter(url: string) {
+  const before = await scrapeMetrics(url);
+  return async (): Promise<Record<string, string>> => {
+    const after = await scrapeMetrics(url);
+    const ms = (seconds: number) => (Number.isNaN(seconds) ? "-" : round(seconds * 1000, 1).toString());
+    const quantiles = (key: string, scale: (value: number) => string) =>
+      [0.5, 0.95, 0.99]
+        .map((q) => `p${round(q * 100, 0)} ${scale(quantileBetween(before.buckets.get(key), after.buckets.get(key)!, q))}`)
+        .join(", ");
+    const grew = (key: string) => (after.values.get(key) ?? 0) - (before.values.get(key) ?? 0);
+    const view: Record<string, string> = {};
+    const http = 'tokenwarden_http_request_seconds{method="POST"}';
+    if (after.buckets.has(http)) view["server's view, ms"] = quantiles(http, ms);
+    for (const queue of ["standings", "holds", "charges"]) {
+      const items = `tokenwarden_group_commit_batch_items{queue="${queue}"}`;
+      const batches = grew(`tokenwarden_group_commit_batch_items_count{queue="${queue}"}`);
+      if (!batches) continue;
+      const perBatch = round(grew(`tokenwarden_group_commit_batch_items_sum{queue="${queue}"}`) / batches, 1);
+      const skipped = grew(`tokenwarden_group_commit_skipped_total{queue="${queue}"}`);
+      const setAside = grew(`tokenwarden_group_commit_set_aside_total{queue="${queue}"}`);
+      view[`${queue} queue`] =
+        `${batches} statements of ${perBatch} items (p99 ${round(quantileBetween(before.buckets.get(items), after.buckets.get(items)!, 0.99), 0)}); ` +
+        `statement ms ${quantiles(`tokenwarden_group_commit_write_seconds{queue="${queue}"}`, ms)}; ` +
+        `item ms ${quantiles(`tokenwarden_group_commit_item_seconds{queue="${queue}"}`, ms)}; skipped ${skipped}, set aside ${setAside}`;
+    }
+    return view;
+  };
+}

@@ -23,6 +23,7 @@ import {
   OPERATOR_KEY,
   round,
   runLoad,
+  serverViewMeter,
   startBenchServer,
 } from "./support.ts";
 
@@ -110,7 +111,7 @@ function stream(
 /** The server and a pool on its database, for the CPU each measured call costs (cpuMeter) and the server's GC pauses. */
 let measured: { server: BenchServer; pool: pg.Pool } | null = null;
 
-type MeteredLoad = LoadResult & { cpu?: Record<string, number | string>; gc?: Record<string, string> };
+type MeteredLoad = LoadResult & { cpu?: Record<string, number | string>; view?: Record<string, string>; gc?: Record<string, string> };
 
 /**
  * One stream in the client process, after `WARMUP_SECONDS` of the same calls at the same rate when open-loop; with
@@ -119,6 +120,7 @@ type MeteredLoad = LoadResult & { cpu?: Record<string, number | string>; gc?: Re
 async function drive(url: string, load: Stream): Promise<MeteredLoad> {
   if (load.rate) await generateLoad(url, [{ ...load, prefix: `${load.prefix}-warm`, count: load.rate * WARMUP_SECONDS }]);
   const cpu = measured && (await cpuMeter(measured.pool, measured.server.pid));
+  const serverView = measured && (await serverViewMeter(url));
   measured?.server.resetLoopDelay();
   const [result] = await generateLoad(url, [load]);
   if (!measured) return result!;
@@ -126,6 +128,7 @@ async function drive(url: string, load: Stream): Promise<MeteredLoad> {
   return {
     ...result!,
     cpu: await cpu!(result!.ops),
+    view: await serverView!(),
     gc: {
       "server loop delay": describeLoopDelay(loop),
       "server young GCs": describePauses(gc.young),
@@ -153,6 +156,7 @@ function describe(name: string, load: MeteredLoad, extra: Record<string, string 
       "p50 ms": round(load.p50, 2),
       "p95 ms": round(load.p95, 2),
       "p99 ms": round(load.p99, 2),
+      ...load.view,
       ...load.cpu,
       ...load.gc,
       ...(load.clientCpuPerOp !== undefined ? { "client µs/op": load.clientCpuPerOp } : {}),

@@ -35,3 +35,41 @@ describe("operation metrics", () => {
     expect(series).toContain('tokenwarden_graphql_operations_total{type="query",name="Random0",outcome="ok"} 2');
   });
 });
+
+describe("request and group-commit metrics", () => {
+  it("times requests by method, folding unusual methods together", async () => {
+    const metrics = new Metrics(false);
+    metrics.recordHttpRequest("POST", 0.004);
+    metrics.recordHttpRequest("POST", 0.03);
+    metrics.recordHttpRequest("GET", 0.001);
+    metrics.recordHttpRequest("PROPFIND", 0.001);
+    metrics.recordHttpRequest(undefined, 0.001);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('tokenwarden_http_request_seconds_count{method="POST"} 2');
+    expect(text).toContain('tokenwarden_http_request_seconds_bucket{le="0.005",method="POST"} 1');
+    expect(text).toContain('tokenwarden_http_request_seconds_count{method="GET"} 1');
+    expect(text).toContain('tokenwarden_http_request_seconds_count{method="other"} 2');
+    expect(text).not.toContain("PROPFIND");
+  });
+
+  it("keeps each group-commit queue's statements, items, skips and items set aside as series of its own", async () => {
+    const metrics = new Metrics(false);
+    const charges = metrics.groupCommitObserver("charges");
+    const holds = metrics.groupCommitObserver("holds");
+    charges.batchWritten(12, 0.006);
+    charges.batchWritten(3, 0.002);
+    for (let i = 0; i < 15; i++) charges.itemSettled(0.01);
+    charges.itemsSkipped(4);
+    charges.itemsSetAside(2);
+    holds.batchWritten(1, 0.001);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('tokenwarden_group_commit_batch_items_sum{queue="charges"} 15');
+    expect(text).toContain('tokenwarden_group_commit_batch_items_count{queue="charges"} 2');
+    expect(text).toContain('tokenwarden_group_commit_batch_items_bucket{le="4",queue="charges"} 1');
+    expect(text).toContain('tokenwarden_group_commit_write_seconds_bucket{le="0.0025",queue="charges"} 1');
+    expect(text).toContain('tokenwarden_group_commit_item_seconds_count{queue="charges"} 15');
+    expect(text).toContain('tokenwarden_group_commit_skipped_total{queue="charges"} 4');
+    expect(text).toContain('tokenwarden_group_commit_set_aside_total{queue="charges"} 2');
+    expect(text).toContain('tokenwarden_group_commit_batch_items_count{queue="holds"} 1');
+  });
+});

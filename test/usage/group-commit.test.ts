@@ -1,6 +1,6 @@
 // The group-commit queue on its own, with a recording writer in place of the database.
 import { describe, expect, it, vi } from "vitest";
-import { GroupCommit, SECOND_BATCH_AFTER_MS, SKIPS_BEFORE_ASIDE } from "../../src/usage/group-commit.ts";
+import { GroupCommit, type GroupCommitObserver, SECOND_BATCH_AFTER_MS, SKIPS_BEFORE_ASIDE } from "../../src/usage/group-commit.ts";
 
 interface Item {
   key: string;
@@ -123,40 +123,89 @@ describe("group commit, a slow batch", () => {
 });
 
 describe("group commit, a row locked elsewhere", () => {
-  it("skips items whose row is locked: the batch goes on, they are tried again, then written alone waiting for the row", async () => {
+  /** A queue whose "locked" lane's row is held until `releaseRow()`: batches skip its items, alone they wait. */
+  function lockedRowQueue(observer?: GroupCommitObserver) {
     let releaseRow = () => {};
     const rowFree = new Promise<void>((resolve) => {
       releaseRow = resolve;
     });
     let held = true;
-    const writes: { rowLocks: string; items: number[] }[] = [];
+    const writes: { rowLocks: string; items: number[]; skipped: number; seconds: number }[] = [];
     const queue = new GroupCommit<Item, number>({
       async write(items, rowLocks) {
-        writes.push({ rowLocks, items: items.map((item) => item.n) });
+        const write = { rowLocks, items: items.map((item) => item.n), skipped: 0, seconds: 0 };
+        const started = performance.now();
+        writes.push(write);
         await new Promise((resolve) => setTimeout(resolve, 1));
         if (rowLocks === "wait" && items.some((item) => item.key === "locked")) await rowFree;
-        return items.map((item) => (held && rowLocks === "skip" && item.key === "locked" ? -1 : item.n));
+        const results = items.map((item) => (held && rowLocks === "skip" && item.key === "locked" ? -1 : item.n));
+        write.skipped = results.filter((n) => n === -1).length;
+        write.seconds = (performance.now() - started) / 1000;
+        return results;
       },
       skipped: (n) => n === -1,
       laneOf: (item) => item.key,
+      ...(observer ? { observer } : {}),
     });
     const done: number[] = [];
     const track = (item: Item) => queue.submit(item).then((n) => void done.push(n));
-    const first = ["a", "locked", "b", "locked"].map((key, n) => track({ key, n }));
-    await Promise.all([first[0], first[2]]);
-    const later = ["c", "locked", "d"].map((key, i) => track({ key, n: 4 + i }));
-    await Promise.all([later[0], later[2]]);
-    expect(done).toEqual([0, 2, 4, 6]);
-    // Skipped SKIPS_BEFORE_ASIDE times, the locked lane is set aside: its first item waits alone for the row.
-    await vi.waitFor(() => expect(writes.some((write) => write.rowLocks === "wait")).toBe(true), { timeout: 60_000 });
-    held = false;
-    releaseRow();
-    await Promise.all([...first, ...later]);
-    expect(done).toEqual([0, 2, 4, 6, 1, 3, 5]);
-    // Skipped a few times in batches, then written alone, waiting, in order.
+    const release = () => {
+      held = false;
+      releaseRow();
+    };
+    /**
+     * Submits a, locked, b, locked; once a and b are written, c, locked, d; once a lone write waits for the row, one
+     * more locked (it joins its lane aside); then releases the row.
+     */
+    const run = async () => {
+      const first = ["a", "locked", "b", "locked"].map((key, n) => track({ key, n }));
+      await Promise.all([first[0], first[2]]);
+      const later = ["c", "locked", "d"].map((key, i) => track({ key, n: 4 + i }));
+      await Promise.all([later[0], later[2]]);
+      expect(done).toEqual([0, 2, 4, 6]);
+      // Skipped SKIPS_BEFORE_ASIDE times, the locked lane is set aside: its first item waits alone for the row.
+      await vi.waitFor(() => expect(writes.some((write) => write.rowLocks === "wait")).toBe(true), { timeout: 60_000 });
+      const last = track({ key: "locked", n: 7 });
+      release();
+      await Promise.all([...first, ...later, last]);
+    };
+    return { writes, done, run };
+  }
+
+  it("skips items whose row is locked: the batch goes on, they are tried again, then written alone waiting for the row", async () => {
+    const { writes, done, run } = lockedRowQueue();
+    await run();
+    expect(done).toEqual([0, 2, 4, 6, 1, 3, 5, 7]);
+    // Skipped a few times in batches, then written alone, waiting, in order; an item arriving meanwhile joins them.
     const alone = writes.filter((write) => write.rowLocks === "wait").map((write) => write.items);
-    expect(alone).toEqual([[1], [3], [5]]);
+    expect(alone).toEqual([[1], [3], [5], [7]]);
     expect(writes.filter((write) => write.rowLocks === "skip" && write.items.includes(1))).toHaveLength(SKIPS_BEFORE_ASIDE);
+  });
+
+  it("tells its observer every statement's size and time, every item's time, the skips and the items set aside", async () => {
+    const told = { statements: [] as { items: number; seconds: number }[], settled: [] as number[], skipped: 0, setAside: 0 };
+    const { writes, run } = lockedRowQueue({
+      batchWritten: (items, seconds) => told.statements.push({ items, seconds }),
+      itemSettled: (seconds) => told.settled.push(seconds),
+      itemsSkipped: (count) => (told.skipped += count),
+      itemsSetAside: (count) => (told.setAside += count),
+    });
+    const started = performance.now();
+    await run();
+    const elapsed = (performance.now() - started) / 1000;
+    // Statements end in their own order: compare them as sets. Each took at least the writer's own time.
+    const ascending = (values: number[]) => [...values].sort((x, y) => x - y);
+    expect(ascending(told.statements.map((statement) => statement.items))).toEqual(ascending(writes.map((write) => write.items.length)));
+    const toldSeconds = ascending(told.statements.map((statement) => statement.seconds));
+    for (const [i, seconds] of ascending(writes.map((write) => write.seconds)).entries())
+      expect(toldSeconds[i]).toBeGreaterThanOrEqual(seconds);
+    expect(told.settled).toHaveLength(8);
+    for (const seconds of told.settled) expect(seconds).toBeGreaterThan(0);
+    expect(Math.max(...told.settled)).toBeLessThanOrEqual(elapsed);
+    expect(told.skipped).toBe(writes.reduce((sum, write) => sum + write.skipped, 0));
+    expect(told.skipped).toBeGreaterThanOrEqual(SKIPS_BEFORE_ASIDE);
+    // The locked lane's four items, each written alone.
+    expect(told.setAside).toBe(4);
   });
 });
 
