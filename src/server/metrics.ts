@@ -14,9 +14,9 @@ export const OTHER_OPERATIONS = "(other)";
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
-/** A histogram of the group-commit queues, a series per queue. */
-const queueHistogram = (registry: Registry, name: string, help: string, buckets: number[]) =>
-  new Histogram({ name, help, labelNames: ["queue"] as const, buckets, registers: [registry] });
+/** A histogram with one label: a series per value of `label`. */
+const histogram = (registry: Registry, name: string, help: string, label: string, buckets: number[]) =>
+  new Histogram({ name, help, labelNames: [label], buckets, registers: [registry] });
 
 /** A counter of the group-commit queues, a series per queue. */
 const queueCounter = (registry: Registry, name: string, help: string) =>
@@ -30,36 +30,39 @@ export class Metrics {
     labelNames: ["type", "name", "outcome"] as const,
     registers: [this.registry],
   });
-  readonly operationSeconds = new Histogram({
-    name: "tokenwarden_graphql_operation_seconds",
-    help: "GraphQL operation duration.",
-    labelNames: ["type"] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly httpRequestSeconds = new Histogram({
-    name: "tokenwarden_http_request_seconds",
-    help: "From an HTTP request's headers read to its answer written, by method; streamed answers (subscriptions) are not counted.",
-    labelNames: ["method"] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly groupCommitBatchItems = queueHistogram(
+  readonly operationSeconds = histogram(
+    this.registry,
+    "tokenwarden_graphql_operation_seconds",
+    "GraphQL operation duration.",
+    "type",
+    LATENCY_BUCKETS,
+  );
+  readonly httpRequestSeconds = histogram(
+    this.registry,
+    "tokenwarden_http_request_seconds",
+    "From an HTTP request's headers read to its answer written, by method; streamed answers (subscriptions) are not counted.",
+    "method",
+    LATENCY_BUCKETS,
+  );
+  readonly groupCommitBatchItems = histogram(
     this.registry,
     "tokenwarden_group_commit_batch_items",
     "Items per statement of the hot path's group-commit queues (charges, holds, standings).",
+    "queue",
     BATCH_BUCKETS,
   );
-  readonly groupCommitWriteSeconds = queueHistogram(
+  readonly groupCommitWriteSeconds = histogram(
     this.registry,
     "tokenwarden_group_commit_write_seconds",
     "A group-commit queue's statement, from sent to answered (its commit included).",
+    "queue",
     LATENCY_BUCKETS,
   );
-  readonly groupCommitItemSeconds = queueHistogram(
+  readonly groupCommitItemSeconds = histogram(
     this.registry,
     "tokenwarden_group_commit_item_seconds",
     "An item of a group-commit queue, from submitted to answered: its wait for a batch, and the batch.",
+    "queue",
     LATENCY_BUCKETS,
   );
   readonly groupCommitSkipped = queueCounter(
