@@ -18,9 +18,12 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 const histogram = (registry: Registry, name: string, help: string, label: string, buckets: number[]) =>
   new Histogram({ name, help, labelNames: [label], buckets, registers: [registry] });
 
-/** A counter of the group-commit queues, a series per queue. */
-const queueCounter = (registry: Registry, name: string, help: string) =>
-  new Counter({ name, help, labelNames: ["queue"] as const, registers: [registry] });
+/** A counter with one label: a series per value of `label`. */
+const counter = (registry: Registry, name: string, help: string, label: string) =>
+  new Counter({ name, help, labelNames: [label], registers: [registry] });
+
+/** The methods timed on their own; others are counted as "other". */
+const TIMED_METHODS = ["GET", "POST", "OPTIONS", "other"] as const;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -65,15 +68,17 @@ export class Metrics {
     "queue",
     LATENCY_BUCKETS,
   );
-  readonly groupCommitSkipped = queueCounter(
+  readonly groupCommitSkipped = counter(
     this.registry,
     "tokenwarden_group_commit_skipped_total",
     "Items a batch skipped because their row was locked elsewhere (tried again in a later batch).",
+    "queue",
   );
-  readonly groupCommitSetAside = queueCounter(
+  readonly groupCommitSetAside = counter(
     this.registry,
     "tokenwarden_group_commit_set_aside_total",
     "Items set aside to be written alone, waiting for their row (skipped too often, or their batch kept waiting).",
+    "queue",
   );
   readonly websocketConnections = new Gauge({
     name: "tokenwarden_websocket_connections",
@@ -127,17 +132,14 @@ export class Metrics {
     duration.observe(seconds);
   }
 
-  readonly #httpDurations = new Map<string, { observe(seconds: number): void }>();
+  /** Each method's series, looked up once. */
+  readonly #httpDurations = new Map<string, { observe(seconds: number): void }>(
+    TIMED_METHODS.map((method) => [method, this.httpRequestSeconds.labels({ method })]),
+  );
 
   /** Counts an HTTP request answered after `seconds`; methods outside the usual few are counted together. */
   recordHttpRequest(method: string | undefined, seconds: number): void {
-    const label = method === "POST" || method === "GET" || method === "OPTIONS" ? method : "other";
-    let duration = this.#httpDurations.get(label);
-    if (!duration) {
-      duration = this.httpRequestSeconds.labels({ method: label });
-      this.#httpDurations.set(label, duration);
-    }
-    duration.observe(seconds);
+    (this.#httpDurations.get(method ?? "other") ?? this.#httpDurations.get("other")!).observe(seconds);
   }
 
   /** What the group-commit queue `queue` tells, as its series. */

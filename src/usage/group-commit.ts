@@ -116,18 +116,8 @@ export class GroupCommit<Item, Result> {
 
   /** Resolves with the item's result once the batch it went in has committed. */
   submit(item: Item): Promise<Result> {
-    const { observer } = this.#options;
-    if (!observer) return this.#enqueue(item);
-    const submitted = performance.now();
-    const settled = () => observer.itemSettled((performance.now() - submitted) / 1000);
-    const result = this.#enqueue(item);
-    result.then(settled, settled);
-    return result;
-  }
-
-  #enqueue(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
-      const waiting = { item, skips: 0, resolve, reject };
+      const waiting = this.#timed({ item, skips: 0, resolve, reject });
       const lane = this.#aside.get(this.#laneOf(waiting));
       if (lane) {
         lane.push(waiting);
@@ -137,6 +127,25 @@ export class GroupCommit<Item, Result> {
       this.#waiting.push(waiting);
       this.#drain();
     });
+  }
+
+  /** `waiting`, telling the observer (if any) how long after now it is answered. */
+  #timed(waiting: Waiting<Item, Result>): Waiting<Item, Result> {
+    const { observer } = this.#options;
+    if (!observer) return waiting;
+    const submitted = performance.now();
+    const settled = () => observer.itemSettled((performance.now() - submitted) / 1000);
+    return {
+      ...waiting,
+      resolve(result) {
+        settled();
+        waiting.resolve(result);
+      },
+      reject(error) {
+        settled();
+        waiting.reject(error);
+      },
+    };
   }
 
   /** Sets `batch`'s items aside (each after those of its lane already aside) and starts writing them. */

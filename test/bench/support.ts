@@ -347,7 +347,8 @@ async function scrapeMetrics(url: string): Promise<{ buckets: Map<string, Bucket
     const [, name, labels, value] = match;
     const le = /(?:^|,)le="([^"]+)"/.exec(labels!)?.[1];
     if (name!.endsWith("_bucket") && le !== undefined) {
-      const key = `${name!.slice(0, -"_bucket".length)}{${labels!.replace(/(^|,)le="[^"]+",?/, "$1").replace(/,$/, "")}}`;
+      const otherLabels = labels!.split(",").filter((label) => !label.startsWith("le="));
+      const key = `${name!.slice(0, -"_bucket".length)}{${otherLabels.join(",")}}`;
       if (!buckets.has(key)) buckets.set(key, new Map());
       buckets.get(key)!.set(le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), Number(value));
     } else values.set(`${name}{${labels}}`, Number(value));
